@@ -1,0 +1,1 @@
+//! Signed, tamper-evident audit log (being built under issue 6).

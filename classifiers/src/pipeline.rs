@@ -1,0 +1,340 @@
+//! Runs a set of detectors over a whole conversation.
+//!
+//! Every segment of every message is scanned (attacks are split across turns
+//! and hidden in earlier tool results), detectors run concurrently, each under
+//! its own timeout and `on_error`, and results are cached per segment by a
+//! SHA-256 of its content so that re-sent chat history costs almost nothing.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+
+use crate::{Conversation, Detector, DetectorErrorKind, Finding, OnError, Segment};
+
+/// Per-detector runtime settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectorSettings {
+    /// Longest a detector may take over one conversation.
+    pub timeout: Duration,
+    /// What a failure means.
+    pub on_error: OnError,
+}
+
+impl Default for DetectorSettings {
+    fn default() -> Self {
+        DetectorSettings {
+            timeout: Duration::from_secs(2),
+            on_error: OnError::Block,
+        }
+    }
+}
+
+/// A guard that failed during a scan, and what its config says that means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardFailure {
+    /// Detector id.
+    pub detector: String,
+    /// Why it failed.
+    pub kind: DetectorErrorKind,
+    /// Its configured failure mode.
+    pub on_error: OnError,
+}
+
+/// The result of scanning a conversation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanReport {
+    /// All findings, each with its location set.
+    pub findings: Vec<Finding>,
+    /// Guards that failed.
+    pub failures: Vec<GuardFailure>,
+    /// Segments answered from the cache.
+    pub cache_hits: usize,
+}
+
+impl ScanReport {
+    /// Whether a guard configured to fail closed failed.
+    pub fn must_block_on_failure(&self) -> bool {
+        self.failures.iter().any(|f| f.on_error == OnError::Block)
+    }
+}
+
+type CacheKey = (usize, [u8; 32]);
+
+/// A bounded cache of per-segment findings. When it fills it is cleared: a
+/// simple policy whose worst case is a re-scan, never a stale or wrong verdict.
+struct VerdictCache {
+    map: Mutex<HashMap<CacheKey, Arc<Vec<Finding>>>>,
+    capacity: usize,
+}
+
+impl fmt::Debug for VerdictCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerdictCache")
+            .field("len", &self.map.lock().len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+/// A set of detectors with their settings and a shared verdict cache.
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    detectors: Arc<[(Arc<dyn Detector>, DetectorSettings)]>,
+    cache: Arc<VerdictCache>,
+}
+
+/// Builds a [`Pipeline`].
+#[derive(Debug, Default)]
+pub struct PipelineBuilder {
+    detectors: Vec<(Arc<dyn Detector>, DetectorSettings)>,
+    cache_capacity: Option<usize>,
+}
+
+impl PipelineBuilder {
+    /// Adds a detector with default settings (2 s timeout, fail closed).
+    pub fn detector(self, detector: Arc<dyn Detector>) -> Self {
+        self.detector_with(detector, DetectorSettings::default())
+    }
+
+    /// Adds a detector with explicit settings.
+    pub fn detector_with(
+        mut self,
+        detector: Arc<dyn Detector>,
+        settings: DetectorSettings,
+    ) -> Self {
+        self.detectors.push((detector, settings));
+        self
+    }
+
+    /// Sets how many segment verdicts the cache holds (default 65,536; 0 disables it).
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = Some(capacity);
+        self
+    }
+
+    /// Finishes the pipeline.
+    pub fn build(self) -> Pipeline {
+        Pipeline {
+            detectors: self.detectors.into(),
+            cache: Arc::new(VerdictCache {
+                map: Mutex::new(HashMap::new()),
+                capacity: self.cache_capacity.unwrap_or(65_536),
+            }),
+        }
+    }
+}
+
+impl Pipeline {
+    /// Starts a builder.
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder::default()
+    }
+
+    /// Ids of the detectors, in order.
+    pub fn detector_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.detectors.iter().map(|(d, _)| d.id())
+    }
+
+    /// The largest [`Detector::max_match_bytes`] over all detectors, or `None`
+    /// if any detector needs whole texts.
+    pub fn max_match_bytes(&self) -> Option<usize> {
+        self.detectors.iter().try_fold(0usize, |acc, (d, _)| {
+            d.max_match_bytes().map(|m| acc.max(m))
+        })
+    }
+
+    /// Scans every segment of `conversation` with every detector.
+    pub async fn scan(&self, conversation: &Conversation) -> ScanReport {
+        let segments: Vec<Segment<'_>> = conversation.segments().collect();
+        self.scan_segments(&segments).await
+    }
+
+    /// Scans the given segments with every detector.
+    pub async fn scan_segments(&self, segments: &[Segment<'_>]) -> ScanReport {
+        let runs = self
+            .detectors
+            .iter()
+            .enumerate()
+            .map(|(idx, (det, settings))| self.run_one(idx, det.as_ref(), *settings, segments));
+        let results = futures::future::join_all(runs).await;
+        let mut report = ScanReport::default();
+        for r in results {
+            match r {
+                Ok((findings, hits)) => {
+                    report.findings.extend(findings);
+                    report.cache_hits = report.cache_hits.saturating_add(hits);
+                }
+                Err(failure) => report.failures.push(failure),
+            }
+        }
+        report
+    }
+
+    async fn run_one(
+        &self,
+        idx: usize,
+        det: &dyn Detector,
+        settings: DetectorSettings,
+        segments: &[Segment<'_>],
+    ) -> Result<(Vec<Finding>, usize), GuardFailure> {
+        let work = async {
+            let mut out = Vec::new();
+            let mut hits = 0usize;
+            for seg in segments {
+                let key =
+                    (det.cacheable() && self.cache.capacity > 0).then(|| (idx, segment_hash(seg)));
+                let cached = key.and_then(|k| self.cache.map.lock().get(&k).cloned());
+                let found = match cached {
+                    Some(f) => {
+                        hits = hits.saturating_add(1);
+                        f
+                    }
+                    None => {
+                        let f = Arc::new(det.scan(*seg).await?);
+                        if let Some(k) = key {
+                            let mut map = self.cache.map.lock();
+                            if map.len() >= self.cache.capacity {
+                                map.clear();
+                            }
+                            map.insert(k, Arc::clone(&f));
+                        }
+                        f
+                    }
+                };
+                out.extend(found.iter().cloned().map(|mut f| {
+                    f.location = Some(seg.location);
+                    f
+                }));
+            }
+            Ok::<_, crate::DetectorError>((out, hits))
+        };
+        match tokio::time::timeout(settings.timeout, work).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    guard.name = det.id(),
+                    error.kind = e.kind().as_str(),
+                    "guard failed"
+                );
+                Err(GuardFailure {
+                    detector: det.id().to_owned(),
+                    kind: e.kind(),
+                    on_error: settings.on_error,
+                })
+            }
+            Err(_) => {
+                tracing::warn!(
+                    guard.name = det.id(),
+                    error.kind = "timeout",
+                    "guard timed out"
+                );
+                Err(GuardFailure {
+                    detector: det.id().to_owned(),
+                    kind: DetectorErrorKind::Timeout,
+                    on_error: settings.on_error,
+                })
+            }
+        }
+    }
+}
+
+fn segment_hash(seg: &Segment<'_>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    // Kind and trust change what rules apply, so they are part of the key.
+    h.update([seg.kind as u8, seg.trust as u8, seg.role as u8]);
+    h.update(seg.text.as_bytes());
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Category, DetectorError, Message, PhraseListDetector, Role, ScanFuture};
+    use futures::FutureExt;
+
+    #[derive(Debug)]
+    struct Slow;
+    impl Detector for Slow {
+        fn id(&self) -> &str {
+            "slow"
+        }
+        fn scan<'a>(&'a self, _s: Segment<'a>) -> ScanFuture<'a> {
+            async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                Ok(vec![])
+            }
+            .boxed()
+        }
+    }
+
+    #[derive(Debug)]
+    struct Broken;
+    impl Detector for Broken {
+        fn id(&self) -> &str {
+            "broken"
+        }
+        fn scan<'a>(&'a self, _s: Segment<'a>) -> ScanFuture<'a> {
+            std::future::ready(Err(DetectorError::new(
+                "broken",
+                DetectorErrorKind::Unavailable,
+                "no model",
+            )))
+            .boxed()
+        }
+    }
+
+    fn phrases() -> Arc<dyn Detector> {
+        Arc::new(PhraseListDetector::new("p", Category::PROMPT_INJECTION, 0.9, ["evil"]).unwrap())
+    }
+
+    #[tokio::test]
+    async fn scans_every_message_and_caches_history() {
+        let p = Pipeline::builder().detector(phrases()).build();
+        let conv = Conversation::from_messages(vec![
+            Message::text(Role::User, "evil first turn"),
+            Message::text(Role::Assistant, "ok"),
+            Message::text(Role::User, "benign"),
+        ]);
+        let r = p.scan(&conv).await;
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(
+            r.findings[0].location,
+            Some(crate::Location::Part {
+                message: 0,
+                part: 0
+            })
+        );
+        assert_eq!(r.cache_hits, 0);
+        let r2 = p.scan(&conv).await;
+        assert_eq!(r2.findings, r.findings);
+        assert_eq!(r2.cache_hits, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeouts_and_errors_follow_on_error() {
+        let p = Pipeline::builder()
+            .detector_with(
+                Arc::new(Slow),
+                DetectorSettings {
+                    timeout: Duration::from_millis(50),
+                    on_error: OnError::Allow,
+                },
+            )
+            .detector(Arc::new(Broken))
+            .detector(phrases())
+            .build();
+        let conv = Conversation::from_messages(vec![Message::text(Role::User, "evil")]);
+        let r = p.scan(&conv).await;
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.failures.len(), 2);
+        assert_eq!(r.failures[0].kind, DetectorErrorKind::Timeout);
+        assert_eq!(r.failures[0].on_error, OnError::Allow);
+        assert_eq!(r.failures[1].kind, DetectorErrorKind::Unavailable);
+        assert!(r.must_block_on_failure());
+    }
+}

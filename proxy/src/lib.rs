@@ -1,0 +1,1 @@
+//! The Menshen proxy (being built under issue 2).

@@ -1,0 +1,2 @@
+//! `menshen`: the guardrail proxy binary.
+fn main() {}

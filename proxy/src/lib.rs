@@ -1,1 +1,4 @@
-//! The Menshen proxy (being built under issue 2).
+//! The Menshen proxy: hyper server, tower guard stack, API adapters, upstream client.
+
+pub mod api;
+pub mod sse;

@@ -1,1 +1,506 @@
-//! Wire formats: OpenAI and Anthropic request/response bodies ⇄ [`menshen_classifiers::Conversation`].
+//! Wire formats: OpenAI and Anthropic request/response bodies ⇄ [`Conversation`].
+//!
+//! Guards never see JSON. This module turns a request body (and later the
+//! upstream's response) into the shared [`Conversation`] model, remembering
+//! for every text where in the JSON it came from (a [`LocationMap`]), so that a
+//! redacted conversation can be written back into the same body. Everything
+//! here is pure and synchronous: no I/O, no hyper types.
+//!
+//! Supported surfaces ([`Api`]): OpenAI chat completions, legacy completions,
+//! responses, and Anthropic messages. Content that reaches the model from a
+//! third party (tool results, documents, tool descriptions) is decoded into
+//! the parts that [`Conversation::segments`] marks untrusted, because indirect
+//! prompt injection arrives through it.
+//!
+//! Bodies are parsed strictly: invalid UTF-8, nesting deeper than
+//! [`DecodeLimits::max_depth`] and duplicate object keys are rejected before
+//! any guard runs (duplicate keys because parsers disagree on which copy
+//! wins, which would let a request show the guard one text and the model
+//! another).
+//!
+//! ```
+//! use menshen_proxy::api::{decode_request, Api, DecodeLimits};
+//! use menshen_classifiers::Location;
+//!
+//! let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"my email is a@b.c"}]}"#;
+//! let api = Api::from_path("/v1/chat/completions").unwrap();
+//! let mut decoded = decode_request(api, body, &DecodeLimits::default()).unwrap();
+//! assert_eq!(decoded.meta.model.as_deref(), Some("gpt-4o"));
+//!
+//! let mut edited = decoded.conversation.clone();
+//! *edited.text_at_mut(Location::Part { message: 0, part: 0 }).unwrap() = "my email is [EMAIL]".into();
+//! let changed = decoded.apply(&edited).unwrap();
+//! assert_eq!(changed, 1);
+//! assert_eq!(decoded.value["messages"][0]["content"], "my email is [EMAIL]");
+//! ```
+
+mod anthropic;
+mod error;
+mod json;
+mod openai;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use menshen_classifiers::{Conversation, Location, Part};
+use serde_json::Value;
+
+pub use error::{error_body, error_type, stream_error_events};
+pub use stream::{DeltaKey, DeltaKind, Fragment, StreamError, StreamEvent};
+
+/// The API surfaces the proxy understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// OpenAI `POST /v1/chat/completions`.
+    OpenAiChat,
+    /// OpenAI `POST /v1/completions` (legacy text completions).
+    OpenAiCompletions,
+    /// OpenAI `POST /v1/responses`.
+    OpenAiResponses,
+    /// Anthropic `POST /v1/messages`.
+    AnthropicMessages,
+}
+
+/// Limits applied while decoding a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    max_depth: usize,
+}
+
+/// What a request says about itself besides its conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// `model`.
+    pub model: Option<String>,
+    /// `stream: true` was requested.
+    pub stream: bool,
+    /// End-user id: OpenAI `user` (or `safety_identifier`), Anthropic `metadata.user_id`.
+    pub user: Option<String>,
+    /// Output token cap: `max_completion_tokens`/`max_tokens`, `max_output_tokens`.
+    pub max_tokens: Option<u64>,
+}
+
+/// Where a text lives in the body, as an RFC 6901 JSON pointer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    /// The pointer names a JSON string holding exactly the text.
+    Str(String),
+    /// The pointer names a JSON value whose compact serialisation is the text
+    /// (Anthropic `tool_use.input`); writing back parses the new text.
+    Json(String),
+}
+
+/// For every text in a decoded [`Conversation`], the [`Slot`] it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocationMap(BTreeMap<Location, Slot>);
+
+/// A decoded body: the parsed JSON, the conversation read from it, and the map
+/// between the two.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The surface it was decoded as.
+    pub api: Api,
+    /// The parsed body; [`apply`](Self::apply) edits it in place.
+    pub value: Value,
+    /// What guards scan.
+    pub conversation: Conversation,
+    /// Where each text of `conversation` sits in `value`.
+    pub locations: LocationMap,
+    /// Model, stream flag, user, token cap (for responses only `model` is set).
+    pub meta: Meta,
+}
+
+/// Why a body could not be decoded. Each case maps to a stable reason code
+/// ([`code`](Self::code)) for the API error body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The body is not UTF-8 (JSON must be).
+    #[error("body is not valid UTF-8 (first invalid byte at offset {valid_up_to})")]
+    InvalidUtf8 {
+        /// Length of the valid prefix, in bytes.
+        valid_up_to: usize,
+    },
+    /// The body is not JSON.
+    #[error("invalid JSON at line {line}, column {column}: {reason}")]
+    InvalidJson {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser expected.
+        reason: String,
+    },
+    /// An object repeats a key.
+    #[error("duplicate key `{key}` at line {line}, column {column}")]
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// Arrays and objects nest deeper than the configured limit.
+    #[error("JSON nesting deeper than {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// A value has the wrong type.
+    #[error("`{path}` must be {expected}")]
+    WrongShape {
+        /// Path of the value, e.g. `messages[2].content`.
+        path: String,
+        /// What it should have been.
+        expected: &'static str,
+    },
+    /// A required field is absent (or `null`).
+    #[error("missing required field `{path}`")]
+    MissingField {
+        /// Path of the field, e.g. `messages[0].role`.
+        path: String,
+    },
+}
+
+/// Why an edited conversation could not be written back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The edited conversation lacks a text the original had: only texts may
+    /// change, not the shape.
+    #[error("edited conversation has no text at {location:?}")]
+    ShapeChanged {
+        /// The missing location.
+        location: Location,
+    },
+    /// The body no longer has the value a slot points at.
+    #[error("body has no value at `{pointer}`")]
+    MissingTarget {
+        /// The JSON pointer.
+        pointer: String,
+    },
+    /// Edited tool-call arguments that must be a JSON object are not valid JSON
+    /// (a redaction cut through JSON syntax). Fail closed rather than forward
+    /// something else.
+    #[error("edited tool arguments at {location:?} are not valid JSON")]
+    InvalidToolArguments {
+        /// Where the tool call is.
+        location: Location,
+    },
+}
+
+/// The deepest nesting [`DecodeLimits`] accepts: serde_json's own recursion
+/// limit, above which it fails with a less precise error.
+pub const MAX_DEPTH_CEILING: usize = 128;
+
+/// Default nesting limit: far above real requests (JSON-schema tool
+/// parameters reach ~20), far below anything that costs memory.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+// === impl Api ===
+
+impl Api {
+    /// All surfaces.
+    pub const ALL: [Api; 4] = [
+        Api::OpenAiChat,
+        Api::OpenAiCompletions,
+        Api::OpenAiResponses,
+        Api::AnthropicMessages,
+    ];
+
+    /// The surface served at a request path (no query string); a trailing
+    /// slash is tolerated. `None` for paths that are not guarded surfaces.
+    pub fn from_path(path: &str) -> Option<Api> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        match path {
+            "/v1/chat/completions" => Some(Api::OpenAiChat),
+            "/v1/completions" => Some(Api::OpenAiCompletions),
+            "/v1/responses" => Some(Api::OpenAiResponses),
+            "/v1/messages" => Some(Api::AnthropicMessages),
+            _ => None,
+        }
+    }
+
+    /// Stable name for logs, metrics and audit records.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Api::OpenAiChat => "openai.chat",
+            Api::OpenAiCompletions => "openai.completions",
+            Api::OpenAiResponses => "openai.responses",
+            Api::AnthropicMessages => "anthropic.messages",
+        }
+    }
+
+    /// Whether the surface speaks the Anthropic wire format.
+    pub const fn is_anthropic(self) -> bool {
+        matches!(self, Api::AnthropicMessages)
+    }
+}
+
+impl std::fmt::Display for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// === impl DecodeLimits ===
+
+impl DecodeLimits {
+    /// Limits with nesting capped at `max_depth`, clamped to
+    /// `1..=`[`MAX_DEPTH_CEILING`].
+    pub const fn new(max_depth: usize) -> Self {
+        let max_depth = if max_depth == 0 {
+            1
+        } else if max_depth > MAX_DEPTH_CEILING {
+            MAX_DEPTH_CEILING
+        } else {
+            max_depth
+        };
+        DecodeLimits { max_depth }
+    }
+
+    /// The nesting limit in effect (the top-level value is depth 1).
+    pub const fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits::new(DEFAULT_MAX_DEPTH)
+    }
+}
+
+// === impl DecodeError ===
+
+impl DecodeError {
+    /// Stable snake_case reason code for error bodies and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::InvalidUtf8 { .. } => "invalid_utf8",
+            DecodeError::InvalidJson { .. } => "invalid_json",
+            DecodeError::DuplicateKey { .. } => "duplicate_key",
+            DecodeError::TooDeep { .. } => "json_too_deep",
+            DecodeError::WrongShape { .. } => "invalid_request_shape",
+            DecodeError::MissingField { .. } => "missing_required_field",
+        }
+    }
+
+    /// The JSON path at fault, for errors that have one (OpenAI's `param`).
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            DecodeError::WrongShape { path, .. } | DecodeError::MissingField { path } => {
+                Some(path)
+            }
+            _ => None,
+        }
+    }
+}
+
+// === impl LocationMap ===
+
+impl LocationMap {
+    /// The slot of the text at `location`.
+    pub fn get(&self, location: &Location) -> Option<&Slot> {
+        self.0.get(location)
+    }
+
+    /// All entries, in location order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Location, &Slot)> + '_ {
+        self.0.iter()
+    }
+
+    /// Number of mapped texts.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no text is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+// === impl Decoded ===
+
+impl Decoded {
+    /// Writes every text of `edited` that differs from [`Self::conversation`]
+    /// back into [`Self::value`] and updates `conversation` to match. Returns
+    /// how many texts changed; with 0 the caller should forward the original
+    /// bytes untouched.
+    ///
+    /// `edited` must have the same shape as `conversation` (same messages,
+    /// parts and tools); only texts may differ. Texts without a slot (none in
+    /// practice) cannot change.
+    ///
+    /// # Errors
+    /// [`EncodeError`] when the shape differs or edited Anthropic tool input
+    /// is no longer JSON. Nothing is written unless every edit can be, so a
+    /// failed call leaves `self` unchanged.
+    pub fn apply(&mut self, edited: &Conversation) -> Result<usize, EncodeError> {
+        let mut edits = Vec::new();
+        for (location, slot) in self.locations.iter() {
+            let before =
+                text_of(&self.conversation, *location).ok_or(EncodeError::ShapeChanged {
+                    location: *location,
+                })?;
+            let after = text_of(edited, *location).ok_or(EncodeError::ShapeChanged {
+                location: *location,
+            })?;
+            if before == after {
+                continue;
+            }
+            let (pointer, value) = match slot {
+                Slot::Str(pointer) => (pointer, Value::String(after.to_owned())),
+                Slot::Json(pointer) => {
+                    let value = serde_json::from_str(after).map_err(|_| {
+                        EncodeError::InvalidToolArguments {
+                            location: *location,
+                        }
+                    })?;
+                    (pointer, value)
+                }
+            };
+            if self.value.pointer(pointer).is_none() {
+                return Err(EncodeError::MissingTarget {
+                    pointer: pointer.clone(),
+                });
+            }
+            edits.push((*location, pointer.clone(), value, after.to_owned()));
+        }
+        let changed = edits.len();
+        for (location, pointer, value, text) in edits {
+            if let Some(target) = self.value.pointer_mut(&pointer) {
+                *target = value;
+            }
+            if let Some(t) = self.conversation.text_at_mut(location) {
+                *t = text;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The body as bytes (after any [`apply`](Self::apply)). Object keys come
+    /// out in serde_json's map order, so only use this when something changed.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.value.to_string().into_bytes()
+    }
+
+    /// Convenience for the request path: applies `edited` to a copy and
+    /// returns the new body, or `None` when no text changed (forward the
+    /// original bytes then).
+    ///
+    /// # Errors
+    /// As for [`apply`](Self::apply).
+    pub fn reencode(&self, edited: &Conversation) -> Result<Option<Vec<u8>>, EncodeError> {
+        let mut copy = self.clone();
+        Ok((copy.apply(edited)? > 0).then(|| copy.to_bytes()))
+    }
+}
+
+/// The text at `location` by direct indexing (the `segments()` scan would make
+/// writing back quadratic).
+fn text_of(conversation: &Conversation, location: Location) -> Option<&str> {
+    match location {
+        Location::Part { message, part } => {
+            match conversation.messages.get(message)?.parts.get(part)? {
+                Part::Text { text } | Part::ToolResult { text, .. } | Part::Document { text } => {
+                    Some(text)
+                }
+                Part::ToolCall { arguments, .. } => Some(arguments),
+                Part::Image { .. } => None,
+            }
+        }
+        Location::ToolDescription { tool } => conversation
+            .tools
+            .get(tool)
+            .map(|t| t.description.as_str()),
+    }
+}
+
+/// Parses a JSON body with the same checks as the decoders (UTF-8, depth,
+/// duplicate keys), for bodies this module has no adapter for.
+///
+/// # Errors
+/// [`DecodeError`] for any of those checks.
+pub fn parse_json(body: &[u8], limits: &DecodeLimits) -> Result<Value, DecodeError> {
+    json::parse(body, limits)
+}
+
+/// Decodes a request body for `api`.
+///
+/// # Errors
+/// [`DecodeError`] when the body is not UTF-8 JSON within the limits, or does
+/// not have the shape `api` requires.
+pub fn decode_request(
+    api: Api,
+    body: &[u8],
+    limits: &DecodeLimits,
+) -> Result<Decoded, DecodeError> {
+    let value = json::parse(body, limits)?;
+    decode_request_value(api, value)
+}
+
+/// Decodes an already-parsed request body (e.g. a `{"request": {...}}` line of
+/// `menshen scan --jsonl`).
+///
+/// # Errors
+/// [`DecodeError`] when the value does not have the shape `api` requires.
+pub fn decode_request_value(api: Api, value: Value) -> Result<Decoded, DecodeError> {
+    let mut b = json::Builder::default();
+    let meta = match api {
+        Api::OpenAiChat => openai::chat_request(&value, &mut b)?,
+        Api::OpenAiCompletions => openai::completions_request(&value, &mut b)?,
+        Api::OpenAiResponses => openai::responses_request(&value, &mut b)?,
+        Api::AnthropicMessages => anthropic::request(&value, &mut b)?,
+    };
+    let (conversation, locations) = b.finish();
+    Ok(Decoded {
+        api,
+        value,
+        conversation,
+        locations,
+        meta,
+    })
+}
+
+/// Decodes a non-streaming response body: the model's output as assistant
+/// messages (one per OpenAI choice or responses output item; one for
+/// Anthropic), with tool calls as [`Part::ToolCall`].
+///
+/// # Errors
+/// [`DecodeError`] when the body is not UTF-8 JSON within the limits, or does
+/// not have the shape of a successful `api` response.
+pub fn decode_response(
+    api: Api,
+    body: &[u8],
+    limits: &DecodeLimits,
+) -> Result<Decoded, DecodeError> {
+    let value = json::parse(body, limits)?;
+    let mut b = json::Builder::default();
+    let meta = match api {
+        Api::OpenAiChat => openai::chat_response(&value, &mut b)?,
+        Api::OpenAiCompletions => openai::completions_response(&value, &mut b)?,
+        Api::OpenAiResponses => openai::responses_response(&value, &mut b)?,
+        Api::AnthropicMessages => anthropic::response(&value, &mut b)?,
+    };
+    let (conversation, locations) = b.finish();
+    Ok(Decoded {
+        api,
+        value,
+        conversation,
+        locations,
+        meta,
+    })
+}
+
+/// Sets the top-level `model` (all four surfaces keep it there), for routing
+/// a request to a different model. Does nothing if `value` is not an object.
+pub fn set_model(value: &mut Value, model: &str) {
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("model".to_owned(), Value::String(model.to_owned()));
+    }
+}

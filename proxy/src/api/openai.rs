@@ -1,0 +1,455 @@
+//! OpenAI chat completions, legacy completions and responses bodies.
+
+use menshen_classifiers::{Part, Role};
+use serde_json::{Map, Value};
+
+use super::json::{
+    arr, data_url_media_type, get, obj, opt_bool, opt_str, opt_u64, req, string, type_of, wrong,
+    Builder, Path,
+};
+use super::{DecodeError, Meta};
+
+/// How a text of a given message becomes a part (plain text, or a tool result
+/// for `tool`-role messages).
+type MakePart<'a> = &'a dyn Fn(String) -> Part;
+
+fn text_part(text: String) -> Part {
+    Part::Text { text }
+}
+
+fn meta(
+    root: &Map<String, Value>,
+    p: &Path,
+    max_tokens_keys: &[&'static str],
+) -> Result<Meta, DecodeError> {
+    let mut max_tokens = None;
+    for key in max_tokens_keys {
+        if let Some(n) = opt_u64(root, key, p)? {
+            max_tokens = Some(n);
+            break;
+        }
+    }
+    let user = match opt_str(root, "user", p)? {
+        Some(u) => Some(u),
+        None => opt_str(root, "safety_identifier", p)?,
+    };
+    Ok(Meta {
+        model: opt_str(root, "model", p)?.map(str::to_owned),
+        stream: opt_bool(root, "stream", p)?.unwrap_or(false),
+        user: user.map(str::to_owned),
+        max_tokens,
+    })
+}
+
+// === chat completions ===
+
+pub(super) fn chat_request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+    let p = Path::root();
+    let root = obj(v, &p)?;
+    let meta = meta(root, &p, &["max_completion_tokens", "max_tokens"])?;
+    let mp = p.key("messages");
+    for (i, m) in arr(req(root, "messages", &p)?, &mp)?.iter().enumerate() {
+        chat_message(m, &mp.index(i), b)?;
+    }
+    if let Some(tools) = get(root, "tools") {
+        let tp = p.key("tools");
+        for (i, t) in arr(tools, &tp)?.iter().enumerate() {
+            let tp = tp.index(i);
+            let t = obj(t, &tp)?;
+            // `{"type":"function","function":{...}}`, or `{"type":"custom","custom":{...}}`.
+            let key = if type_of(t) == Some("custom") {
+                "custom"
+            } else {
+                "function"
+            };
+            let Some(f) = get(t, key) else { continue };
+            tool_spec(f, &tp.key(key), b)?;
+        }
+    }
+    if let Some(functions) = get(root, "functions") {
+        let fp = p.key("functions");
+        for (i, f) in arr(functions, &fp)?.iter().enumerate() {
+            tool_spec(f, &fp.index(i), b)?;
+        }
+    }
+    Ok(meta)
+}
+
+/// `{name, description?}` as in chat `tools[].function`, legacy `functions[]`
+/// and responses `tools[]`.
+fn tool_spec(v: &Value, p: &Path, b: &mut Builder) -> Result<(), DecodeError> {
+    let f = obj(v, p)?;
+    let name = opt_str(f, "name", p)?.unwrap_or_default();
+    let description = opt_str(f, "description", p)?.map(|d| (d, p.key("description")));
+    b.tool(name, description);
+    Ok(())
+}
+
+fn chat_message(v: &Value, p: &Path, b: &mut Builder) -> Result<(), DecodeError> {
+    let m = obj(v, p)?;
+    let role_name = string(req(m, "role", p)?, &p.key("role"))?;
+    let role = match role_name {
+        "system" => Role::System,
+        "developer" => Role::Developer,
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        "tool" | "function" => Role::Tool,
+        _ => {
+            return Err(wrong(
+                &p.key("role"),
+                "one of \"system\", \"developer\", \"user\", \"assistant\", \"tool\", \"function\"",
+            ))
+        }
+    };
+    let mi = b.message(role);
+    let cp = p.key("content");
+    match role_name {
+        "tool" => {
+            let id = opt_str(m, "tool_call_id", p)?.map(str::to_owned);
+            let mk = move |text| Part::ToolResult {
+                tool_call_id: id.clone(),
+                text,
+            };
+            chat_content(get(m, "content"), &cp, b, mi, &mk)?;
+        }
+        "function" => {
+            let mk = |text| Part::ToolResult {
+                tool_call_id: None,
+                text,
+            };
+            chat_content(get(m, "content"), &cp, b, mi, &mk)?;
+        }
+        _ => chat_content(get(m, "content"), &cp, b, mi, &text_part)?,
+    }
+    if role == Role::Assistant {
+        assistant_extras(m, p, b, mi)?;
+    }
+    Ok(())
+}
+
+/// `refusal`, `tool_calls`, legacy `function_call`, and the `reasoning_content`
+/// that vLLM, llama.cpp and DeepSeek return: all model-written text.
+fn assistant_extras(
+    m: &Map<String, Value>,
+    p: &Path,
+    b: &mut Builder,
+    mi: usize,
+) -> Result<(), DecodeError> {
+    if let Some(r) = opt_str(m, "refusal", p)? {
+        b.text(mi, r, &p.key("refusal"));
+    }
+    if let Some(r) = opt_str(m, "reasoning_content", p)? {
+        b.text(mi, r, &p.key("reasoning_content"));
+    }
+    if let Some(calls) = get(m, "tool_calls") {
+        let tp = p.key("tool_calls");
+        for (i, c) in arr(calls, &tp)?.iter().enumerate() {
+            let cp = tp.index(i);
+            let c = obj(c, &cp)?;
+            let id = opt_str(c, "id", &cp)?;
+            if type_of(c) == Some("custom") {
+                let fp = cp.key("custom");
+                let f = obj(req(c, "custom", &cp)?, &fp)?;
+                tool_call(b, mi, id, f, &fp, "input")?;
+            } else {
+                let fp = cp.key("function");
+                let f = obj(req(c, "function", &cp)?, &fp)?;
+                tool_call(b, mi, id, f, &fp, "arguments")?;
+            }
+        }
+    }
+    if let Some(f) = get(m, "function_call") {
+        let fp = p.key("function_call");
+        tool_call(b, mi, None, obj(f, &fp)?, &fp, "arguments")?;
+    }
+    Ok(())
+}
+
+/// A tool call whose arguments are a JSON string at `f[args_key]`.
+fn tool_call(
+    b: &mut Builder,
+    mi: usize,
+    id: Option<&str>,
+    f: &Map<String, Value>,
+    p: &Path,
+    args_key: &'static str,
+) -> Result<(), DecodeError> {
+    let name = opt_str(f, "name", p)?.unwrap_or_default();
+    let arguments = opt_str(f, args_key, p)?;
+    b.part(
+        mi,
+        Part::ToolCall {
+            id: id.map(str::to_owned),
+            name: name.to_owned(),
+            arguments: arguments.unwrap_or_default().to_owned(),
+        },
+        arguments.map(|_| p.key(args_key).slot()),
+    );
+    Ok(())
+}
+
+/// Message content: a string, an array of content parts, or absent.
+fn chat_content(
+    v: Option<&Value>,
+    p: &Path,
+    b: &mut Builder,
+    mi: usize,
+    mk: MakePart<'_>,
+) -> Result<(), DecodeError> {
+    match v {
+        None => Ok(()),
+        Some(Value::String(s)) => {
+            b.part(mi, mk(s.clone()), Some(p.slot()));
+            Ok(())
+        }
+        Some(Value::Array(parts)) => {
+            for (j, part) in parts.iter().enumerate() {
+                content_part(part, &p.index(j), b, mi, mk)?;
+            }
+            Ok(())
+        }
+        Some(_) => Err(wrong(p, "a string or an array of content parts")),
+    }
+}
+
+/// One content part of chat or responses content. Unknown types are kept:
+/// their `text`, if any, is scanned; otherwise they pass as opaque parts.
+fn content_part(
+    v: &Value,
+    p: &Path,
+    b: &mut Builder,
+    mi: usize,
+    mk: MakePart<'_>,
+) -> Result<(), DecodeError> {
+    let c = obj(v, p)?;
+    match type_of(c) {
+        Some("text" | "input_text" | "output_text") => {
+            let text = string(req(c, "text", p)?, &p.key("text"))?;
+            b.part(mi, mk(text.to_owned()), Some(p.key("text").slot()));
+        }
+        Some("refusal") => {
+            let text = string(req(c, "refusal", p)?, &p.key("refusal"))?;
+            b.part(mi, mk(text.to_owned()), Some(p.key("refusal").slot()));
+        }
+        Some("image_url") => {
+            // `image_url` is `{url, detail}`, or a bare string in some clients.
+            let url = get(c, "image_url").and_then(|u| {
+                u.as_str()
+                    .or_else(|| u.get("url").and_then(Value::as_str))
+            });
+            b.image(mi, url.and_then(data_url_media_type));
+        }
+        Some("input_image") => {
+            let url = get(c, "image_url").and_then(Value::as_str);
+            b.image(mi, url.and_then(data_url_media_type));
+        }
+        Some("input_audio") => {
+            let format = get(c, "input_audio")
+                .and_then(|a| a.get("format"))
+                .and_then(Value::as_str);
+            b.image(mi, format.map(|f| format!("audio/{f}")));
+        }
+        _ => match get(c, "text").and_then(Value::as_str) {
+            Some(text) => b.part(mi, mk(text.to_owned()), Some(p.key("text").slot())),
+            None => b.image(mi, None),
+        },
+    }
+    Ok(())
+}
+
+pub(super) fn chat_response(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+    let p = Path::root();
+    let root = obj(v, &p)?;
+    let cp = p.key("choices");
+    for (i, choice) in arr(req(root, "choices", &p)?, &cp)?.iter().enumerate() {
+        let chp = cp.index(i);
+        let choice = obj(choice, &chp)?;
+        let mi = b.message(Role::Assistant);
+        let Some(message) = get(choice, "message") else {
+            continue;
+        };
+        let mp = chp.key("message");
+        let m = obj(message, &mp)?;
+        chat_content(get(m, "content"), &mp.key("content"), b, mi, &text_part)?;
+        assistant_extras(m, &mp, b, mi)?;
+    }
+    response_meta(root, &p)
+}
+
+fn response_meta(root: &Map<String, Value>, p: &Path) -> Result<Meta, DecodeError> {
+    Ok(Meta {
+        model: opt_str(root, "model", p)?.map(str::to_owned),
+        ..Meta::default()
+    })
+}
+
+// === legacy completions ===
+
+pub(super) fn completions_request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+    let p = Path::root();
+    let root = obj(v, &p)?;
+    let meta = meta(root, &p, &["max_tokens"])?;
+    let pp = p.key("prompt");
+    match req(root, "prompt", &p)? {
+        Value::String(s) => {
+            let mi = b.message(Role::User);
+            b.text(mi, s, &pp);
+        }
+        Value::Array(prompts) => {
+            for (i, prompt) in prompts.iter().enumerate() {
+                // Token-id prompts cannot be scanned; refuse rather than pass them unseen.
+                let text = prompt
+                    .as_str()
+                    .ok_or_else(|| wrong(&pp.index(i), "a string"))?;
+                let mi = b.message(Role::User);
+                b.text(mi, text, &pp.index(i));
+            }
+        }
+        _ => return Err(wrong(&pp, "a string or an array of strings")),
+    }
+    if let Some(suffix) = opt_str(root, "suffix", &p)? {
+        let mi = b.message(Role::User);
+        b.text(mi, suffix, &p.key("suffix"));
+    }
+    Ok(meta)
+}
+
+pub(super) fn completions_response(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+    let p = Path::root();
+    let root = obj(v, &p)?;
+    let cp = p.key("choices");
+    for (i, choice) in arr(req(root, "choices", &p)?, &cp)?.iter().enumerate() {
+        let chp = cp.index(i);
+        let choice = obj(choice, &chp)?;
+        let mi = b.message(Role::Assistant);
+        if let Some(text) = opt_str(choice, "text", &chp)? {
+            b.text(mi, text, &chp.key("text"));
+        }
+    }
+    response_meta(root, &p)
+}
+
+// === responses ===
+
+pub(super) fn responses_request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+    let p = Path::root();
+    let root = obj(v, &p)?;
+    let meta = meta(root, &p, &["max_output_tokens"])?;
+    if let Some(instructions) = opt_str(root, "instructions", &p)? {
+        let mi = b.message(Role::System);
+        b.text(mi, instructions, &p.key("instructions"));
+    }
+    let ip = p.key("input");
+    match get(root, "input") {
+        None => {}
+        Some(Value::String(s)) => {
+            let mi = b.message(Role::User);
+            b.text(mi, s, &ip);
+        }
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                response_item(item, &ip.index(i), b, true)?;
+            }
+        }
+        Some(_) => return Err(wrong(&ip, "a string or an array of input items")),
+    }
+    if let Some(tools) = get(root, "tools") {
+        let tp = p.key("tools");
+        for (i, t) in arr(tools, &tp)?.iter().enumerate() {
+            let tp = tp.index(i);
+            // Built-in tools (web_search, file_search, ...) have no description to scan.
+            if matches!(type_of(obj(t, &tp)?), Some("function" | "custom")) {
+                tool_spec(t, &tp, b)?;
+            }
+        }
+    }
+    Ok(meta)
+}
+
+/// One responses item (input or output). Item types that carry no text the
+/// model reads as prompt (`item_reference`, built-in tool calls) are skipped.
+fn response_item(v: &Value, p: &Path, b: &mut Builder, input: bool) -> Result<(), DecodeError> {
+    let item = obj(v, p)?;
+    match type_of(item) {
+        // Easy input messages may omit `type`.
+        None | Some("message") => {
+            let role_name = string(req(item, "role", p)?, &p.key("role"))?;
+            let role = match role_name {
+                "system" => Role::System,
+                "developer" => Role::Developer,
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                _ => {
+                    return Err(wrong(
+                        &p.key("role"),
+                        "one of \"system\", \"developer\", \"user\", \"assistant\"",
+                    ))
+                }
+            };
+            let mi = b.message(role);
+            let cp = p.key("content");
+            match req(item, "content", p)? {
+                Value::String(s) => b.text(mi, s, &cp),
+                Value::Array(parts) => {
+                    for (j, part) in parts.iter().enumerate() {
+                        content_part(part, &cp.index(j), b, mi, &text_part)?;
+                    }
+                }
+                _ => return Err(wrong(&cp, "a string or an array of content parts")),
+            }
+        }
+        Some("function_call") => {
+            let mi = b.message(Role::Assistant);
+            let id = opt_str(item, "call_id", p)?;
+            tool_call(b, mi, id, item, p, "arguments")?;
+        }
+        Some("custom_tool_call") => {
+            let mi = b.message(Role::Assistant);
+            let id = opt_str(item, "call_id", p)?;
+            tool_call(b, mi, id, item, p, "input")?;
+        }
+        Some("function_call_output" | "custom_tool_call_output") if input => {
+            let mi = b.message(Role::Tool);
+            let id = opt_str(item, "call_id", p)?.map(str::to_owned);
+            let mk = move |text| Part::ToolResult {
+                tool_call_id: id.clone(),
+                text,
+            };
+            let op = p.key("output");
+            match req(item, "output", p)? {
+                Value::String(s) => b.part(mi, mk(s.clone()), Some(op.slot())),
+                Value::Array(parts) => {
+                    for (j, part) in parts.iter().enumerate() {
+                        content_part(part, &op.index(j), b, mi, &mk)?;
+                    }
+                }
+                _ => return Err(wrong(&op, "a string or an array of content parts")),
+            }
+        }
+        Some("reasoning") if !input => {
+            // Summaries are model-written text that reaches the client.
+            if let Some(summary) = get(item, "summary") {
+                let sp = p.key("summary");
+                let mi = b.message(Role::Assistant);
+                for (j, s) in arr(summary, &sp)?.iter().enumerate() {
+                    let s = obj(s, &sp.index(j))?;
+                    if let Some(text) = opt_str(s, "text", &sp.index(j))? {
+                        b.text(mi, text, &sp.index(j).key("text"));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+pub(super) fn responses_response(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+    let p = Path::root();
+    let root = obj(v, &p)?;
+    let op = p.key("output");
+    for (i, item) in arr(req(root, "output", &p)?, &op)?.iter().enumerate() {
+        response_item(item, &op.index(i), b, false)?;
+    }
+    response_meta(root, &p)
+}

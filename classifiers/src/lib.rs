@@ -37,4 +37,6 @@ pub use detector::{Detector, DetectorError, DetectorErrorKind, OnError, ScanFutu
 pub use finding::{char_offsets, Finding, Span};
 pub use phrase::PhraseListDetector;
 pub use pipeline::{DetectorSettings, GuardFailure, Pipeline, PipelineBuilder, ScanReport};
-pub use risk::{Contribution, RiskReport, RiskScorer};
+pub use risk::{
+    Contribution, RiskConfig, RiskConfigError, RiskLevel, RiskReport, RiskScorer, RiskThresholds,
+};

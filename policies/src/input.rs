@@ -5,10 +5,17 @@
 //! `input.risk` and `input.context` for what is ours. Findings are summaries:
 //! the raw sensitive text never reaches a policy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use menshen_classifiers::RiskReport;
+use menshen_classifiers::{Conversation, Finding, RiskReport, Trust};
 use serde::{Deserialize, Serialize};
+
+/// Version of the input document described by [`INPUT_SCHEMA`]; bumped on
+/// any incompatible change, and sent as `input.version`.
+pub const INPUT_SCHEMA_VERSION: u32 = 1;
+
+/// The JSON Schema of the input document (`policies/schema/input.schema.json`).
+pub const INPUT_SCHEMA: &str = include_str!("../schema/input.schema.json");
 
 /// The whole input document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -25,6 +32,88 @@ pub struct PolicyInput {
     pub risk: RiskReport,
     /// When, which direction, streaming or not.
     pub context: PolicyContext,
+    /// The end user's violation history (GB/T 45654 suspension rule).
+    #[serde(default)]
+    pub subject: SubjectState,
+}
+
+/// `input.subject`: what the per-subject counters know about the end user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectState {
+    /// Subject id (tenant-scoped user id); empty when the client sends none.
+    pub id: String,
+    /// Violations since the last clean request.
+    pub consecutive_violations: u32,
+    /// Violations in the trailing 24 hours.
+    pub violations_24h: u32,
+    /// Whether the subject is currently suspended.
+    pub suspended: bool,
+    /// RFC 3339 end of the suspension, when suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_until: Option<String>,
+}
+
+impl PolicyInput {
+    /// An empty input of the current schema version.
+    pub fn new() -> Self {
+        PolicyInput {
+            version: INPUT_SCHEMA_VERSION,
+            ..PolicyInput::default()
+        }
+    }
+}
+
+/// Summarises findings for `input.findings`: one entry per (detector,
+/// category) with the highest score, the count and the entity types. The
+/// matched text, spans and evidence are left out on purpose: policies decide
+/// on facts about the text, never on the text itself.
+///
+/// `in_untrusted` is `false` here because a bare finding does not know its
+/// segment's trust; use [`summarize_findings_in`] when the conversation is at hand.
+pub fn summarize_findings(findings: &[Finding]) -> Vec<FindingSummary> {
+    summarize(findings, |_| false)
+}
+
+/// Like [`summarize_findings`], marking findings located in untrusted content
+/// (tool results, documents, tool descriptions) of `conversation`.
+pub fn summarize_findings_in(findings: &[Finding], conversation: &Conversation) -> Vec<FindingSummary> {
+    let untrusted: BTreeSet<_> = conversation
+        .segments()
+        .filter(|s| s.trust == Trust::Untrusted)
+        .map(|s| s.location)
+        .collect();
+    summarize(findings, |f| f.location.is_some_and(|l| untrusted.contains(&l)))
+}
+
+fn summarize(findings: &[Finding], is_untrusted: impl Fn(&Finding) -> bool) -> Vec<FindingSummary> {
+    let mut groups: BTreeMap<(&str, &str), (FindingSummary, BTreeSet<&str>)> = BTreeMap::new();
+    for f in findings {
+        let (sum, entities) = groups
+            .entry((f.detector.as_str(), f.category.as_str()))
+            .or_insert_with(|| {
+                (
+                    FindingSummary {
+                        detector: f.detector.clone(),
+                        category: f.category.to_string(),
+                        ..FindingSummary::default()
+                    },
+                    BTreeSet::new(),
+                )
+            });
+        sum.score = sum.score.max(f.score);
+        sum.count = sum.count.saturating_add(1);
+        sum.in_untrusted |= is_untrusted(f);
+        if let Some(e) = &f.entity {
+            entities.insert(e.as_str());
+        }
+    }
+    groups
+        .into_values()
+        .map(|(mut s, e)| {
+            s.entity_types = e.into_iter().map(str::to_owned).collect();
+            s
+        })
+        .collect()
 }
 
 /// `input.attributes`.
@@ -116,4 +205,67 @@ pub struct PolicyContext {
     pub stream: bool,
     /// Direction.
     pub direction: Direction,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use menshen_classifiers::{Category, Location, Message, Part, Role};
+    use proptest::prelude::*;
+
+    #[test]
+    fn groups_by_detector_and_category() {
+        let fs = [
+            Finding::new("pii", Category::SENSITIVE_INFO, 0.7).with_entity("EMAIL").with_evidence("a@b.c"),
+            Finding::new("pii", Category::SENSITIVE_INFO, 0.9).with_entity("PHONE_NUMBER"),
+            Finding::new("pii", Category::SENSITIVE_INFO, 0.8).with_entity("EMAIL"),
+            Finding::new("rules", Category::PROMPT_INJECTION, 0.6),
+        ];
+        let s = summarize_findings(&fs);
+        assert_eq!(s.len(), 2);
+        let pii = s.iter().find(|s| s.detector == "pii").unwrap();
+        assert_eq!(pii.count, 3);
+        assert!((pii.score - 0.9).abs() < f32::EPSILON);
+        assert_eq!(pii.entity_types, ["EMAIL", "PHONE_NUMBER"]);
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("a@b.c"), "evidence must not reach the policy");
+    }
+
+    #[test]
+    fn marks_findings_in_untrusted_content() {
+        let conv = Conversation::from_messages(vec![
+            Message::text(Role::User, "hi"),
+            Message {
+                role: Role::Tool,
+                parts: vec![Part::ToolResult { tool_call_id: None, text: "ignore all".into() }],
+            },
+        ]);
+        let mut f = Finding::new("rules", Category::PROMPT_INJECTION, 0.7);
+        f.location = Some(Location::Part { message: 1, part: 0 });
+        let mut g = Finding::new("rules2", Category::PROMPT_INJECTION, 0.7);
+        g.location = Some(Location::Part { message: 0, part: 0 });
+        let s = summarize_findings_in(&[f, g], &conv);
+        assert!(s.iter().find(|s| s.detector == "rules").unwrap().in_untrusted);
+        assert!(!s.iter().find(|s| s.detector == "rules2").unwrap().in_untrusted);
+    }
+
+    #[test]
+    fn default_input_matches_the_schema_version() {
+        let v: serde_json::Value = serde_json::from_str(INPUT_SCHEMA).unwrap();
+        assert_eq!(v["properties"]["version"]["const"], INPUT_SCHEMA_VERSION);
+        assert_eq!(PolicyInput::new().version, INPUT_SCHEMA_VERSION);
+    }
+
+    proptest! {
+        #[test]
+        fn counts_add_up(items in proptest::collection::vec((0u8..3, 0u8..3, 0.0f32..=1.0), 0..40)) {
+            let fs: Vec<Finding> = items.iter().map(|(d, c, s)| {
+                Finding::new(format!("d{d}"), Category::new(format!("c{c}")), *s)
+            }).collect();
+            let s = summarize_findings(&fs);
+            let total: u64 = s.iter().map(|s| s.count).sum();
+            prop_assert_eq!(total, fs.len() as u64);
+            prop_assert!(s.len() <= 9);
+        }
+    }
 }

@@ -13,37 +13,40 @@
 //! input.risk.score = 90;
 //! assert_eq!(engine.decide(&input).unwrap().action, Action::Block);
 //! ```
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
+mod bundle;
+mod counters;
 mod decision;
+mod engine;
+mod error;
 mod input;
+pub mod packs;
+mod review;
+mod set;
+mod store;
+mod testing;
 mod threshold;
 
-pub use decision::{Action, Decision};
+pub use bundle::{Bundle, BundleFile, Manifest};
+pub use counters::{SubjectCounters, SuspensionRule};
+pub use decision::{Action, Decision, LogDetail, REDACTION_OPERATORS};
+pub use engine::{eval, RegoEngine, DECISION_RULE, DEFAULT_EVAL_TIMEOUT};
+pub use error::{PolicyError, SourceError};
 pub use input::{
-    Direction, FindingSummary, HttpAttributes, LlmRequest, PolicyContext, PolicyInput,
-    RequestAttributes,
+    summarize_findings, summarize_findings_in, Direction, FindingSummary, HttpAttributes, LlmRequest, PolicyContext,
+    PolicyInput, RequestAttributes, SubjectState, INPUT_SCHEMA, INPUT_SCHEMA_VERSION,
 };
+pub use review::{Case, CaseFilter, CaseId, CaseStatus, NewCase, Outcome, ReviewQueue};
+pub use set::{
+    Evaluation, PolicyKey, PolicySet, PolicySource, ReloadError, ReloadReport, ShadowDiff,
+    WatchHandle,
+};
+pub use store::StoreError;
+pub use testing::{run_bundle_tests, run_tests, TestOutcome, TestReport, TestResult};
 pub use threshold::ThresholdEngine;
 
 use std::fmt;
-
-/// Why a policy could not decide.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PolicyError {
-    /// The policy ran but returned something that is not a valid decision.
-    #[error("policy returned a malformed decision: {reason}")]
-    Malformed {
-        /// What was wrong.
-        reason: String,
-    },
-    /// Evaluation failed.
-    #[error("policy evaluation failed: {reason}")]
-    Evaluation {
-        /// Engine message.
-        reason: String,
-    },
-}
 
 /// Anything that turns a policy input into a decision.
 pub trait DecisionEngine: Send + Sync + fmt::Debug {

@@ -1,0 +1,569 @@
+//! The human review queue.
+//!
+//! A `review` decision holds the request: it is not forwarded, the client is
+//! told it is held with a case id, and a case is stored here with the
+//! *redacted* content, the finding summaries and the decision. Reviewers list,
+//! approve and reject cases through the admin API; outcomes are final and
+//! recorded with who decided, when and why. The content column must only
+//! ever receive redacted text: raw prompts never reach disk.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::store::{self, from_unix, StoreError};
+use crate::{Decision, FindingSummary};
+
+/// Longest reviewer note kept, in bytes.
+const MAX_NOTE: usize = 4096;
+
+/// A review case id (a UUIDv7, so ids sort by creation time).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CaseId(String);
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseStatus {
+    /// Waiting for a reviewer.
+    Pending,
+    /// A reviewer allowed it.
+    Approved,
+    /// A reviewer refused it.
+    Rejected,
+}
+
+/// What to store for a new case. Build with [`NewCase::new`] and set the
+/// context fields the proxy knows.
+#[derive(Debug, Clone, Default)]
+pub struct NewCase {
+    /// The request content, already redacted.
+    pub redacted_content: String,
+    /// Finding summaries.
+    pub findings: Vec<FindingSummary>,
+    /// The decision that asked for review.
+    pub decision: Option<Decision>,
+    /// Tenant.
+    pub tenant: String,
+    /// Route.
+    pub route: String,
+    /// Subject (end user), if known.
+    pub subject: String,
+    /// The request id, linking the case to the audit log.
+    pub request_id: String,
+    /// Policy version that decided.
+    pub policy_version: String,
+}
+
+/// A stored case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Case {
+    /// Id.
+    pub id: CaseId,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// Status.
+    pub status: CaseStatus,
+    /// Tenant.
+    pub tenant: String,
+    /// Route.
+    pub route: String,
+    /// Subject.
+    pub subject: String,
+    /// Request id.
+    pub request_id: String,
+    /// Policy version that decided.
+    pub policy_version: String,
+    /// Redacted content.
+    pub redacted_content: String,
+    /// Finding summaries.
+    pub findings: Vec<FindingSummary>,
+    /// The decision that asked for review.
+    pub decision: Decision,
+    /// The outcome, once decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+}
+
+/// A reviewer's final word on a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// The case.
+    pub case_id: CaseId,
+    /// Approved or rejected.
+    pub status: CaseStatus,
+    /// Who decided (the admin API's authenticated principal).
+    pub reviewer: String,
+    /// Why.
+    pub note: String,
+    /// RFC 3339 time of the decision.
+    pub decided_at: String,
+}
+
+/// Which cases [`ReviewQueue::list`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only this status.
+    pub status: Option<CaseStatus>,
+    /// Only this tenant.
+    pub tenant: Option<String>,
+    /// At most this many (newest first); 0 means 100.
+    pub limit: usize,
+}
+
+/// The review queue in SQLite.
+///
+/// ```
+/// use menshen_policies::{CaseStatus, Decision, ReviewQueue};
+/// let q = ReviewQueue::open_in_memory().unwrap();
+/// let id = q.create_case("transfer [AMOUNT] to [IBAN]", &[], &Decision::allow()).unwrap();
+/// let outcome = q.approve(&id, "alice", "customer verified by phone").unwrap();
+/// assert_eq!(outcome.status, CaseStatus::Approved);
+/// assert!(q.reject(&id, "bob", "").is_err(), "outcomes are final");
+/// ```
+#[derive(Debug)]
+pub struct ReviewQueue {
+    conn: Mutex<Connection>,
+}
+
+// === impl CaseId ===
+
+impl CaseId {
+    /// A fresh, time-ordered id.
+    pub fn generate() -> Self {
+        CaseId(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for CaseId {
+    type Err = StoreError;
+
+    /// Parses an id from a URL path segment; only UUIDs are accepted, so a
+    /// path can never smuggle anything else into a query.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s)
+            .map(|u| CaseId(u.to_string()))
+            .map_err(|_| StoreError::Invalid {
+                field: "case_id",
+                reason: "not a UUID",
+            })
+    }
+}
+
+// === impl CaseStatus ===
+
+impl CaseStatus {
+    /// Stable lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Pending => "pending",
+            CaseStatus::Approved => "approved",
+            CaseStatus::Rejected => "rejected",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(CaseStatus::Pending),
+            "approved" => Some(CaseStatus::Approved),
+            "rejected" => Some(CaseStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+// === impl NewCase ===
+
+impl NewCase {
+    /// A case with the required parts; context fields empty.
+    pub fn new(redacted_content: impl Into<String>, findings: &[FindingSummary], decision: &Decision) -> Self {
+        NewCase {
+            redacted_content: redacted_content.into(),
+            findings: findings.to_vec(),
+            decision: Some(decision.clone()),
+            ..NewCase::default()
+        }
+    }
+}
+
+// === impl ReviewQueue ===
+
+impl ReviewQueue {
+    /// Opens or creates the queue database at `path`.
+    ///
+    /// # Errors
+    /// When SQLite cannot open the file or create the schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        ReviewQueue::with_conn(store::open(path.as_ref())?)
+    }
+
+    /// A queue in memory (tests).
+    ///
+    /// # Errors
+    /// When SQLite cannot create the schema.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        ReviewQueue::with_conn(store::open_in_memory()?)
+    }
+
+    fn with_conn(conn: Connection) -> Result<Self, StoreError> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS review_cases (
+                id TEXT PRIMARY KEY,
+                created_at INTEGER NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+                tenant TEXT NOT NULL,
+                route TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                request_id TEXT NOT NULL,
+                policy_version TEXT NOT NULL,
+                content TEXT NOT NULL,
+                findings TEXT NOT NULL,
+                decision TEXT NOT NULL,
+                reviewer TEXT,
+                note TEXT,
+                decided_at INTEGER
+            );
+            CREATE INDEX IF NOT EXISTS review_cases_status ON review_cases(status, id);",
+        )?;
+        Ok(ReviewQueue {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Stores a case and returns its id.
+    ///
+    /// # Errors
+    /// On SQLite failure.
+    pub fn create_case(
+        &self,
+        redacted_content: &str,
+        findings: &[FindingSummary],
+        decision: &Decision,
+    ) -> Result<CaseId, StoreError> {
+        self.create(NewCase::new(redacted_content, findings, decision))
+    }
+
+    /// Stores a case with its context (tenant, route, request id, ...).
+    ///
+    /// # Errors
+    /// On SQLite failure.
+    pub fn create(&self, case: NewCase) -> Result<CaseId, StoreError> {
+        let id = CaseId::generate();
+        let findings = serde_json::to_string(&case.findings).map_err(|e| corrupt(&id, "findings", e))?;
+        let decision = case.decision.unwrap_or_else(Decision::allow);
+        let decision = serde_json::to_string(&decision).map_err(|e| corrupt(&id, "decision", e))?;
+        self.conn.lock().execute(
+            "INSERT INTO review_cases (id, created_at, status, tenant, route, subject, request_id,
+                policy_version, content, findings, decision)
+             VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                id.as_str(),
+                OffsetDateTime::now_utc().unix_timestamp(),
+                case.tenant,
+                case.route,
+                case.subject,
+                case.request_id,
+                case.policy_version,
+                case.redacted_content,
+                findings,
+                decision
+            ],
+        )?;
+        Ok(id)
+    }
+
+    /// Cases matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// On SQLite failure or a corrupt row.
+    pub fn list(&self, filter: &CaseFilter) -> Result<Vec<Case>, StoreError> {
+        let limit = if filter.limit == 0 { 100 } else { filter.limit };
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT * FROM review_cases
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR tenant = ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                filter.status.map(CaseStatus::as_str),
+                filter.tenant.as_deref(),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            RawCase::from_row,
+        )?;
+        rows.map(|r| r?.into_case()).collect()
+    }
+
+    /// One case.
+    ///
+    /// # Errors
+    /// On SQLite failure or a corrupt row.
+    pub fn get(&self, id: &CaseId) -> Result<Option<Case>, StoreError> {
+        let conn = self.conn.lock();
+        let raw = conn
+            .query_row(
+                "SELECT * FROM review_cases WHERE id = ?1",
+                params![id.as_str()],
+                RawCase::from_row,
+            )
+            .optional()?;
+        raw.map(RawCase::into_case).transpose()
+    }
+
+    /// Approves a pending case.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`], [`StoreError::AlreadyDecided`], an empty
+    /// reviewer, or SQLite failure.
+    pub fn approve(&self, id: &CaseId, reviewer: &str, note: &str) -> Result<Outcome, StoreError> {
+        self.decide(id, CaseStatus::Approved, reviewer, note)
+    }
+
+    /// Rejects a pending case.
+    ///
+    /// # Errors
+    /// As [`ReviewQueue::approve`].
+    pub fn reject(&self, id: &CaseId, reviewer: &str, note: &str) -> Result<Outcome, StoreError> {
+        self.decide(id, CaseStatus::Rejected, reviewer, note)
+    }
+
+    fn decide(
+        &self,
+        id: &CaseId,
+        status: CaseStatus,
+        reviewer: &str,
+        note: &str,
+    ) -> Result<Outcome, StoreError> {
+        if reviewer.trim().is_empty() {
+            return Err(StoreError::Invalid {
+                field: "reviewer",
+                reason: "must not be empty",
+            });
+        }
+        if note.len() > MAX_NOTE {
+            return Err(StoreError::Invalid {
+                field: "note",
+                reason: "longer than 4096 bytes",
+            });
+        }
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let conn = self.conn.lock();
+        // The status guard makes approve/reject races safe: exactly one wins.
+        let changed = conn.execute(
+            "UPDATE review_cases SET status = ?2, reviewer = ?3, note = ?4, decided_at = ?5
+             WHERE id = ?1 AND status = 'pending'",
+            params![id.as_str(), status.as_str(), reviewer, note, now],
+        )?;
+        if changed == 0 {
+            let current: Option<String> = conn
+                .query_row(
+                    "SELECT status FROM review_cases WHERE id = ?1",
+                    params![id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            return Err(match current.as_deref().and_then(CaseStatus::parse) {
+                Some(s) => StoreError::AlreadyDecided {
+                    case_id: id.to_string(),
+                    status: s.as_str(),
+                },
+                None => StoreError::NotFound {
+                    case_id: id.to_string(),
+                },
+            });
+        }
+        tracing::info!(review.case = %id, review.status = status.as_str(), "review case decided");
+        Ok(Outcome {
+            case_id: id.clone(),
+            status,
+            reviewer: reviewer.to_owned(),
+            note: note.to_owned(),
+            decided_at: from_unix(now),
+        })
+    }
+}
+
+fn corrupt(id: &CaseId, column: &'static str, e: impl fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        case_id: id.to_string(),
+        column,
+        reason: e.to_string(),
+    }
+}
+
+/// A row as stored, before its JSON columns are decoded.
+struct RawCase {
+    id: String,
+    created_at: i64,
+    status: String,
+    tenant: String,
+    route: String,
+    subject: String,
+    request_id: String,
+    policy_version: String,
+    content: String,
+    findings: String,
+    decision: String,
+    reviewer: Option<String>,
+    note: Option<String>,
+    decided_at: Option<i64>,
+}
+
+impl RawCase {
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RawCase {
+            id: r.get("id")?,
+            created_at: r.get("created_at")?,
+            status: r.get("status")?,
+            tenant: r.get("tenant")?,
+            route: r.get("route")?,
+            subject: r.get("subject")?,
+            request_id: r.get("request_id")?,
+            policy_version: r.get("policy_version")?,
+            content: r.get("content")?,
+            findings: r.get("findings")?,
+            decision: r.get("decision")?,
+            reviewer: r.get("reviewer")?,
+            note: r.get("note")?,
+            decided_at: r.get("decided_at")?,
+        })
+    }
+
+    fn into_case(self) -> Result<Case, StoreError> {
+        let id = CaseId(self.id);
+        let status = CaseStatus::parse(&self.status).ok_or_else(|| corrupt(&id, "status", &self.status))?;
+        let findings = serde_json::from_str(&self.findings).map_err(|e| corrupt(&id, "findings", e))?;
+        let decision = serde_json::from_str(&self.decision).map_err(|e| corrupt(&id, "decision", e))?;
+        let outcome = match (status, self.reviewer, self.decided_at) {
+            (CaseStatus::Pending, _, _) => None,
+            (_, Some(reviewer), Some(at)) => Some(Outcome {
+                case_id: id.clone(),
+                status,
+                reviewer,
+                note: self.note.unwrap_or_default(),
+                decided_at: from_unix(at),
+            }),
+            _ => return Err(corrupt(&id, "reviewer", "decided case without reviewer")),
+        };
+        Ok(Case {
+            id,
+            created_at: from_unix(self.created_at),
+            status,
+            tenant: self.tenant,
+            route: self.route,
+            subject: self.subject,
+            request_id: self.request_id,
+            policy_version: self.policy_version,
+            redacted_content: self.content,
+            findings,
+            decision,
+            outcome,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Action;
+
+    fn review_decision() -> Decision {
+        Decision {
+            action: Action::Review,
+            reasons: vec!["transfer_amount".into()],
+            ..Decision::allow()
+        }
+    }
+
+    fn finding() -> FindingSummary {
+        FindingSummary {
+            detector: "rules.finance".into(),
+            category: "FIN:transfer".into(),
+            score: 0.8,
+            count: 1,
+            entity_types: vec!["AMOUNT".into()],
+            in_untrusted: false,
+        }
+    }
+
+    #[test]
+    fn create_get_list_and_decide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("review.sqlite");
+        let q = ReviewQueue::open(&path).unwrap();
+        let mut nc = NewCase::new("send [AMOUNT] to [IBAN]", &[finding()], &review_decision());
+        nc.tenant = "bank".into();
+        nc.request_id = "req-1".into();
+        let a = q.create(nc).unwrap();
+        let b = q.create_case("other", &[], &review_decision()).unwrap();
+
+        let case = q.get(&a).unwrap().unwrap();
+        assert_eq!(case.status, CaseStatus::Pending);
+        assert_eq!(case.tenant, "bank");
+        assert_eq!(case.findings, vec![finding()]);
+        assert_eq!(case.decision, review_decision());
+        assert!(case.outcome.is_none());
+
+        let pending = q.list(&CaseFilter { status: Some(CaseStatus::Pending), ..Default::default() }).unwrap();
+        assert_eq!(pending.iter().map(|c| &c.id).collect::<Vec<_>>(), vec![&b, &a], "newest first");
+        let bank = q.list(&CaseFilter { tenant: Some("bank".into()), ..Default::default() }).unwrap();
+        assert_eq!(bank.len(), 1);
+
+        let out = q.reject(&a, "alice", "amount over limit").unwrap();
+        assert_eq!(out.status, CaseStatus::Rejected);
+        drop(q);
+
+        // Outcomes persist and are final.
+        let q = ReviewQueue::open(&path).unwrap();
+        let case = q.get(&a).unwrap().unwrap();
+        assert_eq!(case.status, CaseStatus::Rejected);
+        assert_eq!(case.outcome.unwrap().reviewer, "alice");
+        assert!(matches!(q.approve(&a, "bob", ""), Err(StoreError::AlreadyDecided { status: "rejected", .. })));
+        let pending = q.list(&CaseFilter { status: Some(CaseStatus::Pending), ..Default::default() }).unwrap();
+        assert_eq!(pending.len(), 1);
+    }
+
+    #[test]
+    fn unknown_cases_and_bad_arguments_are_errors() {
+        let q = ReviewQueue::open_in_memory().unwrap();
+        let missing = CaseId::generate();
+        assert!(matches!(q.approve(&missing, "a", ""), Err(StoreError::NotFound { .. })));
+        assert!(q.get(&missing).unwrap().is_none());
+        let id = q.create_case("x", &[], &review_decision()).unwrap();
+        assert!(matches!(q.approve(&id, "  ", ""), Err(StoreError::Invalid { field: "reviewer", .. })));
+        assert!("'; DROP TABLE review_cases; --".parse::<CaseId>().is_err());
+        assert_eq!(id.as_str().parse::<CaseId>().unwrap(), id);
+    }
+
+    #[test]
+    fn concurrent_decisions_have_one_winner() {
+        let q = std::sync::Arc::new(ReviewQueue::open_in_memory().unwrap());
+        let id = q.create_case("x", &[], &review_decision()).unwrap();
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (q, id) = (q.clone(), id.clone());
+                std::thread::spawn(move || q.approve(&id, &format!("r{i}"), "").is_ok())
+            })
+            .collect();
+        let wins = handles.into_iter().filter(|_| true).map(|h| h.join().unwrap()).filter(|ok| *ok).count();
+        assert_eq!(wins, 1, "exactly one reviewer decides");
+    }
+}

@@ -25,7 +25,12 @@ mod category;
 mod conversation;
 mod detector;
 mod finding;
+#[cfg(feature = "onnx")]
+pub mod onnx;
+pub mod normalize;
 mod phrase;
+pub mod pii;
+pub mod secrets;
 mod pipeline;
 mod risk;
 
@@ -36,6 +41,8 @@ pub use conversation::{
 pub use detector::{Detector, DetectorError, DetectorErrorKind, OnError, ScanFuture};
 pub use finding::{char_offsets, Finding, Span};
 pub use phrase::PhraseListDetector;
+pub use pii::{PiiConfig, PiiDetector, PiiEntity};
+pub use secrets::{SecretKind, SecretsDetector};
 pub use pipeline::{DetectorSettings, GuardFailure, Pipeline, PipelineBuilder, ScanReport};
 pub use risk::{
     Contribution, RiskConfig, RiskConfigError, RiskLevel, RiskReport, RiskScorer, RiskThresholds,

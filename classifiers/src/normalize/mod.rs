@@ -1,0 +1,670 @@
+//! Normalization: the views of a text that rules are matched against.
+//!
+//! Attackers hide instructions from naive matchers: full-width Latin from a
+//! Chinese input method, Cyrillic look-alikes, zero-width characters between
+//! letters, Unicode tag characters ("ASCII smuggling"), spaced-out letters
+//! (`i g n o r e`), leetspeak (`1gn0r3`), and payloads wrapped in base64, hex,
+//! URL-encoding or rot13. [`Normalizer::normalize`] turns one text into a set
+//! of [`View`]s, in one linear pass plus one decoding pass:
+//!
+//! - the primary view: compatibility decomposition (NFKD, so full-width forms,
+//!   ligatures and mathematical alphanumerics fold to ASCII) with combining
+//!   marks dropped (so diacritics cannot split a word), lowercasing, folding of
+//!   Cyrillic/Greek confusables onto Latin, removal of zero-width and bidi
+//!   controls, decoding of tag characters, collapsed letter spacing and
+//!   leetspeak digits inside words;
+//! - one view per embedded base64 / hex / URL-encoded segment that decodes to
+//!   plausible text, normalized the same way and decoded again recursively up
+//!   to [`NormalizeConfig::max_depth`];
+//! - a rot13 view of the whole primary text when rot13-encoded trigger words
+//!   appear (rot13 has no alphabet of its own to spot it by).
+//!
+//! Every view maps its spans back to byte spans of the *original* text on char
+//! boundaries: matches in the primary view map precisely through an offset map
+//! of runs; matches in a decoded view map to the whole encoded segment.
+//!
+//! Only matching ever sees these views; nothing here changes what is sent
+//! upstream.
+
+mod decode;
+
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+use crate::Span;
+
+/// What the normalizer does. The defaults suit injection and keyword rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizeConfig {
+    /// Fold leetspeak digits and symbols (`0→o`, `1→i`, `3→e`, `4→a`, `5→s`,
+    /// `7→t`, `@→a`, `$→s`) when they touch a letter.
+    pub leetspeak: bool,
+    /// Join runs of three or more single characters separated by one space,
+    /// dot, dash, underscore or star (`i g n o r e` → `ignore`).
+    pub collapse_spacing: bool,
+    /// Fold Cyrillic and Greek look-alike letters onto Latin ones.
+    pub fold_confusables: bool,
+    /// Decode embedded base64, hex and URL-encoded segments, and rot13.
+    pub decode: bool,
+    /// How many times decoded text is decoded again (base64 inside base64).
+    pub max_depth: u8,
+    /// Shortest base64 or hex run, in bytes, worth decoding.
+    pub min_encoded_len: usize,
+    /// Most decoded bytes produced per normalized text, across all views;
+    /// bounds the work an input full of encoded-looking runs can cause.
+    pub max_decoded_bytes: usize,
+    /// Most decoded views per normalized text.
+    pub max_views: usize,
+}
+
+impl Default for NormalizeConfig {
+    fn default() -> Self {
+        NormalizeConfig {
+            leetspeak: true,
+            collapse_spacing: true,
+            fold_confusables: true,
+            decode: true,
+            max_depth: 2,
+            min_encoded_len: 16,
+            max_decoded_bytes: 1 << 20,
+            max_views: 32,
+        }
+    }
+}
+
+/// How a view was derived from the original text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ViewKind {
+    /// The normalized original.
+    Normalized,
+    /// A decoded base64 segment.
+    Base64,
+    /// A decoded hex segment (plain hex digits or `\xNN` escapes).
+    Hex,
+    /// A decoded URL-encoded (`%NN`) segment.
+    Url,
+    /// The rot13 of the normalized original.
+    Rot13,
+}
+
+impl ViewKind {
+    /// Stable lowercase name for evidence strings and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewKind::Normalized => "normalized",
+            ViewKind::Base64 => "base64",
+            ViewKind::Hex => "hex",
+            ViewKind::Url => "url",
+            ViewKind::Rot13 => "rot13",
+        }
+    }
+}
+
+/// Counts of what normalization changed: obfuscation is itself a signal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NormalizeStats {
+    /// Zero-width, bidi-control and other invisible characters removed
+    /// (variation selectors are removed but not counted: emoji use them).
+    pub invisible: usize,
+    /// Unicode tag characters (U+E0000..U+E007F), decoded to ASCII.
+    pub tag_chars: usize,
+    /// Cyrillic/Greek look-alikes folded onto Latin letters.
+    pub confusables: usize,
+    /// Leetspeak characters folded.
+    pub leet: usize,
+    /// Separators dropped by spacing collapse.
+    pub collapsed: usize,
+    /// Encoded segments decoded into views.
+    pub decoded_segments: usize,
+}
+
+/// One normalized view of a text.
+#[derive(Debug, Clone)]
+pub struct View {
+    kind: ViewKind,
+    depth: u8,
+    text: String,
+    map: OffsetMap,
+}
+
+/// All views of one text; the first is always the primary normalized view.
+#[derive(Debug, Clone)]
+pub struct Normalized {
+    views: Vec<View>,
+    stats: NormalizeStats,
+}
+
+/// Turns texts into normalized views. Cheap to clone and share.
+#[derive(Debug, Clone, Default)]
+pub struct Normalizer {
+    config: NormalizeConfig,
+}
+
+/// How positions in a view map back to the original text.
+#[derive(Debug, Clone)]
+enum OffsetMap {
+    /// The view is the original text, byte for byte.
+    Identity,
+    /// Sorted runs covering the view.
+    Runs { runs: Vec<Run>, orig_len: usize },
+    /// Every position maps to this span of the original (decoded segments).
+    Whole(Span),
+}
+
+/// A stretch of the view and the original bytes it came from. An identity
+/// run copies chars of equal UTF-8 length, so every char boundary inside it
+/// corresponds; an atomic run is one original char (or group) that became
+/// different bytes, and only its ends correspond.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    norm: u32,
+    orig: u32,
+    orig_end: u32,
+    identity: bool,
+}
+
+/// The output under construction: text plus runs.
+struct Out {
+    text: String,
+    runs: Vec<Run>,
+    /// The original offset at which the current identity run would continue.
+    ident_next: Option<usize>,
+    /// Whether the last char written is an ASCII letter (leetspeak context).
+    last_alpha: bool,
+}
+
+// === impl Normalizer ===
+
+impl Normalizer {
+    /// A normalizer with the given settings.
+    pub fn new(config: NormalizeConfig) -> Self {
+        Normalizer { config }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &NormalizeConfig {
+        &self.config
+    }
+
+    /// Normalizes `text` into all its views.
+    pub fn normalize(&self, text: &str) -> Normalized {
+        let mut stats = NormalizeStats::default();
+        let primary = self.primary_view(text, &mut stats);
+        let mut views = vec![primary];
+        if self.config.decode {
+            let mut budget = self.config.max_decoded_bytes;
+            self.decode_views(text, None, 0, &mut views, &mut stats, &mut budget);
+            self.rot13_view(&mut views);
+        }
+        Normalized { views, stats }
+    }
+
+    /// The primary normalized form of a phrase or keyword, so that list
+    /// entries are folded exactly like the text they are matched against.
+    pub fn normalize_phrase(&self, phrase: &str) -> String {
+        let mut stats = NormalizeStats::default();
+        self.primary_view(phrase, &mut stats).text
+    }
+
+    fn primary_view(&self, text: &str, stats: &mut NormalizeStats) -> View {
+        if u32::try_from(text.len()).is_err() {
+            // Offsets are stored as u32; a text this large (over 4 GiB) is far
+            // beyond any body cap, so it is matched as written.
+            return View {
+                kind: ViewKind::Normalized,
+                depth: 0,
+                text: text.to_owned(),
+                map: OffsetMap::Identity,
+            };
+        }
+        let (text_out, runs) = self.fold(text, stats);
+        View {
+            kind: ViewKind::Normalized,
+            depth: 0,
+            text: text_out,
+            map: OffsetMap::Runs {
+                runs,
+                orig_len: text.len(),
+            },
+        }
+    }
+
+    /// The one pass over the text. Linear: every lookahead and lookbehind is
+    /// bounded by a constant number of chars.
+    fn fold(&self, text: &str, stats: &mut NormalizeStats) -> (String, Vec<Run>) {
+        let cfg = &self.config;
+        let bytes = text.as_bytes();
+        let mut out = Out {
+            text: String::with_capacity(text.len()),
+            runs: Vec::with_capacity(8),
+            ident_next: None,
+            last_alpha: false,
+        };
+        let mut scratch = String::with_capacity(16);
+        let mut prev1: Option<char> = None;
+        let mut prev2: Option<char> = None;
+        let mut spaced = false;
+        for (i, c) in text.char_indices() {
+            let len = c.len_utf8();
+            let next = i.saturating_add(len);
+            if cfg.collapse_spacing {
+                if is_token(c) && prev1.is_some_and(is_token) {
+                    spaced = false;
+                }
+                if is_separator(c) && collapsible_separator(text, next, prev1, prev2, spaced) {
+                    spaced = true;
+                    stats.collapsed = stats.collapsed.saturating_add(1);
+                    prev2 = prev1;
+                    prev1 = Some(c);
+                    continue;
+                }
+            }
+            prev2 = prev1;
+            prev1 = Some(c);
+            if c.is_ascii() {
+                let mut o = c.to_ascii_lowercase();
+                if cfg.leetspeak {
+                    if let Some(l) = leet(o) {
+                        let next_alpha = bytes.get(next).is_some_and(u8::is_ascii_alphabetic);
+                        if out.last_alpha || next_alpha {
+                            o = l;
+                            stats.leet = stats.leet.saturating_add(1);
+                        }
+                    }
+                }
+                out.ident(i, o);
+                continue;
+            }
+            let cp = u32::from(c);
+            if is_invisible(cp) {
+                if !is_variation_selector(cp) {
+                    stats.invisible = stats.invisible.saturating_add(1);
+                }
+                continue;
+            }
+            if (0xE0000..=0xE007F).contains(&cp) {
+                stats.tag_chars = stats.tag_chars.saturating_add(1);
+                scratch.clear();
+                if let Some(a) = cp
+                    .checked_sub(0xE0000)
+                    .and_then(char::from_u32)
+                    .filter(|a| a.is_ascii_graphic() || *a == ' ')
+                {
+                    scratch.push(a.to_ascii_lowercase());
+                }
+                out.atomic(i, next, &scratch);
+                continue;
+            }
+            if is_cjk_or_hangul(cp) {
+                out.ident(i, c);
+                continue;
+            }
+            scratch.clear();
+            let mut folded = 0usize;
+            let fold_conf = cfg.fold_confusables;
+            decompose_compatible(c, |d| {
+                if is_combining_mark(d) {
+                    return;
+                }
+                for l in d.to_lowercase() {
+                    let f = if fold_conf { confusable(l) } else { None };
+                    match f {
+                        Some(f) => {
+                            folded = folded.saturating_add(1);
+                            scratch.push(f);
+                        }
+                        None => scratch.push(l),
+                    }
+                }
+            });
+            stats.confusables = stats.confusables.saturating_add(folded);
+            let mut it = scratch.chars();
+            match (it.next(), it.next()) {
+                (Some(one), None) if one.len_utf8() == len => out.ident(i, one),
+                _ => out.atomic(i, next, &scratch),
+            }
+        }
+        (out.text, out.runs)
+    }
+
+    fn decode_views(
+        &self,
+        text: &str,
+        origin: Option<Span>,
+        depth: u8,
+        views: &mut Vec<View>,
+        stats: &mut NormalizeStats,
+        budget: &mut usize,
+    ) {
+        if depth >= self.config.max_depth {
+            return;
+        }
+        let found = decode::find_encoded(text, self.config.min_encoded_len, budget);
+        for enc in found {
+            if views.len() > self.config.max_views {
+                return;
+            }
+            // Nested segments all point at the outermost encoded span: that is
+            // the text the client actually sent.
+            let span = origin.unwrap_or(enc.span);
+            stats.decoded_segments = stats.decoded_segments.saturating_add(1);
+            let mut inner = NormalizeStats::default();
+            let (t, _) = self.fold(&enc.text, &mut inner);
+            let child_depth = depth.saturating_add(1);
+            views.push(View {
+                kind: enc.kind,
+                depth: child_depth,
+                text: t,
+                map: OffsetMap::Whole(span),
+            });
+            self.decode_views(&enc.text, Some(span), child_depth, views, stats, budget);
+        }
+    }
+
+    fn rot13_view(&self, views: &mut Vec<View>) {
+        let Some(primary) = views.first() else {
+            return;
+        };
+        let Some(ac) = rot13_canaries() else {
+            return;
+        };
+        if !ac.is_match(primary.text.as_str()) {
+            return;
+        }
+        let text: String = primary.text.chars().map(rot13).collect();
+        let view = View {
+            kind: ViewKind::Rot13,
+            depth: 1,
+            text,
+            map: primary.map.clone(),
+        };
+        views.push(view);
+    }
+}
+
+// === impl Normalized ===
+
+impl Normalized {
+    /// All views, primary first.
+    pub fn views(&self) -> &[View] {
+        &self.views
+    }
+
+    /// The primary normalized view.
+    pub fn primary(&self) -> Option<&View> {
+        self.views.first()
+    }
+
+    /// What normalization changed.
+    pub fn stats(&self) -> &NormalizeStats {
+        &self.stats
+    }
+}
+
+// === impl View ===
+
+impl View {
+    /// How this view was derived.
+    pub fn kind(&self) -> ViewKind {
+        self.kind
+    }
+
+    /// Decoding depth: 0 for the primary view.
+    pub fn depth(&self) -> u8 {
+        self.depth
+    }
+
+    /// The normalized text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the view's spans map to one whole encoded segment rather than
+    /// precisely.
+    pub fn is_decoded(&self) -> bool {
+        matches!(self.map, OffsetMap::Whole(_))
+    }
+
+    /// Maps a byte span of this view (on its char boundaries) to a byte span
+    /// of the original text, on the original's char boundaries.
+    pub fn to_original(&self, span: Span) -> Span {
+        match &self.map {
+            OffsetMap::Identity => span,
+            OffsetMap::Whole(s) => *s,
+            OffsetMap::Runs { runs, orig_len } => {
+                let start = map_start(runs, span.start).min(*orig_len);
+                let end = match span.end.checked_sub(1) {
+                    Some(last) if span.end > span.start => map_end(runs, last, span.end),
+                    _ => start,
+                };
+                Span::new(start, end.clamp(start, *orig_len))
+            }
+        }
+    }
+}
+
+// === impl Out ===
+
+impl Out {
+    /// Writes `c`, which stands for the original char at `orig` of the same
+    /// UTF-8 length.
+    fn ident(&mut self, orig: usize, c: char) {
+        if self.ident_next != Some(orig) {
+            self.runs.push(Run {
+                norm: to_u32(self.text.len()),
+                orig: to_u32(orig),
+                orig_end: to_u32(orig),
+                identity: true,
+            });
+        }
+        self.text.push(c);
+        self.ident_next = Some(orig.saturating_add(c.len_utf8()));
+        self.last_alpha = c.is_ascii_alphabetic();
+    }
+
+    /// Writes `s` (possibly empty) for the original bytes `start..end`.
+    fn atomic(&mut self, start: usize, end: usize, s: &str) {
+        self.ident_next = None;
+        if s.is_empty() {
+            return;
+        }
+        self.runs.push(Run {
+            norm: to_u32(self.text.len()),
+            orig: to_u32(start),
+            orig_end: to_u32(end),
+            identity: false,
+        });
+        self.text.push_str(s);
+        self.last_alpha = s
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphabetic());
+    }
+}
+
+fn to_u32(x: usize) -> u32 {
+    // Callers check the text fits in u32 before folding it.
+    u32::try_from(x).unwrap_or(u32::MAX)
+}
+
+fn run_at(runs: &[Run], pos: usize) -> Option<&Run> {
+    let idx = runs.partition_point(|r| r.norm as usize <= pos);
+    idx.checked_sub(1).and_then(|i| runs.get(i))
+}
+
+fn map_start(runs: &[Run], pos: usize) -> usize {
+    match run_at(runs, pos) {
+        Some(r) if r.identity => {
+            (r.orig as usize).saturating_add(pos.saturating_sub(r.norm as usize))
+        }
+        Some(r) => r.orig as usize,
+        None => 0,
+    }
+}
+
+fn map_end(runs: &[Run], last: usize, end: usize) -> usize {
+    match run_at(runs, last) {
+        Some(r) if r.identity => {
+            (r.orig as usize).saturating_add(end.saturating_sub(r.norm as usize))
+        }
+        Some(r) => r.orig_end as usize,
+        None => 0,
+    }
+}
+
+/// Chars that can make up a spaced-out word.
+fn is_token(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+/// Separators that spaced-out words use.
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '.' | '-' | '_' | '*')
+}
+
+fn char_at(text: &str, pos: usize) -> Option<char> {
+    text.get(pos..).and_then(|s| s.chars().next())
+}
+
+/// Whether the separator just before byte `next` sits inside a run of
+/// single-char tokens and should be dropped. A run is entered only when
+/// three single chars in a row are seen, so `a b` and `e.g.` stay intact.
+fn collapsible_separator(
+    text: &str,
+    next: usize,
+    prev1: Option<char>,
+    prev2: Option<char>,
+    spaced: bool,
+) -> bool {
+    let t1_single = prev1.is_some_and(is_token) && prev2.is_none_or(is_separator);
+    if !t1_single {
+        return false;
+    }
+    let Some(t2) = char_at(text, next).filter(|c| is_token(*c)) else {
+        return false;
+    };
+    let after_pos = next.saturating_add(t2.len_utf8());
+    let after = char_at(text, after_pos);
+    if !after.is_none_or(is_separator) {
+        return false;
+    }
+    if spaced {
+        return true;
+    }
+    let t3_pos = after_pos.saturating_add(1);
+    let Some(t3) = after.and(char_at(text, t3_pos)).filter(|c| is_token(*c)) else {
+        return false;
+    };
+    char_at(text, t3_pos.saturating_add(t3.len_utf8())).is_none_or(is_separator)
+}
+
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' => 'i',
+        '3' => 'e',
+        '4' => 'a',
+        '5' => 's',
+        '7' => 't',
+        '@' => 'a',
+        '$' => 's',
+        _ => return None,
+    })
+}
+
+/// Zero-width, bidi controls, soft hyphen, invisible operators, variation
+/// selectors: none of them changes what a reader sees in a word.
+fn is_invisible(cp: u32) -> bool {
+    matches!(cp,
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+        | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3 | 0xE0100..=0xE01EF)
+}
+
+fn is_variation_selector(cp: u32) -> bool {
+    matches!(cp, 0x180B..=0x180D | 0x180F | 0xFE00..=0xFE0F | 0xE0100..=0xE01EF)
+}
+
+/// Scripts whose chars never change under our folding; skipping the
+/// decomposition keeps Chinese text on the fast path (NFKD would also split
+/// Hangul syllables into jamo, which no rule wants).
+fn is_cjk_or_hangul(cp: u32) -> bool {
+    matches!(cp, 0x3040..=0x9FFF | 0xAC00..=0xD7A3 | 0x20000..=0x3134F)
+}
+
+/// Lowercase Cyrillic and Greek letters that render like Latin ones.
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        'а' => 'a',
+        'в' => 'b',
+        'с' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ё' | 'є' | 'ε' => 'e',
+        'һ' | 'н' => 'h',
+        'і' | 'ї' | 'ι' | 'ӏ' => 'i',
+        'ј' | 'ϳ' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'п' | 'η' => 'n',
+        'о' | 'ο' | 'σ' => 'o',
+        'р' | 'ρ' => 'p',
+        'ԛ' => 'q',
+        'г' => 'r',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'υ' | 'μ' => 'u',
+        'ѵ' | 'ν' => 'v',
+        'ԝ' | 'ω' => 'w',
+        'х' | 'χ' => 'x',
+        'у' | 'γ' => 'y',
+        'ɑ' | 'α' => 'a',
+        'ɡ' => 'g',
+        'ı' => 'i',
+        _ => return None,
+    })
+}
+
+fn rot13(c: char) -> char {
+    match c {
+        'a'..='m' | 'A'..='M' => char::from_u32(u32::from(c).wrapping_add(13)).unwrap_or(c),
+        'n'..='z' | 'N'..='Z' => char::from_u32(u32::from(c).wrapping_sub(13)).unwrap_or(c),
+        _ => c,
+    }
+}
+
+/// Rot13 forms of words that only an attack would encode; seeing one is
+/// what makes the whole text worth a rot13 view.
+fn rot13_canaries() -> Option<&'static AhoCorasick> {
+    static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    AC.get_or_init(|| {
+        let words = [
+            "ignore",
+            "instructions",
+            "previous",
+            "disregard",
+            "system prompt",
+            "jailbreak",
+            "password",
+            "reveal",
+            "forget",
+            "override",
+            "restrictions",
+            "unfiltered",
+        ];
+        let encoded: Vec<String> = words
+            .iter()
+            .map(|w| w.chars().map(rot13).collect())
+            .collect();
+        AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&encoded)
+            .ok()
+    })
+    .as_ref()
+}
+
+#[cfg(test)]
+mod tests;

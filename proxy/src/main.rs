@@ -1,2 +1,244 @@
 //! `menshen`: the guardrail proxy binary.
-fn main() {}
+#![allow(clippy::print_stdout)] // a CLI prints its results
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use menshen_proxy::app;
+use menshen_proxy::config::{Env, ProcessEnv, Settings};
+use menshen_proxy::scan::{scan_lines, scan_one, ScanInput};
+use menshen_proxy::server::{self, Readiness};
+
+/// Menshen: a safety and compliance guardrail proxy for LLM APIs.
+#[derive(Debug, Parser)]
+#[command(name = "menshen", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Serve {
+        /// TOML config file; without it, embedded defaults with the upstream from $MENSHEN_UPSTREAM.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address (overrides the config).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run the guard pipeline on a prompt or request body (no upstream) and print findings and decision as JSON.
+    Scan {
+        /// Input file, or `-` for stdin.
+        #[arg(default_value = "-")]
+        input: String,
+        /// Treat input as JSON Lines: {"text": ".."} or {"request": {..}} per line.
+        #[arg(long)]
+        jsonl: bool,
+        /// TOML config whose guards and policy to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config file and exit.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print the SHA-256 to put in `[[clients]] key_sha256` for a client key read from stdin.
+    HashKey,
+}
+
+/// An env that supplies a placeholder upstream so that `scan` and
+/// `check-config` work without one.
+struct ScanEnv;
+
+impl Env for ScanEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        ProcessEnv
+            .var(key)
+            .or_else(|| (key == "MENSHEN_UPSTREAM").then(|| "http://127.0.0.1:9".to_owned()))
+    }
+}
+
+fn load(config: Option<&PathBuf>, env: &dyn Env) -> anyhow::Result<Settings> {
+    Ok(match config {
+        Some(p) => Settings::load(p, env)?,
+        None => Settings::embedded(env)?,
+    })
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MENSHEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("menshen: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Serve { config, listen } => {
+            init_tracing();
+            let mut settings = load(config.as_ref(), &ProcessEnv)?;
+            if let Some(l) = listen {
+                settings.listen = l
+                    .parse()
+                    .with_context(|| format!("--listen {l:?} is not host:port"))?;
+            }
+            runtime()?.block_on(serve(settings))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            input,
+            jsonl,
+            config,
+        } => {
+            let settings = load(config.as_ref(), &ScanEnv)?;
+            let guards = Arc::new(app::build_guards(&settings)?);
+            let rt = runtime()?;
+            let reader: Box<dyn BufRead> = if input == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&input).with_context(|| format!("opening {input}"))?,
+                ))
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            if jsonl {
+                let mut errors = 0usize;
+                let lines = reader.lines().map_while(Result::ok);
+                rt.block_on(scan_lines(guards, lines, 64, |v| {
+                    if v.get("error").is_some() {
+                        errors += 1;
+                    }
+                    let _ = writeln!(out, "{v}");
+                }));
+                out.flush()?;
+                if errors > 0 {
+                    eprintln!("menshen scan: {errors} line(s) could not be scanned (see their \"error\" field)");
+                    return Ok(std::process::ExitCode::from(1));
+                }
+            } else {
+                let mut text = String::new();
+                let mut r = reader;
+                r.read_to_string(&mut text)
+                    .context("reading input (must be UTF-8)")?;
+                let trimmed = text.trim_start();
+                let input = if trimmed.starts_with('{') {
+                    match serde_json::from_str::<serde_json::Value>(trimmed) {
+                        Ok(v) => ScanInput::request(v, None)?,
+                        Err(_) => ScanInput::text(text),
+                    }
+                } else {
+                    ScanInput::text(text)
+                };
+                let v = rt.block_on(scan_one(&guards, &input));
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { file } => {
+            let s = Settings::load(&file, &ScanEnv)?;
+            app::build_guards(&s)?;
+            println!(
+                "{}: ok ({} upstream(s), {} route(s), {} client key(s))",
+                file.display(),
+                s.upstreams.len(),
+                s.routes.len(),
+                s.clients.len()
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::HashKey => {
+            let mut key = String::new();
+            std::io::stdin().read_line(&mut key)?;
+            let key = key.trim();
+            if key.is_empty() {
+                bail!("no key on stdin");
+            }
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(key.as_bytes());
+            println!("{}", hex_lower(&digest));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+use std::io::Read;
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.listen;
+    let upstreams: BTreeMap<String, String> = settings
+        .upstreams
+        .iter()
+        .map(|u| (u.name.clone(), format!("{:?}", u.addr)))
+        .collect();
+    let shared = app::build_shared(settings, None)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(listen = %listen, upstreams = ?upstreams, guards = ?shared.guards, "menshen listening");
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+    };
+    server::serve(
+        listener,
+        shared,
+        Readiness::default(),
+        shutdown,
+        Duration::from_secs(30),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,910 @@
+//! Configuration: one TOML file, validated at load.
+//!
+//! Loading has two stages. [`RawConfig`] is the serde tree of the file
+//! (`deny_unknown_fields`, defaults from named `const fn`s); [`RawConfig::validate`]
+//! turns it into [`Settings`], resolving secrets through an [`Env`] lookup and
+//! checking every cross-reference. Every error names the key and, where the
+//! file has it, the line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::Uri;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Looks up environment variables. Only the binary reads the real
+/// environment; tests pass a map.
+pub trait Env: Send + Sync {
+    /// The value of `key`, if set and valid UTF-8.
+    fn var(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn var(&self, key: &str) -> Option<String> {
+        self.get(key).cloned()
+    }
+}
+
+/// A configuration error: which key, where, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{key}: {message}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
+pub struct ConfigError {
+    /// `file:line` when known.
+    location: Option<String>,
+    /// Dotted key path, e.g. `upstreams[0].url`.
+    key: String,
+    message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            location: None,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn at(mut self, src: &Source<'_>, span: std::ops::Range<usize>) -> Self {
+        self.location = Some(src.location(span.start));
+        self
+    }
+
+    /// The offending key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+struct Source<'a> {
+    name: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn location(&self, offset: usize) -> String {
+        let line = self
+            .text
+            .get(..offset)
+            .map_or(0, |t| t.bytes().filter(|b| *b == b'\n').count())
+            .saturating_add(1);
+        format!("{}:{line}", self.name)
+    }
+}
+
+const fn default_listen() -> &'static str {
+    "127.0.0.1:8080"
+}
+const fn default_max_body_bytes() -> u64 {
+    4 * 1024 * 1024
+}
+const fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+const fn default_body_timeout_ms() -> u64 {
+    30_000
+}
+const fn default_max_connections() -> usize {
+    4096
+}
+const fn default_max_json_depth() -> usize {
+    64
+}
+const fn default_max_headers() -> usize {
+    100
+}
+const fn default_upstream_timeout_ms() -> u64 {
+    120_000
+}
+const fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+const fn default_retries() -> u32 {
+    1
+}
+const fn default_guard_timeout_ms() -> u64 {
+    2_000
+}
+const fn default_block_at() -> u8 {
+    70
+}
+const fn default_true() -> bool {
+    true
+}
+const fn default_max_sse_event_bytes() -> usize {
+    1024 * 1024
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Listener and limits.
+    #[serde(default)]
+    pub server: RawServer,
+    /// Named upstreams.
+    #[serde(default)]
+    pub upstreams: Vec<RawUpstream>,
+    /// Routes: path prefixes to upstreams.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    /// Proxy-issued client keys. Empty: open mode (every request is tenant `default`).
+    #[serde(default)]
+    pub clients: Vec<RawClient>,
+    /// Guard settings.
+    #[serde(default)]
+    pub guards: RawGuards,
+    /// Decision settings.
+    #[serde(default)]
+    pub decision: RawDecision,
+    /// Data directory for the audit log, keys and review queue.
+    #[serde(default)]
+    pub data_dir: Option<Spanned<String>>,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Listen address, `host:port`.
+    #[serde(default = "listen_default")]
+    pub listen: Spanned<String>,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// Largest upstream response body buffered for scanning (non-streaming), in bytes.
+    #[serde(default = "response_default")]
+    pub max_response_bytes: u64,
+    /// Time allowed to receive request headers, in milliseconds.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Time allowed to receive the request body, in milliseconds.
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// Concurrent client connections.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Deepest JSON nesting accepted in a request body.
+    #[serde(default = "default_max_json_depth")]
+    pub max_json_depth: usize,
+    /// Most request headers accepted.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
+    /// Largest single SSE event from an upstream, in bytes.
+    #[serde(default = "default_max_sse_event_bytes")]
+    pub max_sse_event_bytes: usize,
+    /// Whether response text may reach clients unscanned when an output guard fails
+    /// open. Off by default; `menshen_unscanned_response_bytes_total` counts any such bytes.
+    #[serde(default)]
+    pub allow_unscanned_output: bool,
+}
+
+fn listen_default() -> Spanned<String> {
+    Spanned::new(0..0, default_listen().to_owned())
+}
+fn response_default() -> u64 {
+    16 * 1024 * 1024
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: listen_default(),
+            max_body_bytes: default_max_body_bytes(),
+            max_response_bytes: response_default(),
+            header_timeout_ms: default_header_timeout_ms(),
+            body_timeout_ms: default_body_timeout_ms(),
+            max_connections: default_max_connections(),
+            max_json_depth: default_max_json_depth(),
+            max_headers: default_max_headers(),
+            max_sse_event_bytes: default_max_sse_event_bytes(),
+            allow_unscanned_output: false,
+        }
+    }
+}
+
+/// `[[upstreams]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// Name that routes refer to.
+    pub name: Spanned<String>,
+    /// Base URL: `http://host:port`, `https://host`, or `unix:/path/to.sock`.
+    pub url: Spanned<String>,
+    /// Name of the env var holding the upstream API key (injected by the proxy).
+    #[serde(default)]
+    pub api_key_env: Option<Spanned<String>>,
+    /// How the key is sent: `bearer` (OpenAI style) or `x-api-key` (Anthropic).
+    #[serde(default)]
+    pub auth: Option<Spanned<String>>,
+    /// Whole-request timeout to first response byte, in milliseconds.
+    #[serde(default = "default_upstream_timeout_ms")]
+    pub timeout_ms: u64,
+    /// TCP/TLS connect timeout, in milliseconds.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Retries after a connect failure (never after any response byte).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Speak HTTP/2 over cleartext (h2c) to this upstream. TLS upstreams negotiate via ALPN.
+    #[serde(default)]
+    pub http2_only: bool,
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Route name (policies and audit see it).
+    pub name: Spanned<String>,
+    /// Path prefix matched against the request path; longest prefix wins.
+    #[serde(default = "prefix_default")]
+    pub path_prefix: String,
+    /// Upstream name.
+    pub upstream: Spanned<String>,
+    /// Only for these tenants (empty: all).
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Paths that pass through without guards (e.g. `/v1/models`, `/v1/embeddings`).
+    #[serde(default = "passthrough_default")]
+    pub passthrough: Vec<String>,
+    /// Per-route upstream timeout override, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// What a guard or policy failure means on this route: `block` or `allow`.
+    #[serde(default)]
+    pub on_error: Option<Spanned<String>>,
+}
+
+fn prefix_default() -> String {
+    "/".to_owned()
+}
+fn passthrough_default() -> Vec<String> {
+    vec!["/v1/models".to_owned()]
+}
+
+/// `[[clients]]`: a proxy-issued key. Keys are stored as SHA-256 hex, never in clear.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// Tenant the key maps to.
+    pub tenant: String,
+    /// Lowercase hex SHA-256 of the key (`menshen hash-key` prints it).
+    pub key_sha256: Spanned<String>,
+}
+
+/// `[guards]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuards {
+    /// The banned-phrase guard.
+    #[serde(default)]
+    pub phrases: RawPhrases,
+}
+
+/// `[guards.phrases]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhrases {
+    /// Whether the guard runs.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Phrases, matched case-insensitively.
+    #[serde(default = "default_phrases")]
+    pub phrases: Vec<String>,
+    /// Score of a match, 0..1.
+    #[serde(default = "phrase_score")]
+    pub score: f32,
+    /// Category id of a match.
+    #[serde(default = "phrase_category")]
+    pub category: String,
+    /// Timeout, in milliseconds.
+    #[serde(default = "default_guard_timeout_ms")]
+    pub timeout_ms: u64,
+    /// `block` or `allow` when the guard fails.
+    #[serde(default)]
+    pub on_error: Option<Spanned<String>>,
+    /// Scan responses too.
+    #[serde(default = "default_true")]
+    pub output: bool,
+}
+
+fn default_phrases() -> Vec<String> {
+    [
+        "ignore previous instructions",
+        "ignore all previous instructions",
+        "disregard previous instructions",
+        "ignore the above instructions",
+        "reveal your system prompt",
+        "忽略之前的指令",
+        "忽略以上指令",
+        "忽略之前的所有指令",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+fn phrase_score() -> f32 {
+    0.9
+}
+fn phrase_category() -> String {
+    "OWASP-LLM-2025:LLM01".to_owned()
+}
+
+impl Default for RawPhrases {
+    fn default() -> Self {
+        RawPhrases {
+            enabled: true,
+            phrases: default_phrases(),
+            score: phrase_score(),
+            category: phrase_category(),
+            timeout_ms: default_guard_timeout_ms(),
+            on_error: None,
+            output: true,
+        }
+    }
+}
+
+/// `[decision]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDecision {
+    /// Risk score (0..100) at or above which the built-in engine blocks.
+    #[serde(default = "default_block_at")]
+    pub block_at: u8,
+}
+
+impl Default for RawDecision {
+    fn default() -> Self {
+        RawDecision {
+            block_at: default_block_at(),
+        }
+    }
+}
+
+// === validated settings ===
+
+/// Whether a failure blocks or lets traffic through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// Fail closed.
+    Block,
+    /// Fail open (counted and logged).
+    Allow,
+}
+
+/// Where an upstream lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamAddr {
+    /// HTTP or HTTPS base URI (scheme + authority + optional base path).
+    Http(Uri),
+    /// A Unix domain socket (co-located model server).
+    Unix(PathBuf),
+}
+
+/// How the upstream key is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// `x-api-key: <key>` (Anthropic).
+    XApiKey,
+}
+
+/// A validated upstream.
+#[derive(Clone)]
+pub struct Upstream {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub addr: UpstreamAddr,
+    /// Key injected into requests, if any. Never logged.
+    pub api_key: Option<String>,
+    /// Header style for the key.
+    pub auth: AuthStyle,
+    /// Time to response headers.
+    pub timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Connect-failure retries.
+    pub retries: u32,
+    /// h2c.
+    pub http2_only: bool,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("name", &self.name)
+            .field("addr", &self.addr)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A validated route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Name.
+    pub name: String,
+    /// Path prefix.
+    pub path_prefix: String,
+    /// Index into [`Settings::upstreams`].
+    pub upstream: usize,
+    /// Tenants it serves (empty: all).
+    pub tenants: Vec<String>,
+    /// Passthrough paths.
+    pub passthrough: Vec<String>,
+    /// Upstream timeout override.
+    pub timeout: Option<Duration>,
+    /// Failure mode for guards and policy.
+    pub on_error: FailMode,
+}
+
+/// The phrase guard, validated.
+#[derive(Debug, Clone)]
+pub struct PhraseGuard {
+    /// Phrases.
+    pub phrases: Vec<String>,
+    /// Score.
+    pub score: f32,
+    /// Category id.
+    pub category: String,
+    /// Timeout.
+    pub timeout: Duration,
+    /// Failure mode.
+    pub on_error: FailMode,
+    /// Also scan output.
+    pub output: bool,
+}
+
+/// Everything the proxy needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Request body cap.
+    pub max_body_bytes: u64,
+    /// Buffered response cap.
+    pub max_response_bytes: u64,
+    /// Header read timeout.
+    pub header_timeout: Duration,
+    /// Body read timeout.
+    pub body_timeout: Duration,
+    /// Connection limit.
+    pub max_connections: usize,
+    /// JSON nesting limit.
+    pub max_json_depth: usize,
+    /// Header count limit.
+    pub max_headers: usize,
+    /// SSE event size limit.
+    pub max_sse_event_bytes: usize,
+    /// Allow unscanned output when an output guard fails open.
+    pub allow_unscanned_output: bool,
+    /// Upstreams.
+    pub upstreams: Vec<Upstream>,
+    /// Routes, longest prefix first.
+    pub routes: Vec<Route>,
+    /// SHA-256 of client key → tenant. Empty: open mode.
+    pub clients: BTreeMap<[u8; 32], String>,
+    /// Phrase guard, if enabled.
+    pub phrases: Option<PhraseGuard>,
+    /// Built-in block threshold.
+    pub block_at: u8,
+    /// Data directory.
+    pub data_dir: PathBuf,
+}
+
+/// Defaults used when `menshen serve` runs without a config file.
+pub const DEFAULT_CONFIG: &str = r#"
+# Embedded defaults: one upstream from $MENSHEN_UPSTREAM, everything else default.
+[[upstreams]]
+name = "default"
+url = "${MENSHEN_UPSTREAM}"
+api_key_env = "MENSHEN_UPSTREAM_API_KEY"
+
+[[routes]]
+name = "default"
+path_prefix = "/"
+upstream = "default"
+passthrough = ["/v1/models", "/v1/embeddings", "/api/tags"]
+"#;
+
+impl RawConfig {
+    /// Parses TOML text. `name` is used in error locations.
+    ///
+    /// # Errors
+    /// Syntax errors, unknown keys and wrong types, with file and line.
+    pub fn parse(name: &str, text: &str) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let src = Source { name, text };
+            let key = e.message().to_owned();
+            let mut err = ConfigError::new("config", key);
+            if let Some(span) = e.span() {
+                err = err.at(&src, span);
+            }
+            err
+        })
+    }
+
+    /// Validates into [`Settings`]. `name` and `text` locate errors.
+    ///
+    /// # Errors
+    /// The first invalid key, with its line.
+    pub fn validate(self, name: &str, text: &str, env: &dyn Env) -> Result<Settings, ConfigError> {
+        let src = Source { name, text };
+        let listen: SocketAddr = self.server.listen.get_ref().parse().map_err(|e| {
+            ConfigError::new("server.listen", format!("not a socket address: {e}"))
+                .at(&src, self.server.listen.span())
+        })?;
+        if self.server.max_body_bytes == 0 {
+            return Err(ConfigError::new("server.max_body_bytes", "must be > 0"));
+        }
+        if self.server.max_json_depth == 0 || self.server.max_json_depth > 512 {
+            return Err(ConfigError::new(
+                "server.max_json_depth",
+                "must be in 1..=512",
+            ));
+        }
+        if self.upstreams.is_empty() {
+            return Err(ConfigError::new(
+                "upstreams",
+                "at least one upstream is required (set MENSHEN_UPSTREAM or add [[upstreams]])",
+            ));
+        }
+        let mut names = BTreeMap::new();
+        let mut upstreams = Vec::with_capacity(self.upstreams.len());
+        for (i, u) in self.upstreams.iter().enumerate() {
+            let key = |k: &str| format!("upstreams[{i}].{k}");
+            let name = u.name.get_ref().trim().to_owned();
+            if name.is_empty() {
+                return Err(
+                    ConfigError::new(key("name"), "must not be empty").at(&src, u.name.span())
+                );
+            }
+            if names.insert(name.clone(), i).is_some() {
+                return Err(
+                    ConfigError::new(key("name"), format!("duplicate upstream `{name}`"))
+                        .at(&src, u.name.span()),
+                );
+            }
+            let raw_url = expand_env(u.url.get_ref(), env).map_err(|v| {
+                ConfigError::new(key("url"), format!("environment variable {v} is not set"))
+                    .at(&src, u.url.span())
+            })?;
+            let addr = parse_upstream_url(&raw_url)
+                .map_err(|m| ConfigError::new(key("url"), m).at(&src, u.url.span()))?;
+            let api_key = match &u.api_key_env {
+                Some(var) => env.var(var.get_ref()).filter(|v| !v.is_empty()),
+                None => None,
+            };
+            let auth = match u.auth.as_ref().map(|a| a.get_ref().as_str()) {
+                None | Some("bearer") => AuthStyle::Bearer,
+                Some("x-api-key") => AuthStyle::XApiKey,
+                Some(other) => {
+                    let span = u.auth.as_ref().map_or(0..0, Spanned::span);
+                    return Err(ConfigError::new(
+                        key("auth"),
+                        format!("`{other}` is not one of: bearer, x-api-key"),
+                    )
+                    .at(&src, span));
+                }
+            };
+            upstreams.push(Upstream {
+                name,
+                addr,
+                api_key,
+                auth,
+                timeout: Duration::from_millis(u.timeout_ms),
+                connect_timeout: Duration::from_millis(u.connect_timeout_ms),
+                retries: u.retries.min(5),
+                http2_only: u.http2_only,
+            });
+        }
+        if self.routes.is_empty() {
+            return Err(ConfigError::new("routes", "at least one route is required"));
+        }
+        let mut routes = Vec::with_capacity(self.routes.len());
+        let mut route_names = BTreeSet::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = |k: &str| format!("routes[{i}].{k}");
+            if !route_names.insert(r.name.get_ref().clone()) {
+                return Err(
+                    ConfigError::new(key("name"), "duplicate route name").at(&src, r.name.span())
+                );
+            }
+            let upstream = *names.get(r.upstream.get_ref()).ok_or_else(|| {
+                ConfigError::new(
+                    key("upstream"),
+                    format!("no upstream named `{}`", r.upstream.get_ref()),
+                )
+                .at(&src, r.upstream.span())
+            })?;
+            if !r.path_prefix.starts_with('/') {
+                return Err(ConfigError::new(key("path_prefix"), "must start with `/`"));
+            }
+            routes.push(Route {
+                name: r.name.get_ref().clone(),
+                path_prefix: r.path_prefix.clone(),
+                upstream,
+                tenants: r.tenants.clone(),
+                passthrough: r.passthrough.clone(),
+                timeout: r.timeout_ms.map(Duration::from_millis),
+                on_error: fail_mode(r.on_error.as_ref(), &key("on_error"), &src)?,
+            });
+        }
+        routes.sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()));
+        let mut clients = BTreeMap::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let key = format!("clients[{i}].key_sha256");
+            let bytes = hex_32(c.key_sha256.get_ref()).ok_or_else(|| {
+                ConfigError::new(
+                    &key,
+                    "must be 64 lowercase hex characters (SHA-256 of the key)",
+                )
+                .at(&src, c.key_sha256.span())
+            })?;
+            if clients.insert(bytes, c.tenant.clone()).is_some() {
+                return Err(
+                    ConfigError::new(&key, "duplicate client key").at(&src, c.key_sha256.span())
+                );
+            }
+        }
+        let p = &self.guards.phrases;
+        let phrases = if p.enabled {
+            if !(0.0..=1.0).contains(&p.score) {
+                return Err(ConfigError::new(
+                    "guards.phrases.score",
+                    "must be within 0..=1",
+                ));
+            }
+            Some(PhraseGuard {
+                phrases: p.phrases.clone(),
+                score: p.score,
+                category: p.category.clone(),
+                timeout: Duration::from_millis(p.timeout_ms),
+                on_error: fail_mode(p.on_error.as_ref(), "guards.phrases.on_error", &src)?,
+                output: p.output,
+            })
+        } else {
+            None
+        };
+        if self.decision.block_at > 100 {
+            return Err(ConfigError::new(
+                "decision.block_at",
+                "must be within 0..=100",
+            ));
+        }
+        let data_dir = self.data_dir.as_ref().map_or_else(
+            || PathBuf::from("menshen-data"),
+            |d| PathBuf::from(d.get_ref()),
+        );
+        Ok(Settings {
+            listen,
+            max_body_bytes: self.server.max_body_bytes,
+            max_response_bytes: self.server.max_response_bytes,
+            header_timeout: Duration::from_millis(self.server.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.server.body_timeout_ms),
+            max_connections: self.server.max_connections.max(1),
+            max_json_depth: self.server.max_json_depth,
+            max_headers: self.server.max_headers.max(8),
+            max_sse_event_bytes: self.server.max_sse_event_bytes.max(1024),
+            allow_unscanned_output: self.server.allow_unscanned_output,
+            upstreams,
+            routes,
+            clients,
+            phrases,
+            block_at: self.decision.block_at,
+            data_dir,
+        })
+    }
+}
+
+impl Settings {
+    /// Loads and validates a config file.
+    ///
+    /// # Errors
+    /// I/O, syntax or validation errors, naming the file, line and key.
+    pub fn load(path: &Path, env: &dyn Env) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new("config", format!("cannot read {}: {e}", path.display()))
+        })?;
+        let name = path.display().to_string();
+        Settings::from_toml(&name, &text, env)
+    }
+
+    /// Parses and validates TOML text.
+    ///
+    /// # Errors
+    /// Syntax or validation errors.
+    pub fn from_toml(name: &str, text: &str, env: &dyn Env) -> Result<Settings, ConfigError> {
+        RawConfig::parse(name, text)?.validate(name, text, env)
+    }
+
+    /// The embedded defaults (upstream from `MENSHEN_UPSTREAM`).
+    ///
+    /// # Errors
+    /// When `MENSHEN_UPSTREAM` is unset or invalid.
+    pub fn embedded(env: &dyn Env) -> Result<Settings, ConfigError> {
+        Settings::from_toml("<embedded defaults>", DEFAULT_CONFIG, env)
+    }
+
+    /// The route for a path and tenant: longest matching prefix serving that tenant.
+    pub fn route_for(&self, path: &str, tenant: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| {
+            path.starts_with(&r.path_prefix)
+                && (r.tenants.is_empty() || r.tenants.iter().any(|t| t == tenant))
+        })
+    }
+}
+
+fn fail_mode(
+    v: Option<&Spanned<String>>,
+    key: &str,
+    src: &Source<'_>,
+) -> Result<FailMode, ConfigError> {
+    match v.map(|s| s.get_ref().as_str()) {
+        None | Some("block") => Ok(FailMode::Block),
+        Some("allow") => Ok(FailMode::Allow),
+        Some(other) => Err(
+            ConfigError::new(key, format!("`{other}` is not one of: block, allow"))
+                .at(src, v.map_or(0..0, Spanned::span)),
+        ),
+    }
+}
+
+/// Expands `${VAR}` references; returns the name of the first unset variable.
+fn expand_env(s: &str, env: &dyn Env) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        let (before, after) = rest.split_at(start);
+        out.push_str(before);
+        let after = after.get(2..).unwrap_or("");
+        let Some(end) = after.find('}') else {
+            out.push_str("${");
+            rest = after;
+            continue;
+        };
+        let (var, tail) = after.split_at(end);
+        match env.var(var).filter(|v| !v.is_empty()) {
+            Some(v) => out.push_str(&v),
+            None => return Err(var.to_owned()),
+        }
+        rest = tail.get(1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn parse_upstream_url(s: &str) -> Result<UpstreamAddr, String> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        let path = path.trim_start_matches("//");
+        if path.is_empty() {
+            return Err("unix socket path is empty".to_owned());
+        }
+        return Ok(UpstreamAddr::Unix(PathBuf::from(path)));
+    }
+    let uri: Uri = s.parse().map_err(|e| format!("not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err("scheme must be http, https or unix".to_owned()),
+    }
+    if uri.authority().is_none() {
+        return Err("URL has no host".to_owned());
+    }
+    if uri.query().is_some() {
+        return Err("URL must not have a query".to_owned());
+    }
+    Ok(UpstreamAddr::Http(uri))
+}
+
+fn hex_32(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        let pair = s.get(i * 2..i * 2 + 2)?;
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn embedded_defaults_need_upstream() {
+        let err = Settings::embedded(&env(&[])).unwrap_err();
+        assert_eq!(err.key(), "upstreams[0].url");
+        assert!(err.to_string().contains("MENSHEN_UPSTREAM"), "{err}");
+        let s =
+            Settings::embedded(&env(&[("MENSHEN_UPSTREAM", "http://127.0.0.1:11434")])).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.routes[0].name, "default");
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let text = "[[upstreams]]\nname = \"a\"\nurl = \"ftp://x\"\n\n[[routes]]\nname = \"r\"\nupstream = \"a\"\n";
+        let err = Settings::from_toml("m.toml", text, &env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.toml:3: upstreams[0].url: scheme must be http, https or unix"
+        );
+
+        let text = "[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n\n[[routes]]\nname = \"r\"\nupstream = \"b\"\n";
+        let err = Settings::from_toml("m.toml", text, &env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.toml:7: routes[0].upstream: no upstream named `b`"
+        );
+
+        let err = Settings::from_toml("m.toml", "[server]\nlisten = 3\n", &env(&[])).unwrap_err();
+        assert!(err.to_string().starts_with("m.toml:2:"), "{err}");
+        let err = Settings::from_toml("m.toml", "[server]\nbogus = 1\n", &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn routes_pick_longest_prefix_and_tenant() {
+        let text = r#"
+[[upstreams]]
+name = "big"
+url = "https://api.example.com"
+api_key_env = "KEY"
+[[upstreams]]
+name = "small"
+url = "unix:/run/llama.sock"
+[[routes]]
+name = "all"
+upstream = "big"
+[[routes]]
+name = "chat"
+path_prefix = "/v1/chat/"
+upstream = "small"
+tenants = ["acme"]
+on_error = "allow"
+"#;
+        let s = Settings::from_toml("x", text, &env(&[("KEY", "sk-1")])).unwrap();
+        assert_eq!(
+            s.route_for("/v1/chat/completions", "acme").unwrap().name,
+            "chat"
+        );
+        assert_eq!(
+            s.route_for("/v1/chat/completions", "other").unwrap().name,
+            "all"
+        );
+        assert_eq!(s.upstreams[0].api_key.as_deref(), Some("sk-1"));
+        assert_eq!(
+            s.upstreams[1].addr,
+            UpstreamAddr::Unix("/run/llama.sock".into())
+        );
+        assert!(!format!("{:?}", s.upstreams[0]).contains("sk-1"));
+    }
+}

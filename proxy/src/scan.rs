@@ -1,0 +1,266 @@
+//! `menshen scan`: the guard pipeline without an upstream.
+//!
+//! Input is a bare prompt, a request body, or JSON Lines where each line is
+//! `{"text": "..."}` (one user message) or `{"request": {...}, "api"?: "..."}`
+//! (a full API body). Each output line, in input order, is
+//!
+//! ```json
+//! {"decision":"allow|block|redact|review|route","risk":0,
+//!  "findings":[{"detector":"..","category":"..","score":0.9,"entity":"EMAIL",
+//!               "start":0,"end":5,"char_start":0,"char_end":5,"location":{..}}],
+//!  "redacted_text":"..."}
+//! ```
+//!
+//! `start`/`end` are byte offsets and `char_start`/`char_end` Unicode code
+//! point offsets into the text of the segment named by `location` (for a
+//! `{"text"}` line: the text itself). A line that cannot be processed yields
+//! `{"error": "..."}` in its place. This contract is stable; see
+//! `docs/scan-jsonl.md`.
+
+use std::sync::Arc;
+
+use menshen_classifiers::{char_offsets, Conversation, Location, Message, Role};
+use menshen_policies::{Action, Direction};
+use serde_json::{json, Value};
+
+use crate::api::{self, Api, DecodeLimits};
+use crate::stack::decide::{policy_input, redact_conversation};
+use crate::stack::{Exchange, Guards};
+
+/// One scanned input.
+#[derive(Debug, Clone)]
+pub struct ScanInput {
+    conversation: Conversation,
+    decoded: Option<api::Decoded>,
+    api: Option<Api>,
+    bare_text: bool,
+}
+
+/// Why an input line could not be scanned.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ScanInputError(String);
+
+impl ScanInput {
+    /// A single user message.
+    pub fn text(text: impl Into<String>) -> Self {
+        ScanInput {
+            conversation: Conversation::from_messages(vec![Message::text(Role::User, text)]),
+            decoded: None,
+            api: None,
+            bare_text: true,
+        }
+    }
+
+    /// A full request body for `api` (guessed from its shape when `None`).
+    ///
+    /// # Errors
+    /// When the body does not decode.
+    pub fn request(body: Value, api: Option<Api>) -> Result<Self, ScanInputError> {
+        let api = api.or_else(|| guess_api(&body)).ok_or_else(|| {
+            ScanInputError(
+                "cannot tell the API of this request; add \"api\": \"openai.chat\" or similar"
+                    .into(),
+            )
+        })?;
+        let decoded =
+            api::decode_request_value(api, body).map_err(|e| ScanInputError(e.to_string()))?;
+        Ok(ScanInput {
+            conversation: decoded.conversation.clone(),
+            decoded: Some(decoded),
+            api: Some(api),
+            bare_text: false,
+        })
+    }
+
+    /// Parses one JSON Lines input line.
+    ///
+    /// # Errors
+    /// When the line is not one of the two documented shapes.
+    pub fn from_line(line: &str, limits: &DecodeLimits) -> Result<Self, ScanInputError> {
+        let v =
+            api::parse_json(line.as_bytes(), limits).map_err(|e| ScanInputError(e.to_string()))?;
+        if let Some(t) = v.get("text").and_then(Value::as_str) {
+            return Ok(ScanInput::text(t));
+        }
+        if let Some(req) = v.get("request") {
+            let api = match v.get("api").and_then(Value::as_str) {
+                Some(name) => Some(
+                    Api::ALL
+                        .into_iter()
+                        .find(|a| a.as_str() == name)
+                        .ok_or_else(|| ScanInputError(format!("unknown api {name:?}")))?,
+                ),
+                None => None,
+            };
+            return ScanInput::request(req.clone(), api);
+        }
+        Err(ScanInputError(
+            "each line must be {\"text\": \"...\"} or {\"request\": {...}}".into(),
+        ))
+    }
+}
+
+fn guess_api(body: &Value) -> Option<Api> {
+    let o = body.as_object()?;
+    if o.contains_key("messages") {
+        // Anthropic requires max_tokens and has no system role messages.
+        let anthropic = o.contains_key("system") && !o.contains_key("n")
+            || o.get("messages")
+                .and_then(Value::as_array)
+                .is_some_and(|m| {
+                    m.iter().any(|msg| {
+                        msg.get("content")
+                            .and_then(Value::as_array)
+                            .is_some_and(|parts| {
+                                parts.iter().any(|p| {
+                                    matches!(
+                                        p.get("type").and_then(Value::as_str),
+                                        Some("tool_use" | "tool_result")
+                                    )
+                                })
+                            })
+                    })
+                });
+        return Some(if anthropic {
+            Api::AnthropicMessages
+        } else {
+            Api::OpenAiChat
+        });
+    }
+    if o.contains_key("prompt") {
+        return Some(Api::OpenAiCompletions);
+    }
+    if o.contains_key("input") {
+        return Some(Api::OpenAiResponses);
+    }
+    None
+}
+
+/// Scans one input and renders the output line.
+pub async fn scan_one(guards: &Guards, input: &ScanInput) -> Value {
+    let report = guards.input.scan(&input.conversation).await;
+    let mut ex = Exchange::new(String::new());
+    ex.api = input.api;
+    ex.guarded = true;
+    let pi = policy_input(
+        &ex,
+        &input.conversation,
+        None,
+        Direction::Request,
+        &report.findings,
+        guards,
+    );
+    let risk = pi.risk.score;
+    let decision = match guards.engine.decide(&pi) {
+        Ok(d) => d,
+        Err(e) => return json!({"error": format!("policy: {e}")}),
+    };
+    let action = if report.must_block_on_failure() {
+        Action::Block
+    } else {
+        decision.action
+    };
+    let findings: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let mut o = json!({
+                "detector": f.detector,
+                "category": f.category.as_str(),
+                "score": f.score,
+            });
+            if let Some(e) = &f.entity {
+                o["entity"] = json!(e);
+            }
+            if let Some(r) = &f.rule {
+                o["rule"] = json!(r);
+            }
+            if let (Some(span), Some(loc)) = (f.span, f.location) {
+                let text = input.conversation.text_at(loc).unwrap_or("");
+                let (cs, ce) = char_offsets(text, span);
+                o["start"] = json!(span.start);
+                o["end"] = json!(span.end);
+                o["char_start"] = json!(cs);
+                o["char_end"] = json!(ce);
+            }
+            if !input.bare_text {
+                if let Some(loc) = f.location {
+                    o["location"] = location_json(loc);
+                }
+            }
+            o
+        })
+        .collect();
+    let mut out = json!({
+        "decision": action.as_str(),
+        "risk": risk,
+        "findings": findings,
+    });
+    if !decision.reasons.is_empty() {
+        out["reasons"] = json!(decision.reasons);
+    }
+    if !report.failures.is_empty() {
+        out["guard_failures"] = json!(report
+            .failures
+            .iter()
+            .map(|f| json!({"detector": f.detector, "kind": f.kind.as_str()}))
+            .collect::<Vec<_>>());
+    }
+    if action == Action::Redact {
+        let mut conv = input.conversation.clone();
+        redact_conversation(&mut conv, &report.findings, &decision.redact);
+        if input.bare_text {
+            let t = conv
+                .text_at(Location::Part {
+                    message: 0,
+                    part: 0,
+                })
+                .unwrap_or("");
+            out["redacted_text"] = json!(t);
+        } else if let Some(d) = &input.decoded {
+            if let Ok(Some(bytes)) = d.reencode(&conv) {
+                if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                    out["redacted_request"] = v;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn location_json(loc: Location) -> Value {
+    match loc {
+        Location::Part { message, part } => json!({"message": message, "part": part}),
+        Location::ToolDescription { tool } => json!({"tool": tool}),
+    }
+}
+
+/// Scans JSON Lines, keeping input order, with up to `concurrency` lines in
+/// flight. Calls `emit` with each output line.
+pub async fn scan_lines<I>(
+    guards: Arc<Guards>,
+    lines: I,
+    concurrency: usize,
+    mut emit: impl FnMut(Value),
+) where
+    I: IntoIterator<Item = String>,
+{
+    use futures::StreamExt;
+    let limits = DecodeLimits::default();
+    let stream = futures::stream::iter(lines.into_iter().filter(|l| !l.trim().is_empty()))
+        .map(|line| {
+            let guards = Arc::clone(&guards);
+            async move {
+                match ScanInput::from_line(&line, &limits) {
+                    Ok(input) => scan_one(&guards, &input).await,
+                    Err(e) => json!({"error": e.to_string()}),
+                }
+            }
+        })
+        .buffered(concurrency.max(1));
+    futures::pin_mut!(stream);
+    while let Some(v) = stream.next().await {
+        emit(v);
+    }
+}

@@ -1,0 +1,153 @@
+//! The listener: accepts connections under a limit, serves HTTP/1.1 and
+//! HTTP/2 (auto-detected) with header timeouts, answers the operational
+//! endpoints (`/healthz`, `/readyz`, `/metrics`) and hands everything else to
+//! the guard stack. Shuts down gracefully: in-flight requests finish.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::stack::{self, full, ProxyBody, ProxyService, Shared};
+
+/// A running proxy's handle for readiness.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// Marks ready or not.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Release);
+    }
+
+    /// Whether ready.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+fn plain(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<bytes::Bytes>,
+) -> Response<ProxyBody> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+async fn route(
+    req: Request<Incoming>,
+    svc: ProxyService,
+    shared: Arc<Shared>,
+    ready: Readiness,
+) -> Result<Response<ProxyBody>, Infallible> {
+    match req.uri().path() {
+        "/healthz" => Ok(plain(StatusCode::OK, "text/plain", "ok\n")),
+        "/readyz" => Ok(if ready.get() {
+            plain(StatusCode::OK, "text/plain", "ready\n")
+        } else {
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "shutting down\n",
+            )
+        }),
+        "/metrics" => Ok(plain(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            shared.metrics.encode(),
+        )),
+        _ => svc.oneshot(req).await,
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains connections
+/// (for at most `drain`).
+///
+/// # Errors
+/// Only if accepting fails fatally.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    ready: Readiness,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let svc = stack::build(Arc::clone(&shared));
+    let limit = Arc::new(Semaphore::new(shared.settings.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.settings.header_timeout)
+        .max_headers(shared.settings.max_headers)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    ready.set(true);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&limit).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors and similar: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = svc.clone();
+        let shared2 = Arc::clone(&shared);
+        let ready2 = ready.clone();
+        let hyper_svc = hyper::service::service_fn(move |req| {
+            route(req, svc.clone(), Arc::clone(&shared2), ready2.clone())
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), hyper_svc);
+        let conn = graceful.watch(conn.into_owned());
+        let metrics = shared.metrics.clone();
+        tokio::spawn(async move {
+            metrics.connection_opened();
+            if let Err(e) = conn.await {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with error");
+            }
+            metrics.connection_closed();
+            drop(permit);
+        });
+    }
+    ready.set(false);
+    tracing::info!("shutting down: draining connections");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = tokio::time::sleep(drain) => tracing::warn!("drain timed out; closing remaining connections"),
+    }
+    Ok(())
+}

@@ -1,0 +1,363 @@
+//! The request-direction decision: findings → risk → policy → action.
+//!
+//! This is the only request-side layer that blocks. Guard failures and
+//! policy errors follow the route's `on_error`: by default they block (fail
+//! closed), and they are always counted and logged. A policy allows only
+//! when its decision says so explicitly.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{Request, StatusCode};
+use menshen_classifiers::{Conversation, Finding, OnError, Span};
+use menshen_policies::{Action, Decision, Direction, FindingSummary, PolicyContext, PolicyInput};
+use tower::{Layer, Service};
+
+use super::decode::DecodedReq;
+use super::{Exchange, ExchangeHandle, Guards, Shared};
+use crate::api;
+use crate::config::FailMode;
+use crate::error::{BoxError, Reject, RejectKind};
+
+/// Adds [`Decide`].
+#[derive(Clone, Debug)]
+pub struct DecideLayer {
+    shared: Arc<Shared>,
+}
+
+impl DecideLayer {
+    /// A new layer.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        DecideLayer { shared }
+    }
+}
+
+impl<S> Layer<S> for DecideLayer {
+    type Service = Decide<S>;
+    fn layer(&self, inner: S) -> Decide<S> {
+        Decide {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Decide<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+/// Groups findings for the policy: counts and entity types, never raw text.
+pub fn summarize(findings: &[Finding], conv: Option<&Conversation>) -> Vec<FindingSummary> {
+    let mut groups: BTreeMap<(String, String), FindingSummary> = BTreeMap::new();
+    for f in findings {
+        let g = groups
+            .entry((f.detector.clone(), f.category.to_string()))
+            .or_insert_with(|| FindingSummary {
+                detector: f.detector.clone(),
+                category: f.category.to_string(),
+                ..FindingSummary::default()
+            });
+        g.count = g.count.saturating_add(1);
+        if f.score > g.score {
+            g.score = f.score;
+        }
+        if let Some(e) = &f.entity {
+            if !g.entity_types.contains(e) {
+                g.entity_types.push(e.clone());
+            }
+        }
+        if let (Some(c), Some(loc)) = (conv, f.location) {
+            if c.segments()
+                .any(|s| s.location == loc && s.trust == menshen_classifiers::Trust::Untrusted)
+            {
+                g.in_untrusted = true;
+            }
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// Builds the policy input for an exchange.
+pub fn policy_input(
+    ex: &Exchange,
+    conv: &Conversation,
+    http: Option<&http::request::Parts>,
+    direction: Direction,
+    findings: &[Finding],
+    guards: &Guards,
+) -> PolicyInput {
+    let mut input = PolicyInput {
+        version: 1,
+        ..PolicyInput::default()
+    };
+    if let Some(parts) = http {
+        let facts = &mut input.attributes.request.http;
+        facts.method = parts.method.to_string();
+        facts.path = parts.uri.path().to_owned();
+        facts.host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        for name in [
+            "content-type",
+            "user-agent",
+            "anthropic-version",
+            "openai-organization",
+        ] {
+            if let Some(v) = parts.headers.get(name).and_then(|v| v.to_str().ok()) {
+                facts.headers.insert(name.to_owned(), v.to_owned());
+            }
+        }
+        facts.size = ex.body_size;
+        input.llm.path = facts.path.clone();
+    }
+    input.llm.api = ex.api.map_or("", api::Api::as_str).to_owned();
+    input.llm.model = ex.model.clone();
+    input.llm.route = ex.route.clone().unwrap_or_default();
+    input.llm.tenant = ex.tenant.clone();
+    input.llm.user = ex.user.clone().unwrap_or_default();
+    for m in &conv.messages {
+        let role = m.role.as_str().to_owned();
+        let c = input.llm.message_counts.entry(role.clone()).or_insert(0);
+        *c = c.saturating_add(1);
+        let bytes: u64 = m
+            .parts
+            .iter()
+            .map(|p| match p {
+                menshen_classifiers::Part::Text { text }
+                | menshen_classifiers::Part::ToolResult { text, .. }
+                | menshen_classifiers::Part::Document { text } => text.len() as u64,
+                menshen_classifiers::Part::ToolCall { arguments, .. } => arguments.len() as u64,
+                menshen_classifiers::Part::Image { .. } => 0,
+            })
+            .sum();
+        let b = input.llm.message_bytes.entry(role).or_insert(0);
+        *b = b.saturating_add(bytes);
+    }
+    input.llm.has_untrusted_content = conv.has_untrusted();
+    input.findings = summarize(findings, Some(conv));
+    input.risk = guards.scorer.score(findings);
+    input.context = PolicyContext {
+        time: now_rfc3339(),
+        stream: ex.stream,
+        direction,
+    };
+    input
+}
+
+/// Current UTC time, RFC 3339.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Runs the policy, applying `on_error` to failures.
+pub(crate) fn run_policy(
+    shared: &Shared,
+    input: &PolicyInput,
+    on_error: FailMode,
+) -> Result<Decision, Reject> {
+    match shared.guards.engine.decide(input) {
+        Ok(d) => Ok(d),
+        Err(e) => {
+            shared.metrics.policy_error();
+            tracing::error!(error = %e, "policy evaluation failed");
+            match on_error {
+                FailMode::Block => Err(Reject::new(
+                    RejectKind::GuardUnavailable,
+                    "policy_error",
+                    "the policy could not decide; failing closed",
+                )),
+                FailMode::Allow => {
+                    let mut d = Decision::allow();
+                    d.reasons.push("policy_error_fail_open".to_owned());
+                    Ok(d)
+                }
+            }
+        }
+    }
+}
+
+/// Turns a blocking decision into the client-facing rejection.
+pub(crate) fn refusal(d: &Decision) -> Reject {
+    let message = d
+        .message
+        .clone()
+        .unwrap_or_else(|| "request blocked by policy".to_owned());
+    let mut r = match d.action {
+        Action::Review => Reject::new(RejectKind::HeldForReview, "held_for_review", message),
+        _ => Reject::new(RejectKind::Blocked, "blocked_by_policy", message),
+    };
+    if let Some(s) = d.status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        r = r.with_status(s);
+    }
+    r
+}
+
+/// Replaces the spans of findings whose entity type (or detector id) the
+/// decision lists with `[TYPE]` placeholders, right to left so earlier spans
+/// stay valid. Returns whether anything changed.
+pub fn redact_conversation(
+    conv: &mut Conversation,
+    findings: &[Finding],
+    ops: &BTreeMap<String, String>,
+) -> bool {
+    let mut by_loc: BTreeMap<_, Vec<(Span, String)>> = BTreeMap::new();
+    for f in findings {
+        let key = f.entity.clone().unwrap_or_else(|| f.detector.clone());
+        if !(ops.contains_key(&key) || ops.contains_key("*")) {
+            continue;
+        }
+        if let (Some(loc), Some(span)) = (f.location, f.span) {
+            by_loc
+                .entry(loc)
+                .or_default()
+                .push((span, key.to_ascii_uppercase()));
+        }
+    }
+    let mut changed = false;
+    for (loc, mut spans) in by_loc {
+        let Some(text) = conv.text_at_mut(loc) else {
+            continue;
+        };
+        spans.sort_by(|a, b| b.0.start.cmp(&a.0.start).then(b.0.end.cmp(&a.0.end)));
+        let mut floor = usize::MAX;
+        for (span, label) in spans {
+            // Skip overlaps with a span already replaced to the right.
+            if span.end > floor
+                || span.end > text.len()
+                || !text.is_char_boundary(span.start)
+                || !text.is_char_boundary(span.end)
+            {
+                continue;
+            }
+            text.replace_range(span.start..span.end, &format!("[{label}]"));
+            floor = span.start;
+            changed = true;
+        }
+    }
+    changed
+}
+
+fn guard_failure_blocks(ex: &Exchange, route_on_error: FailMode) -> bool {
+    route_on_error == FailMode::Block && ex.failures.iter().any(|f| f.on_error == OnError::Block)
+}
+
+// === impl Decide ===
+
+impl<S> Service<Request<Bytes>> for Decide<S>
+where
+    S: Service<Request<Bytes>, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let (Some(DecodedReq(decoded)), Some(handle)) = (
+                req.extensions().get::<DecodedReq>().cloned(),
+                req.extensions().get::<ExchangeHandle>().cloned(),
+            ) else {
+                return inner.call(req).await;
+            };
+            let started = std::time::Instant::now();
+            let ex = handle.snapshot();
+            let on_error = ex
+                .route_index
+                .and_then(|i| shared.settings.routes.get(i))
+                .map_or(FailMode::Block, |r| r.on_error);
+            let (parts, body) = req.into_parts();
+            let input = policy_input(
+                &ex,
+                &decoded.conversation,
+                Some(&parts),
+                Direction::Request,
+                &ex.findings,
+                &shared.guards,
+            );
+            handle.with(|e| {
+                e.risk = input.risk.clone();
+                e.policy_version = shared.guards.engine.version().to_owned();
+            });
+            if guard_failure_blocks(&ex, on_error) {
+                let mut d = Decision::block("guard_unavailable");
+                d.reasons.extend(
+                    ex.failures
+                        .iter()
+                        .map(|f| format!("{}:{}", f.detector, f.kind.as_str())),
+                );
+                handle.with(|e| e.decision = Some(d));
+                shared.metrics.decision("request", "block");
+                return Err(Reject::new(
+                    RejectKind::GuardUnavailable,
+                    "guard_unavailable",
+                    "a required guard is unavailable; failing closed",
+                )
+                .into());
+            }
+            let decision = match run_policy(&shared, &input, on_error) {
+                Ok(d) => d,
+                Err(r) => {
+                    handle.with(|e| e.decision = Some(Decision::block("policy_error")));
+                    return Err(r.into());
+                }
+            };
+            shared.metrics.guard_latency("decision", started.elapsed());
+            shared.metrics.decision("request", decision.action.as_str());
+            handle.with(|e| e.decision = Some(decision.clone()));
+            let mut body = body;
+            match decision.action {
+                Action::Block | Action::Review => return Err(refusal(&decision).into()),
+                Action::Allow => {}
+                Action::Redact => {
+                    let mut conv = decoded.conversation.clone();
+                    if redact_conversation(&mut conv, &ex.findings, &decision.redact) {
+                        let bytes = decoded.reencode(&conv).map_err(|e| {
+                            Reject::new(
+                                RejectKind::GuardUnavailable,
+                                "redaction_failed",
+                                e.to_string(),
+                            )
+                        })?;
+                        if let Some(bytes) = bytes {
+                            body = Bytes::from(bytes);
+                        }
+                    }
+                }
+                Action::Route => {
+                    let target = decision
+                        .route
+                        .as_deref()
+                        .and_then(|n| shared.upstreams.index_of(n))
+                        .ok_or_else(|| {
+                            Reject::new(
+                                RejectKind::GuardUnavailable,
+                                "unknown_route_target",
+                                "the policy routed to an upstream that is not configured",
+                            )
+                        })?;
+                    handle.with(|e| e.upstream = Some(target));
+                }
+            }
+            inner.call(Request::from_parts(parts, body)).await
+        })
+    }
+}

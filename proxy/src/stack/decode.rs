@@ -1,0 +1,173 @@
+//! Routes the request and decodes its wire format into a `Conversation`.
+//!
+//! Unknown API paths, wrong methods and content types, malformed JSON,
+//! invalid UTF-8 and over-deep nesting are refused here with a clear error;
+//! nothing undecodable reaches the guards or the upstream. Passthrough paths
+//! (e.g. `/v1/models`) skip the guards by config.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::{self, Either, Ready};
+use http::{Method, Request};
+use tower::{Layer, Service};
+
+use super::{ExchangeHandle, Shared};
+use crate::api::{self, Api, DecodeLimits};
+use crate::error::{BoxError, Reject, RejectKind};
+
+/// The decoded request, in request extensions for the layers below.
+#[derive(Debug, Clone)]
+pub(crate) struct DecodedReq(pub(crate) Arc<api::Decoded>);
+
+/// Adds [`Decode`].
+#[derive(Clone, Debug)]
+pub struct DecodeLayer {
+    shared: Arc<Shared>,
+}
+
+impl DecodeLayer {
+    /// A new layer.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        DecodeLayer { shared }
+    }
+}
+
+impl<S> Layer<S> for DecodeLayer {
+    type Service = Decode<S>;
+    fn layer(&self, inner: S) -> Decode<S> {
+        Decode {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Decode<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+fn is_json(req: &Request<Bytes>) -> bool {
+    match req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        // Many SDKs and curl users omit it; the body is still parsed strictly.
+        None => true,
+        Some(ct) => {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        }
+    }
+}
+
+impl<S> Decode<S> {
+    fn prepare(&self, req: &mut Request<Bytes>) -> Result<(), Reject> {
+        let settings = &self.shared.settings;
+        let handle = req
+            .extensions()
+            .get::<ExchangeHandle>()
+            .cloned()
+            .ok_or_else(|| {
+                Reject::new(
+                    RejectKind::BadRequest,
+                    "internal_error",
+                    "missing request state",
+                )
+            })?;
+        let path = req.uri().path().to_owned();
+        let tenant = handle.with(|ex| ex.tenant.clone());
+        let (route_index, route) = settings
+            .routes
+            .iter()
+            .enumerate()
+            .find(|(_, r)| {
+                path.starts_with(&r.path_prefix)
+                    && (r.tenants.is_empty() || r.tenants.iter().any(|t| *t == tenant))
+            })
+            .ok_or_else(|| {
+                Reject::new(
+                    RejectKind::NotFound,
+                    "no_route",
+                    "no route serves this path",
+                )
+            })?;
+        handle.with(|ex| {
+            ex.route = Some(route.name.clone());
+            ex.route_index = Some(route_index);
+            ex.upstream = Some(route.upstream);
+        });
+        if route
+            .passthrough
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        {
+            return Ok(());
+        }
+        let api = Api::from_path(&path).ok_or_else(|| {
+            Reject::new(
+                RejectKind::NotFound,
+                "unknown_api_path",
+                "this path is neither a guarded LLM API nor configured to pass through",
+            )
+        })?;
+        handle.with(|ex| ex.api = Some(api));
+        if req.method() != Method::POST {
+            return Err(Reject::new(
+                RejectKind::MethodNotAllowed,
+                "method_not_allowed",
+                "this API accepts POST only",
+            ));
+        }
+        if !is_json(req) {
+            return Err(Reject::new(
+                RejectKind::UnsupportedMediaType,
+                "unsupported_content_type",
+                "request body must be application/json",
+            ));
+        }
+        let limits = DecodeLimits::new(settings.max_json_depth);
+        let decoded = api::decode_request(api, req.body(), &limits)
+            .map_err(|e| Reject::new(RejectKind::BadRequest, e.code(), e.to_string()))?;
+        handle.with(|ex| {
+            ex.guarded = true;
+            ex.stream = decoded.meta.stream;
+            ex.model = decoded.meta.model.clone().unwrap_or_default();
+            ex.user = decoded.meta.user.clone();
+        });
+        req.extensions_mut().insert(DecodedReq(Arc::new(decoded)));
+        Ok(())
+    }
+}
+
+// === impl Decode ===
+
+impl<S> Service<Request<Bytes>> for Decode<S>
+where
+    S: Service<Request<Bytes>, Error = BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Either<S::Future, Ready<Result<S::Response, BoxError>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Bytes>) -> Self::Future {
+        match self.prepare(&mut req) {
+            Ok(()) => Either::Left(self.inner.call(req)),
+            Err(r) => Either::Right(future::ready(Err(r.into()))),
+        }
+    }
+}

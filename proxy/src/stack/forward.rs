@@ -1,0 +1,92 @@
+//! The leaf service: sends the (possibly redacted) request upstream.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use tower::Service;
+
+use super::{ExchangeHandle, ProxyBody, Shared};
+use crate::error::{BoxError, Reject, RejectKind};
+use crate::upstream::UpstreamError;
+
+/// Forwards to the upstream chosen by the route (or the policy).
+#[derive(Clone, Debug)]
+pub struct Forward {
+    shared: Arc<Shared>,
+}
+
+impl Forward {
+    /// A new forwarder.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Forward { shared }
+    }
+}
+
+impl Service<Request<Bytes>> for Forward {
+    type Response = Response<ProxyBody>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<ProxyBody>, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let handle = req.extensions().get::<ExchangeHandle>().cloned();
+            let (upstream, route_timeout) = handle
+                .as_ref()
+                .map(|h| h.with(|ex| (ex.upstream, ex.route_index)))
+                .map_or((None, None), |(u, r)| {
+                    (
+                        u,
+                        r.and_then(|i| shared.settings.routes.get(i))
+                            .and_then(|r| r.timeout),
+                    )
+                });
+            let idx = upstream.ok_or_else(|| {
+                Reject::new(
+                    RejectKind::NotFound,
+                    "no_route",
+                    "no upstream for this request",
+                )
+            })?;
+            let (parts, body) = req.into_parts();
+            let forward_creds = shared.settings.clients.is_empty();
+            let result = shared
+                .upstreams
+                .send(idx, &parts, body, route_timeout, forward_creds)
+                .await;
+            let (resp, elapsed) = result.map_err(|e| {
+                tracing::warn!(upstream = shared.upstreams.name(idx), error = %e, "upstream failed");
+                match e {
+                    UpstreamError::Timeout { .. } => Reject::new(
+                        RejectKind::UpstreamTimeout,
+                        "upstream_timeout",
+                        "the upstream did not answer in time",
+                    ),
+                    _ => Reject::new(
+                        RejectKind::UpstreamUnavailable,
+                        "upstream_unavailable",
+                        "the upstream is unreachable or failed",
+                    ),
+                }
+            })?;
+            shared
+                .metrics
+                .upstream_latency(shared.upstreams.name(idx), elapsed);
+            if let Some(h) = &handle {
+                h.with(|ex| {
+                    ex.upstream_status = Some(resp.status().as_u16());
+                    ex.upstream_ms = Some(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+                });
+            }
+            Ok(resp.map(|b| b.map_err(BoxError::from).boxed_unsync()))
+        })
+    }
+}

@@ -1,0 +1,638 @@
+//! Output guards: the upstream's answer is scanned before the client sees it.
+//!
+//! - A whole (non-streaming) response is buffered under a cap, decoded, scanned,
+//!   decided on (direction `response`) and then released, redacted, or replaced
+//!   by an error. A response that cannot be scanned (too large, malformed) is
+//!   not delivered.
+//! - An SSE stream is parsed event by event; text deltas are scanned
+//!   incrementally. Only as many bytes as a match could still span are held
+//!   back ([`Pipeline::max_match_bytes`]); the rest is released at once. A
+//!   block mid-stream ends the stream with an error event in the API's own
+//!   format and drops the upstream body, which cancels the upstream request.
+//!   A client that goes away cancels the upstream the same way.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Request, Response};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use menshen_classifiers::{Conversation, Finding, Message, Role, Segment, Span};
+use menshen_policies::{Action, Decision, Direction};
+use tokio::sync::mpsc;
+use tower::{Layer, Service};
+
+use super::decide::{policy_input, redact_conversation, refusal, run_policy};
+use super::{Exchange, ExchangeHandle, ProxyBody, Shared};
+use crate::api::{self, Api, DecodeLimits};
+use crate::config::FailMode;
+use crate::error::{BoxError, Reject, RejectKind};
+use crate::sse::{SseEvent, SseParser};
+
+/// Adds [`OutputGuard`].
+#[derive(Clone, Debug)]
+pub struct OutputGuardLayer {
+    shared: Arc<Shared>,
+}
+
+impl OutputGuardLayer {
+    /// A new layer.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        OutputGuardLayer { shared }
+    }
+}
+
+impl<S> Layer<S> for OutputGuardLayer {
+    type Service = OutputGuard<S>;
+    fn layer(&self, inner: S) -> OutputGuard<S> {
+        OutputGuard {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct OutputGuard<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+fn is_event_stream(resp: &Response<ProxyBody>) -> bool {
+    resp.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
+}
+
+// === impl OutputGuard ===
+
+impl<S> Service<Request<Bytes>> for OutputGuard<S>
+where
+    S: Service<Request<Bytes>, Response = Response<ProxyBody>, Error = BoxError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<ProxyBody>;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response<ProxyBody>, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Bytes>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let handle = req.extensions().get::<ExchangeHandle>().cloned();
+            let resp = inner.call(req).await?;
+            let Some(handle) = handle else {
+                return Ok(resp);
+            };
+            let (guarded, api) = handle.with(|ex| (ex.guarded, ex.api));
+            let (true, Some(api)) = (guarded, api) else {
+                return Ok(resp);
+            };
+            if !resp.status().is_success() {
+                // Upstream errors carry no model output; pass them through.
+                return Ok(resp);
+            }
+            if is_event_stream(&resp) {
+                Ok(stream_response(shared, handle, api, resp))
+            } else {
+                whole_response(shared, handle, api, resp)
+                    .await
+                    .map_err(|r| -> BoxError { Box::new(r) })
+            }
+        })
+    }
+}
+
+fn on_error(shared: &Shared, ex: &Exchange) -> FailMode {
+    ex.route_index
+        .and_then(|i| shared.settings.routes.get(i))
+        .map_or(FailMode::Block, |r| r.on_error)
+}
+
+/// Decides on output findings. No findings: allow without asking the policy.
+fn decide_output(
+    shared: &Shared,
+    handle: &ExchangeHandle,
+    conv: &Conversation,
+    findings: &[Finding],
+) -> Result<Decision, Reject> {
+    if findings.is_empty() {
+        return Ok(Decision::allow());
+    }
+    let ex = handle.snapshot();
+    let input = policy_input(
+        &ex,
+        conv,
+        None,
+        Direction::Response,
+        findings,
+        &shared.guards,
+    );
+    let risk = input.risk.clone();
+    let decision = run_policy(shared, &input, on_error(shared, &ex))?;
+    shared
+        .metrics
+        .decision("response", decision.action.as_str());
+    handle.with(|e| {
+        e.output_findings.extend(findings.iter().cloned());
+        if risk.score >= e.output_risk.score {
+            e.output_risk = risk;
+        }
+        e.output_decision = Some(decision.clone());
+    });
+    Ok(decision)
+}
+
+async fn audit_response(shared: &Shared, handle: &ExchangeHandle) -> Result<(), Reject> {
+    if let Some(audit) = &shared.audit {
+        if let Err(e) = audit.record(handle.snapshot(), Direction::Response).await {
+            shared.metrics.audit_failure();
+            tracing::error!(error = %e, "audit record for response not written");
+            return Err(Reject::new(
+                RejectKind::AuditUnavailable,
+                "audit_unavailable",
+                "the audit log is unavailable; response withheld",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn whole_response(
+    shared: Arc<Shared>,
+    handle: ExchangeHandle,
+    api: Api,
+    resp: Response<ProxyBody>,
+) -> Result<Response<ProxyBody>, Reject> {
+    let (mut parts, body) = resp.into_parts();
+    let cap = usize::try_from(shared.settings.max_response_bytes).unwrap_or(usize::MAX);
+    let bytes = match collect_limited(body, cap).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Err(if e.is_none() {
+                Reject::new(
+                    RejectKind::BadUpstreamResponse,
+                    "upstream_response_too_large",
+                    "the upstream response exceeds the scanning limit and was withheld",
+                )
+            } else {
+                Reject::new(
+                    RejectKind::UpstreamUnavailable,
+                    "upstream_body_error",
+                    "the upstream connection failed while sending the response",
+                )
+            });
+        }
+    };
+    let limits = DecodeLimits::new(shared.settings.max_json_depth.max(128));
+    let decoded = api::decode_response(api, &bytes, &limits).map_err(|e| {
+        tracing::warn!(error = %e, "upstream response not decodable");
+        Reject::new(
+            RejectKind::BadUpstreamResponse,
+            "upstream_malformed_response",
+            "the upstream response could not be parsed for scanning and was withheld",
+        )
+    })?;
+    let started = std::time::Instant::now();
+    let report = shared.guards.output.scan(&decoded.conversation).await;
+    shared.metrics.guard_latency("output", started.elapsed());
+    for f in &report.failures {
+        shared.metrics.guard_failure(&f.detector, f.kind.as_str());
+    }
+    let ex = handle.snapshot();
+    if report.must_block_on_failure() && on_error(&shared, &ex) == FailMode::Block {
+        return Err(Reject::new(
+            RejectKind::GuardUnavailable,
+            "output_guard_unavailable",
+            "a required output guard is unavailable; response withheld",
+        ));
+    }
+    let decision = decide_output(&shared, &handle, &decoded.conversation, &report.findings)?;
+    let mut out = bytes;
+    match decision.action {
+        Action::Block | Action::Review => {
+            audit_response(&shared, &handle).await?;
+            return Err(refusal(&decision));
+        }
+        Action::Redact => {
+            let mut conv = decoded.conversation.clone();
+            if redact_conversation(&mut conv, &report.findings, &decision.redact) {
+                if let Some(b) = decoded.reencode(&conv).map_err(|e| {
+                    Reject::new(
+                        RejectKind::BadUpstreamResponse,
+                        "redaction_failed",
+                        e.to_string(),
+                    )
+                })? {
+                    out = Bytes::from(b);
+                }
+            }
+        }
+        Action::Allow | Action::Route => {}
+    }
+    audit_response(&shared, &handle).await?;
+    parts.headers.remove(CONTENT_LENGTH);
+    if let Ok(v) = HeaderValue::from_str(&out.len().to_string()) {
+        parts.headers.insert(CONTENT_LENGTH, v);
+    }
+    Ok(Response::from_parts(parts, super::full(out)))
+}
+
+/// Collects a body under a cap; `Err(None)` means the cap was hit. (Not
+/// `http_body_util::Limited`: its error bound trips the compiler's `Send`
+/// inference inside boxed futures, rust#102211.)
+async fn collect_limited(mut body: ProxyBody, cap: usize) -> Result<Bytes, Option<BoxError>> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(Some)?.into_data() {
+            if buf.len().saturating_add(data.len()) > cap {
+                return Err(None);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+// === streaming ===
+
+/// Scans a stream's text per channel (choice index / content block) with a
+/// hold-back window.
+struct StreamScanner {
+    holdback: usize,
+    channels: BTreeMap<api::DeltaKey, Channel>,
+}
+
+#[derive(Default)]
+struct Channel {
+    /// Released text kept as left context so a match across the release
+    /// boundary is still seen.
+    tail: String,
+    /// Received, not yet released.
+    pending: String,
+}
+
+/// What scanning a channel concluded.
+enum Scan {
+    /// Release this (possibly redacted) text now.
+    Release(String),
+    /// Stop the stream.
+    Block(Reject),
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl StreamScanner {
+    fn new(holdback: usize) -> Self {
+        StreamScanner {
+            holdback,
+            channels: BTreeMap::new(),
+        }
+    }
+
+    /// Appends `text` to a channel, scans, and returns what may be released.
+    /// With `flush`, everything pending is released (end of the channel).
+    async fn push(
+        &mut self,
+        shared: &Shared,
+        handle: &ExchangeHandle,
+        key: api::DeltaKey,
+        text: &str,
+        flush: bool,
+    ) -> Scan {
+        let ch = self.channels.entry(key).or_default();
+        ch.pending.push_str(text);
+        if ch.pending.is_empty() {
+            return Scan::Release(String::new());
+        }
+        let mut window = String::with_capacity(ch.tail.len() + ch.pending.len());
+        window.push_str(&ch.tail);
+        window.push_str(&ch.pending);
+        let boundary = ch.tail.len();
+        let seg = Segment {
+            location: menshen_classifiers::Location::Part {
+                message: 0,
+                part: 0,
+            },
+            role: Role::Assistant,
+            trust: menshen_classifiers::Trust::Trusted,
+            kind: menshen_classifiers::SegmentKind::Text,
+            text: &window,
+        };
+        let started = std::time::Instant::now();
+        let report = shared.guards.output.scan_segments(&[seg]).await;
+        shared
+            .metrics
+            .guard_latency("output_stream", started.elapsed());
+        for f in &report.failures {
+            shared.metrics.guard_failure(&f.detector, f.kind.as_str());
+        }
+        let ex_on_error = on_error(shared, &handle.snapshot());
+        if report.must_block_on_failure() && ex_on_error == FailMode::Block {
+            return Scan::Block(Reject::new(
+                RejectKind::GuardUnavailable,
+                "output_guard_unavailable",
+                "a required output guard is unavailable; stream stopped",
+            ));
+        }
+        if !report.failures.is_empty() && shared.settings.allow_unscanned_output {
+            shared.metrics.unscanned(ch.pending.len() as u64);
+        }
+        // Only findings reaching into the pending text are new; those wholly
+        // inside the tail were decided on before.
+        let fresh: Vec<Finding> = report
+            .findings
+            .into_iter()
+            .filter(|f| f.span.is_none_or(|s| s.end > boundary))
+            .collect();
+        if !fresh.is_empty() {
+            let conv =
+                Conversation::from_messages(vec![Message::text(Role::Assistant, window.clone())]);
+            let decision = match decide_output(shared, handle, &conv, &fresh) {
+                Ok(d) => d,
+                Err(r) => return Scan::Block(r),
+            };
+            match decision.action {
+                Action::Block | Action::Review => return Scan::Block(refusal(&decision)),
+                Action::Redact => {
+                    // Redact only inside pending text: released text is gone.
+                    let shifted: Vec<Finding> = fresh
+                        .into_iter()
+                        .filter_map(|mut f| {
+                            let s = f.span?;
+                            if s.start < boundary {
+                                return None;
+                            }
+                            f.span = Some(Span::new(s.start - boundary, s.end - boundary));
+                            Some(f)
+                        })
+                        .collect();
+                    let mut c = Conversation::from_messages(vec![Message::text(
+                        Role::Assistant,
+                        ch.pending.clone(),
+                    )]);
+                    if redact_conversation(&mut c, &shifted, &decision.redact) {
+                        if let Some(t) = c.text_at_mut(menshen_classifiers::Location::Part {
+                            message: 0,
+                            part: 0,
+                        }) {
+                            ch.pending = std::mem::take(t);
+                        }
+                    }
+                }
+                Action::Allow | Action::Route => {}
+            }
+        }
+        let cut = if flush {
+            ch.pending.len()
+        } else {
+            floor_char_boundary(&ch.pending, ch.pending.len().saturating_sub(self.holdback))
+        };
+        let release: String = ch.pending.drain(..cut).collect();
+        ch.tail.push_str(&release);
+        if ch.tail.len() > self.holdback {
+            let start = floor_char_boundary(&ch.tail, ch.tail.len() - self.holdback);
+            ch.tail.drain(..start);
+        }
+        Scan::Release(release)
+    }
+
+    fn pending_keys(&self) -> Vec<api::DeltaKey> {
+        self.channels
+            .iter()
+            .filter(|(_, c)| !c.pending.is_empty())
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
+
+type FrameResult = Result<Frame<Bytes>, BoxError>;
+
+fn stream_response(
+    shared: Arc<Shared>,
+    handle: ExchangeHandle,
+    api: Api,
+    resp: Response<ProxyBody>,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    let (tx, rx) = mpsc::channel::<FrameResult>(16);
+    tokio::spawn(pump(shared, handle, api, body, tx));
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let body = StreamBody::new(stream).boxed_unsync();
+    Response::from_parts(parts, body)
+}
+
+async fn send_events(tx: &mpsc::Sender<FrameResult>, events: &[SseEvent]) -> bool {
+    if events.is_empty() {
+        return true;
+    }
+    let mut buf = Vec::new();
+    for e in events {
+        e.write_to(&mut buf);
+    }
+    tx.send(Ok(Frame::data(Bytes::from(buf)))).await.is_ok()
+}
+
+/// Moves the stream from upstream to client through the scanner. Ends when
+/// the upstream ends, the client goes away (the upstream body is dropped,
+/// cancelling it), or a guard blocks.
+async fn pump(
+    shared: Arc<Shared>,
+    handle: ExchangeHandle,
+    api: Api,
+    mut body: ProxyBody,
+    tx: mpsc::Sender<FrameResult>,
+) {
+    let holdback = shared.guards.output.max_match_bytes().unwrap_or(4096);
+    let mut scanner = StreamScanner::new(holdback);
+    let mut parser = SseParser::new(shared.settings.max_sse_event_bytes);
+    let mut templates: BTreeMap<api::DeltaKey, (api::StreamEvent, usize)> = BTreeMap::new();
+    let mut forwarded: BTreeMap<api::DeltaKey, String> = BTreeMap::new();
+    let mut finished = false;
+    let outcome: Result<(), Reject> = 'outer: loop {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            () = tx.closed() => {
+                tracing::info!(request.id = %handle.with(|e| e.request_id.clone()), "client went away mid-stream; upstream cancelled");
+                break 'outer Ok(());
+            }
+        };
+        let events = match frame {
+            None => {
+                if let Some(ev) = parser.finish() {
+                    vec![ev]
+                } else {
+                    break 'outer if finished {
+                        Ok(())
+                    } else {
+                        Err(Reject::new(
+                            RejectKind::UpstreamUnavailable,
+                            "upstream_stream_truncated",
+                            "the upstream stream ended before completion",
+                        ))
+                    };
+                }
+            }
+            Some(Err(_)) => {
+                break 'outer Err(Reject::new(
+                    RejectKind::UpstreamUnavailable,
+                    "upstream_stream_error",
+                    "the upstream connection failed mid-stream",
+                ))
+            }
+            Some(Ok(f)) => match f.into_data() {
+                Ok(data) => match parser.push(&data) {
+                    Ok(evs) => evs,
+                    Err(_) => {
+                        break 'outer Err(Reject::new(
+                            RejectKind::BadUpstreamResponse,
+                            "upstream_malformed_stream",
+                            "the upstream stream is malformed",
+                        ))
+                    }
+                },
+                Err(_) => continue,
+            },
+        };
+        let mut out = Vec::with_capacity(events.len());
+        for sse in events {
+            let mut ev = match api::StreamEvent::parse(api, sse) {
+                Ok(ev) => ev,
+                Err(_) => {
+                    let _ = send_events(&tx, &out).await;
+                    break 'outer Err(Reject::new(
+                        RejectKind::BadUpstreamResponse,
+                        "upstream_malformed_stream",
+                        "the upstream stream has an event that cannot be scanned",
+                    ));
+                }
+            };
+            let boundary = ev.is_boundary();
+            if boundary {
+                // Release held-back text of other channels before the boundary.
+                let own: Vec<api::DeltaKey> = ev.fragments().iter().map(|f| f.key).collect();
+                for key in scanner.pending_keys() {
+                    if own.contains(&key) {
+                        continue;
+                    }
+                    match scanner.push(&shared, &handle, key, "", true).await {
+                        Scan::Release(text) => {
+                            if let Some((t, i)) = templates.get(&key) {
+                                if let Some(e) = t.delta_only(*i, &text) {
+                                    out.push(e);
+                                }
+                            }
+                            forwarded.entry(key).or_default().push_str(&text);
+                        }
+                        Scan::Block(r) => {
+                            let _ = send_events(&tx, &out).await;
+                            break 'outer Err(r);
+                        }
+                    }
+                }
+            }
+            let frags: Vec<(api::DeltaKey, String, bool)> = ev
+                .fragments()
+                .iter()
+                .map(|f| (f.key, f.text.clone(), f.snapshot))
+                .collect();
+            for (i, (key, text, snapshot)) in frags.into_iter().enumerate() {
+                let released = if snapshot && forwarded.contains_key(&key) {
+                    // A snapshot repeats the key's text: show exactly what was
+                    // forwarded, never the raw upstream text.
+                    let rest = match scanner.push(&shared, &handle, key, "", true).await {
+                        Scan::Release(t) => t,
+                        Scan::Block(r) => {
+                            let _ = send_events(&tx, &out).await;
+                            break 'outer Err(r);
+                        }
+                    };
+                    let f = forwarded.entry(key).or_default();
+                    f.push_str(&rest);
+                    f.clone()
+                } else {
+                    match scanner
+                        .push(&shared, &handle, key, &text, boundary || snapshot)
+                        .await
+                    {
+                        Scan::Release(t) => {
+                            if !snapshot {
+                                templates.insert(key, (ev.clone(), i));
+                                forwarded.entry(key).or_default().push_str(&t);
+                            }
+                            t
+                        }
+                        Scan::Block(r) => {
+                            let _ = send_events(&tx, &out).await;
+                            break 'outer Err(r);
+                        }
+                    }
+                };
+                if ev.set_text(i, &released).is_err() {
+                    let _ = send_events(&tx, &out).await;
+                    break 'outer Err(Reject::new(
+                        RejectKind::BadUpstreamResponse,
+                        "upstream_malformed_stream",
+                        "a stream event could not be rewritten",
+                    ));
+                }
+            }
+            if ev.is_terminal() {
+                finished = true;
+                // The response record is committed before the client sees
+                // the end of the stream (sync mode semantics).
+                if let Err(r) = audit_response(&shared, &handle).await {
+                    let _ = send_events(&tx, &out).await;
+                    break 'outer Err(r);
+                }
+            }
+            out.push(ev.into_sse());
+        }
+        if !send_events(&tx, &out).await {
+            break 'outer Ok(());
+        }
+    };
+    drop(body);
+    if let Err(r) = outcome {
+        let (request_id, decision_made) = handle.with(|e| {
+            e.reject_code = Some(r.code());
+            (e.request_id.clone(), e.output_decision.is_some())
+        });
+        shared.metrics.error(r.code());
+        tracing::warn!(request.id = %request_id, reject.code = r.code(), "stream ended with an error event");
+        let events = api::stream_error_events(api, r.status(), r.code(), r.message());
+        let _ = send_events(&tx, &events).await;
+        if !finished && (decision_made || shared.audit.is_some()) {
+            let _ = audit_response(&shared, &handle).await;
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The outermost layer: request ids, error responses, decision headers,
+//! the per-request log line, metrics, and the request-direction audit record.
+//!
+//! Below this layer errors are boxed; above it they are `Infallible`. Every
+//! error becomes the API's own error shape with a stable code, and every
+//! response carries `x-request-id`, `x-menshen-decision` and `x-menshen-risk`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use menshen_policies::Direction;
+use tower::{Layer, Service};
+
+use super::{full, Exchange, ExchangeHandle, ProxyBody, Shared};
+use crate::api::{self, Api};
+use crate::error::{find_reject, BoxError, Reject, RejectKind};
+
+/// Adds [`Respond`].
+#[derive(Clone, Debug)]
+pub struct RespondLayer {
+    shared: Arc<Shared>,
+}
+
+impl RespondLayer {
+    /// A new layer.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        RespondLayer { shared }
+    }
+}
+
+impl<S> Layer<S> for RespondLayer {
+    type Service = Respond<S>;
+    fn layer(&self, inner: S) -> Respond<S> {
+        Respond {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Respond<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+// === impl Respond ===
+
+impl<S, B> Service<Request<B>> for Respond<S>
+where
+    S: Service<Request<B>, Response = Response<ProxyBody>, Error = BoxError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<ProxyBody>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The inner layers are always ready; an error here would resurface in `call`.
+        self.inner.poll_ready(cx).map(|_| Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(&self.shared);
+        let request_id = request_id(&req);
+        let handle = ExchangeHandle::new(Exchange::new(request_id.clone()));
+        req.extensions_mut().insert(handle.clone());
+        let path = req.uri().path().to_owned();
+        Box::pin(async move {
+            let result = inner.call(req).await;
+            let mut resp = match result {
+                Ok(resp) => resp,
+                Err(err) => {
+                    let reject = match find_reject(err.as_ref()) {
+                        Some(r) => r.clone(),
+                        None => {
+                            tracing::error!(request.id = %request_id, error = %err, "internal error");
+                            Reject::new(
+                                RejectKind::UpstreamUnavailable,
+                                "internal_error",
+                                "internal error",
+                            )
+                            .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+                        }
+                    };
+                    handle.with(|ex| ex.reject_code = Some(reject.code()));
+                    shared.metrics.error(reject.code());
+                    let api = handle.with(|ex| ex.api).or_else(|| Api::from_path(&path));
+                    error_response(api, &reject, &request_id, &handle)
+                }
+            };
+            let ex = handle.snapshot();
+            // The request-direction record: written for every guarded request
+            // that reached a decision, and for every rejection.
+            if let Some(audit) = &shared.audit {
+                if ex.guarded || ex.reject_code.is_some() {
+                    if let Err(e) = audit.record(ex.clone(), Direction::Request).await {
+                        shared.metrics.audit_failure();
+                        tracing::error!(request.id = %ex.request_id, error = %e, "audit record not written");
+                        let reject = Reject::new(
+                            RejectKind::AuditUnavailable,
+                            "audit_unavailable",
+                            "the audit log is unavailable; request not served",
+                        );
+                        shared.metrics.error(reject.code());
+                        resp = error_response(ex.api, &reject, &ex.request_id, &handle);
+                    }
+                }
+            }
+            decorate(&mut resp, &ex);
+            let api_label = ex.api.map_or("other", Api::as_str);
+            shared
+                .metrics
+                .request(api_label, resp.status().as_u16(), ex.started.elapsed());
+            let decision = ex.decision.as_ref().map_or("none", |d| d.action.as_str());
+            tracing::info!(
+                request.id = %ex.request_id,
+                tenant = %ex.tenant,
+                route = ex.route.as_deref().unwrap_or("-"),
+                api = api_label,
+                status = resp.status().as_u16(),
+                verdict = decision,
+                risk.score = ex.risk.score,
+                findings = ex.findings.len(),
+                reject.code = ex.reject_code.unwrap_or("-"),
+                upstream.status = ex.upstream_status.unwrap_or(0),
+                latency.ms = ex.started.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+            Ok(resp)
+        })
+    }
+}
+
+fn request_id<B>(req: &Request<B>) -> String {
+    // Accept a caller's id only if it is short and plain, so it cannot smuggle
+    // text into logs or headers.
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+}
+
+fn error_response(
+    api: Option<Api>,
+    reject: &Reject,
+    request_id: &str,
+    handle: &ExchangeHandle,
+) -> Response<ProxyBody> {
+    let _ = handle;
+    let body = api::error_body(
+        api,
+        reject.status(),
+        reject.code(),
+        reject.message(),
+        request_id,
+    );
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = reject.status();
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn decorate(resp: &mut Response<ProxyBody>, ex: &Exchange) {
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
+        h.insert("x-request-id", v);
+    }
+    let decision = match (&ex.decision, ex.reject_code) {
+        (Some(d), _) => d.action.as_str(),
+        (None, Some(_)) => "reject",
+        (None, None) if ex.guarded => "allow",
+        (None, None) => "passthrough",
+    };
+    h.insert("x-menshen-decision", HeaderValue::from_static(decision));
+    if let Ok(v) = HeaderValue::from_str(&ex.risk.score.to_string()) {
+        h.insert("x-menshen-risk", v);
+    }
+    if !ex.policy_version.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&ex.policy_version) {
+            h.insert("x-menshen-policy-version", v);
+        }
+    }
+    if let Some(case) = &ex.review_case {
+        if let Ok(v) = HeaderValue::from_str(case) {
+            h.insert("x-menshen-review-case", v);
+        }
+    }
+}

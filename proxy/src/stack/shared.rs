@@ -1,0 +1,65 @@
+//! State shared by every layer: settings, clients, guards, policy, audit, metrics.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use menshen_classifiers::{Pipeline, RiskScorer};
+use menshen_policies::{DecisionEngine, Direction};
+
+use super::Exchange;
+use crate::config::Settings;
+use crate::error::BoxError;
+use crate::metrics::Metrics;
+use crate::upstream::UpstreamClients;
+
+/// Writes audit records. Implemented over `menshen-audit` by the binary.
+pub trait AuditHook: Send + Sync + fmt::Debug {
+    /// Records the decision for `direction`. Resolves when the record is
+    /// committed (sync mode) or queued (async mode); an error means it was
+    /// not, and the caller fails the request rather than lose the record.
+    fn record(
+        &self,
+        exchange: Exchange,
+        direction: Direction,
+    ) -> BoxFuture<'static, Result<(), BoxError>>;
+}
+
+/// Detectors, scorer and policy: the guard pipeline shared by the proxy and
+/// `menshen scan`.
+#[derive(Clone)]
+pub struct Guards {
+    /// Detectors run on requests.
+    pub input: Pipeline,
+    /// Detectors run on responses.
+    pub output: Pipeline,
+    /// Findings → risk.
+    pub scorer: RiskScorer,
+    /// Risk + findings → decision.
+    pub engine: Arc<dyn DecisionEngine>,
+}
+
+impl fmt::Debug for Guards {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guards")
+            .field("input", &self.input.detector_ids().collect::<Vec<_>>())
+            .field("output", &self.output.detector_ids().collect::<Vec<_>>())
+            .field("policy", &self.engine.version())
+            .finish()
+    }
+}
+
+/// Everything the layers share, built once at start-up.
+#[derive(Debug)]
+pub struct Shared {
+    /// Validated config.
+    pub settings: Settings,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Upstream clients.
+    pub upstreams: UpstreamClients,
+    /// Guard pipeline and policy.
+    pub guards: Guards,
+    /// Audit writer, if configured.
+    pub audit: Option<Arc<dyn AuditHook>>,
+}

@@ -1,0 +1,168 @@
+//! SSE streams for both APIs: text arrives intact and in order, a banned
+//! phrase split across chunks is caught, and a mid-stream block ends with an
+//! error event in the API's format and cancels the upstream.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::support::*;
+
+#[tokio::test]
+async fn openai_stream_passes_through_in_order() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-behavior", "sse-openai")],
+        &chat_stream("hi"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").starts_with("text/event-stream"));
+    let body = r.text();
+    assert_eq!(openai_stream_text(&body), "Hello there, friend");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    assert_eq!(p.shared.metrics.unscanned_total(), 0);
+}
+
+#[tokio::test]
+async fn anthropic_stream_passes_through_in_order() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let r = post(
+        p.addr,
+        "/v1/messages",
+        &[("x-test-behavior", "sse-anthropic")],
+        &anthropic("hi", true),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let body = r.text();
+    assert_eq!(anthropic_stream_text(&body), "Hello there, friend");
+    // Held-back text is released before the block closes.
+    let stop = body.find("content_block_stop").unwrap();
+    let last_delta = body.rfind("content_block_delta").unwrap();
+    assert!(last_delta < stop, "{body}");
+    assert!(body.contains("message_stop"));
+}
+
+#[tokio::test]
+async fn phrase_split_across_chunks_blocks_mid_stream_openai() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[
+            ("x-test-behavior", "sse-openai"),
+            (
+                "x-test-reply",
+                "Sure. The forb|idden sec|ret is here|, more text",
+            ),
+        ],
+        &chat_stream("hi"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let body = r.text();
+    let text = openai_stream_text(&body);
+    assert!(!text.contains("forbidden"), "banned text leaked: {text:?}");
+    assert!(body.contains("\"code\":\"blocked_by_policy\""), "{body}");
+    assert!(body.trim_end().ends_with("data: [DONE]"));
+}
+
+#[tokio::test]
+async fn phrase_split_across_chunks_blocks_mid_stream_anthropic() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let r = post(
+        p.addr,
+        "/v1/messages",
+        &[
+            ("x-test-behavior", "sse-anthropic"),
+            ("x-test-reply", "ok: forbidden| secret| revealed"),
+        ],
+        &anthropic("hi", true),
+    )
+    .await;
+    let body = r.text();
+    assert!(!anthropic_stream_text(&body).contains("forbidden"));
+    assert!(body.contains("event: error"), "{body}");
+    assert!(
+        !body.contains("message_stop"),
+        "no normal end after a block: {body}"
+    );
+}
+
+#[tokio::test]
+async fn client_disconnect_mid_stream_cancels_the_upstream() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{}/v1/chat/completions", p.addr))
+        .header("content-type", "application/json")
+        .header("x-test-behavior", "sse-slow")
+        .header("x-test-reply", "a|b|c|d|e|f|g|h|i|j")
+        .body(http_body_util::Full::new(bytes::Bytes::from(chat_stream(
+            "hi",
+        ))))
+        .unwrap();
+    let resp = client().request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(up.live_streams.load(Ordering::SeqCst), 1);
+    drop(resp);
+    // The proxy notices the client is gone and drops the upstream body.
+    let mut cancelled = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if up.live_streams.load(Ordering::SeqCst) == 0 {
+            cancelled = true;
+            break;
+        }
+    }
+    assert!(
+        cancelled,
+        "upstream stream still being written after client left"
+    );
+}
+
+#[tokio::test]
+async fn upstream_reset_mid_stream_ends_with_error_event() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-behavior", "sse-reset")],
+        &chat_stream("hi"),
+    )
+    .await;
+    let body = r.text();
+    assert!(
+        body.contains("upstream_stream_error") || body.contains("upstream_stream_truncated"),
+        "{body}"
+    );
+    // The proxy keeps serving.
+    let r = post(p.addr, "/v1/chat/completions", &[], &chat("still there?")).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn malformed_upstream_stream_is_not_forwarded_unscanned() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-behavior", "sse-malformed")],
+        &chat_stream("hi"),
+    )
+    .await;
+    let body = r.text();
+    assert!(body.contains("upstream_malformed_stream"), "{body}");
+    assert!(!body.contains("{not json"), "{body}");
+    assert_eq!(p.shared.metrics.unscanned_total(), 0);
+}

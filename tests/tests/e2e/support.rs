@@ -1,0 +1,392 @@
+//! A recording mock upstream, a proxy launcher and a small HTTP client.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use menshen_proxy::app::{self, Running};
+use menshen_proxy::config::Settings;
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+
+/// What the upstream received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// A mock LLM upstream on loopback. Behaviour is chosen per request by the
+/// `x-test-behavior` header (which the proxy forwards like any other header).
+#[derive(Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Recorded>>>,
+    /// Streams whose body the upstream is still writing (drops when cancelled).
+    pub live_streams: Arc<AtomicUsize>,
+}
+
+struct LiveGuard(Arc<AtomicUsize>);
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub const CHAT_REPLY: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from upstream"},"finish_reason":"stop"}]}"#;
+
+fn chat_chunk(text: &str) -> String {
+    serde_json::json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
+        "choices":[{"index":0,"delta":{"content":text},"finish_reason":null}]})
+    .to_string()
+}
+
+fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
+    let mut frames = Vec::new();
+    if api == "anthropic" {
+        frames.push("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n".to_owned());
+        frames.push("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".to_owned());
+        for p in pieces {
+            let d = serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":p}});
+            frames.push(format!("event: content_block_delta\ndata: {d}\n\n"));
+        }
+        frames.push(
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+                .to_owned(),
+        );
+        frames.push("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\n".to_owned());
+        frames.push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_owned());
+    } else {
+        for p in pieces {
+            frames.push(format!("data: {}\n\n", chat_chunk(p)));
+        }
+        let fin = serde_json::json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
+            "choices":[{"index":0,"delta":{},"finish_reason":"stop"}]});
+        frames.push(format!("data: {fin}\n\n"));
+        frames.push("data: [DONE]\n\n".to_owned());
+    }
+    frames
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+fn json(status: StatusCode, body: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(full(body.to_owned()))
+        .unwrap()
+}
+
+fn stream(
+    frames: Vec<String>,
+    delay: Duration,
+    then_reset: bool,
+    live: Arc<AtomicUsize>,
+) -> Response<Body> {
+    live.fetch_add(1, Ordering::SeqCst);
+    let guard = LiveGuard(live);
+    let s = futures::stream::unfold(
+        (frames.into_iter(), guard, then_reset),
+        move |(mut it, g, reset)| async move {
+            tokio::time::sleep(delay).await;
+            match it.next() {
+                Some(f) => Some((Ok(Frame::data(Bytes::from(f))), (it, g, reset))),
+                None if reset => Some((Err(std::io::Error::other("reset")), (it, g, false))),
+                None => None,
+            }
+        },
+    );
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(StreamBody::new(s).boxed())
+        .unwrap()
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Upstream {
+            addr,
+            received: Arc::new(Mutex::new(Vec::new())),
+            live_streams: Arc::new(AtomicUsize::new(0)),
+        };
+        let up2 = up.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    break;
+                };
+                let up = up2.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let up = up.clone();
+                        async move { Ok::<_, Infallible>(up.handle(req).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
+        up
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn requests(&self) -> Vec<Recorded> {
+        self.received.lock().await.clone()
+    }
+
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let behavior = parts
+            .headers
+            .get("x-test-behavior")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let reply_text = parts
+            .headers
+            .get("x-test-reply")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.received.lock().await.push(Recorded {
+            path: parts.uri.path().to_owned(),
+            headers: parts.headers.clone(),
+            body: body.clone(),
+        });
+        let pieces: Vec<String> = reply_text
+            .as_deref()
+            .unwrap_or("Hello| there|, friend")
+            .split('|')
+            .map(str::to_owned)
+            .collect();
+        let pieces_ref: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        let live = Arc::clone(&self.live_streams);
+        match behavior.as_str() {
+            "hang" => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                json(StatusCode::OK, CHAT_REPLY)
+            }
+            "malformed" => json(StatusCode::OK, "{\"choices\": [ this is not json"),
+            "error500" => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"error":{"message":"upstream broke","type":"server_error"}}"#,
+            ),
+            "sse-openai" => stream(
+                sse_frames("openai", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
+            "sse-anthropic" => stream(
+                sse_frames("anthropic", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
+            "sse-slow" => stream(
+                sse_frames("openai", &pieces_ref),
+                Duration::from_millis(300),
+                false,
+                live,
+            ),
+            "sse-reset" => {
+                let mut f = sse_frames("openai", &pieces_ref);
+                f.truncate(2);
+                stream(f, Duration::from_millis(5), true, live)
+            }
+            "sse-malformed" => stream(
+                vec!["data: {not json\n\n".to_owned()],
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
+            _ => {
+                let text = reply_text.unwrap_or_else(|| "Hello from upstream".to_owned());
+                if parts.uri.path() == "/v1/messages" {
+                    let v = serde_json::json!({"id":"msg_1","type":"message","role":"assistant","model":"claude",
+                        "content":[{"type":"text","text":text}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}});
+                    json(StatusCode::OK, &v.to_string())
+                } else if parts.uri.path() == "/v1/models" {
+                    json(
+                        StatusCode::OK,
+                        r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#,
+                    )
+                } else if parts.uri.path() == "/v1/completions" {
+                    let v = serde_json::json!({"id":"cmpl-1","object":"text_completion","model":"m","choices":[{"index":0,"text":text,"finish_reason":"stop"}]});
+                    json(StatusCode::OK, &v.to_string())
+                } else if parts.uri.path() == "/v1/responses" {
+                    let v = serde_json::json!({"id":"resp_1","object":"response","model":"m","status":"completed",
+                        "output":[{"type":"message","id":"m1","role":"assistant","status":"completed","content":[{"type":"output_text","text":text,"annotations":[]}]}]});
+                    json(StatusCode::OK, &v.to_string())
+                } else {
+                    let v = serde_json::json!({"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m",
+                        "choices":[{"index":0,"message":{"role":"assistant","content":text},"finish_reason":"stop"}]});
+                    json(StatusCode::OK, &v.to_string())
+                }
+            }
+        }
+    }
+}
+
+/// Starts a proxy from TOML (with `{upstream}` replaced by the mock's URL).
+pub async fn proxy(config: &str, upstream: &Upstream) -> Running {
+    let text = config.replace("{upstream}", &upstream.url());
+    let env: BTreeMap<String, String> =
+        [("UPSTREAM_KEY".to_owned(), "sk-upstream-secret".to_owned())].into();
+    let mut settings = Settings::from_toml("test.toml", &text, &env).unwrap();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    let shared = app::build_shared(settings, None).unwrap();
+    Running::start(shared).await.unwrap()
+}
+
+pub const BASIC: &str = r#"
+[server]
+max_body_bytes = 65536
+body_timeout_ms = 1000
+header_timeout_ms = 1000
+
+[[upstreams]]
+name = "main"
+url = "{upstream}"
+api_key_env = "UPSTREAM_KEY"
+timeout_ms = 1500
+retries = 1
+
+[[routes]]
+name = "default"
+upstream = "main"
+passthrough = ["/v1/models"]
+
+[guards.phrases]
+phrases = ["ignore previous instructions", "忽略之前的指令", "forbidden secret"]
+"#;
+
+/// A response as the test sees it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not json ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+pub type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+>;
+
+pub fn client() -> Client {
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Reply {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = client()
+        .request(b.body(Full::new(body.into())).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut h = vec![("content-type", "application/json")];
+    h.extend_from_slice(headers);
+    send(addr, "POST", path, &h, body.to_owned()).await
+}
+
+pub fn chat(text: &str) -> String {
+    serde_json::json!({"model":"m","messages":[{"role":"user","content":text}]}).to_string()
+}
+
+pub fn chat_stream(text: &str) -> String {
+    serde_json::json!({"model":"m","stream":true,"messages":[{"role":"user","content":text}]})
+        .to_string()
+}
+
+pub fn anthropic(text: &str, stream: bool) -> String {
+    serde_json::json!({"model":"claude","max_tokens":64,"stream":stream,"system":"be helpful","messages":[{"role":"user","content":text}]}).to_string()
+}
+
+/// Concatenated text deltas of an OpenAI chat SSE body.
+pub fn openai_stream_text(body: &str) -> String {
+    body.split("\n\n")
+        .filter_map(|ev| ev.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Concatenated text deltas of an Anthropic SSE body.
+pub fn anthropic_stream_text(body: &str) -> String {
+    body.split("\n\n")
+        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter(|v| v["type"] == "content_block_delta")
+        .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
+        .collect()
+}

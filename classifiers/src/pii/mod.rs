@@ -1,0 +1,162 @@
+//! PII recognizers: validated, context-aware, English and Chinese.
+//!
+//! What it detects: see [`PiiEntity`] (email, phones, payment cards with Luhn
+//! and IIN ranges including UnionPay, IBAN with mod-97, US SSN validity
+//! rules, IPv4/IPv6, MAC, URLs with credentials, dates of birth and passports
+//! with context, and a Chinese pack: GB 11643 resident IDs, GB 32100 unified
+//! social credit codes, mainland mobile and landline numbers, Hong Kong,
+//! Macau and Taiwan IDs, licence plates, bank accounts).
+//!
+//! How: one multi-pattern regex pass proposes loose candidates; validators
+//! (checksums, calendar dates, numbering-plan rules) assign a base score;
+//! context words within a short window (one aho-corasick pass, English and
+//! Chinese) raise or lower it, as Presidio's context enhancement does. A
+//! checksum failure lowers confidence rather than hiding an obvious ID: a
+//! resident ID with a bad check digit next to "身份证" is still reported.
+//! Findings below [`PiiConfig::min_score`] are dropped. Cost is linear in the
+//! text.
+//!
+//! Where it sits: an input guard (and, through
+//! [`crate::redact::StreamRedactor`], an output guard). It only annotates:
+//! findings carry detector id `pii`, category `OWASP-LLM-2025:LLM02`, the
+//! entity name, a byte span and a log-safe evidence string, never the value.
+//! It cannot fail at scan time.
+//!
+//! ```
+//! use menshen_classifiers::pii::{PiiConfig, PiiDetector};
+//!
+//! let pii = PiiDetector::new(PiiConfig::default()).unwrap();
+//! let f = pii.scan_text("身份证号 11010519491231002X, card 4111 1111 1111 1111");
+//! let kinds: Vec<_> = f.iter().filter_map(|f| f.entity.as_deref()).collect();
+//! assert_eq!(kinds, ["CN_RESIDENT_ID", "CREDIT_CARD"]);
+//! ```
+
+mod context;
+mod entity;
+pub mod eval;
+mod scan;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use futures::FutureExt;
+
+pub use entity::PiiEntity;
+pub use scan::ScannerBuildError;
+
+use crate::{Category, Detector, Finding, ScanFuture, Segment, Span};
+use entity::EntitySet;
+
+/// Shannon entropy, shared with the secrets detector.
+pub(crate) use validate::entropy as validate_entropy;
+
+/// Detector id used in findings.
+pub const DETECTOR_ID: &str = "pii";
+
+/// The longest span one PII finding can cover, in bytes. Streaming output
+/// guards hold back this much text; a URL with credentials is the longest
+/// realistic entity.
+pub const MAX_MATCH_BYTES: usize = 512;
+
+/// Settings of the PII detector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PiiConfig {
+    /// Findings scoring below this (after context) are dropped; `0.0..=1.0`.
+    pub min_score: f32,
+    /// Entities to report; `None` means all.
+    pub entities: Option<Vec<PiiEntity>>,
+}
+
+impl PiiConfig {
+    /// The default threshold: a bare validated structure passes, a bare
+    /// number that merely has a phone-like shape does not.
+    pub const DEFAULT_MIN_SCORE: f32 = 0.5;
+
+    /// Sets the threshold.
+    pub fn with_min_score(mut self, min_score: f32) -> Self {
+        self.min_score = min_score.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Restricts detection to `entities`.
+    pub fn with_entities(mut self, entities: impl IntoIterator<Item = PiiEntity>) -> Self {
+        self.entities = Some(entities.into_iter().collect());
+        self
+    }
+}
+
+impl Default for PiiConfig {
+    fn default() -> Self {
+        PiiConfig {
+            min_score: Self::DEFAULT_MIN_SCORE,
+            entities: None,
+        }
+    }
+}
+
+/// The PII detector (id `pii`).
+#[derive(Debug)]
+pub struct PiiDetector {
+    scanner: scan::Scanner,
+    enabled: EntitySet,
+    min_score: f32,
+}
+
+impl PiiDetector {
+    /// Compiles the recognizers.
+    ///
+    /// # Errors
+    /// Only if the built-in patterns fail to compile (a bug, caught by tests).
+    pub fn new(config: PiiConfig) -> Result<Self, ScannerBuildError> {
+        let enabled = match &config.entities {
+            Some(list) => EntitySet::of(list),
+            None => EntitySet::of(&PiiEntity::ALL),
+        };
+        Ok(PiiDetector {
+            scanner: scan::Scanner::new()?,
+            enabled,
+            min_score: config.min_score.clamp(0.0, 1.0),
+        })
+    }
+
+    /// Scans `text` synchronously. Spans are byte offsets on char boundaries,
+    /// in order and non-overlapping.
+    pub fn scan_text(&self, text: &str) -> Vec<Finding> {
+        self.scanner
+            .scan(text, self.enabled, self.min_score)
+            .into_iter()
+            .map(|d| {
+                let name = d.entity.as_str();
+                Finding::new(DETECTOR_ID, Category::SENSITIVE_INFO, d.score)
+                    .with_entity(name)
+                    .with_rule(name.to_ascii_lowercase())
+                    .with_span(d.span)
+                    .with_evidence(format!("{name}: {}", d.evidence))
+            })
+            .collect()
+    }
+
+    /// `(span, entity)` pairs only, for evaluation and tests.
+    pub fn entities(&self, text: &str) -> Vec<(Span, PiiEntity)> {
+        self.scanner
+            .scan(text, self.enabled, self.min_score)
+            .into_iter()
+            .map(|d| (d.span, d.entity))
+            .collect()
+    }
+}
+
+impl Detector for PiiDetector {
+    fn id(&self) -> &str {
+        DETECTOR_ID
+    }
+
+    fn scan<'a>(&'a self, segment: Segment<'a>) -> ScanFuture<'a> {
+        std::future::ready(Ok(self.scan_text(segment.text))).boxed()
+    }
+
+    fn max_match_bytes(&self) -> Option<usize> {
+        Some(MAX_MATCH_BYTES)
+    }
+}

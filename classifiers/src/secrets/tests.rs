@@ -1,0 +1,147 @@
+use super::*;
+
+fn kinds(text: &str) -> Vec<(String, String)> {
+    let d = SecretsDetector::new().unwrap();
+    d.scan_text(text)
+        .into_iter()
+        .map(|f| {
+            let s = f.span.unwrap();
+            (f.entity.unwrap(), text[s.start..s.end].to_owned())
+        })
+        .collect()
+}
+
+fn one(text: &str) -> (String, String) {
+    let k = kinds(text);
+    assert_eq!(k.len(), 1, "{text:?} -> {k:?}");
+    k.into_iter().next().unwrap()
+}
+
+#[test]
+fn provider_keys_are_named() {
+    // All synthetic: right shape, not real credentials.
+    let cases = [
+        ("key AKIAIOSFODNN7EXAMPLE here", "AWS_ACCESS_KEY", "AKIAIOSFODNN7EXAMPLE"),
+        (
+            "token ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3gH5 ok",
+            "GITHUB_TOKEN",
+            "ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3gH5",
+        ),
+        (
+            "OPENAI=sk-proj-Ab3De5Gh7Jk9Mn1Pq3St5Vw7Yz9Bc1Df3Gh5Jk7Lm9",
+            "OPENAI_API_KEY",
+            "sk-proj-Ab3De5Gh7Jk9Mn1Pq3St5Vw7Yz9Bc1Df3Gh5Jk7Lm9",
+        ),
+        (
+            "use sk-ant-api03-Ab3De5Gh7Jk9Mn1Pq3St5Vw7Yz9Bc1Df3Gh5Jk7Lm9Np1Rs3Tu5Wx7Za9-AA now",
+            "ANTHROPIC_API_KEY",
+            "sk-ant-api03-Ab3De5Gh7Jk9Mn1Pq3St5Vw7Yz9Bc1Df3Gh5Jk7Lm9Np1Rs3Tu5Wx7Za9-AA",
+        ),
+        (
+            "slack xoxb-1234567890-1234567890123-Ab3De5Gh7Jk9Mn1Pq3St5Vw7",
+            "SLACK_TOKEN",
+            "xoxb-1234567890-1234567890123-Ab3De5Gh7Jk9Mn1Pq3St5Vw7",
+        ),
+        (
+            "maps AIzaSyAb3De5Gh7Jk9Mn1Pq3St5Vw7Yz9Bc1Df3 key",
+            "GOOGLE_API_KEY",
+            "AIzaSyAb3De5Gh7Jk9Mn1Pq3St5Vw7Yz9Bc1Df3",
+        ),
+        (
+            "stripe sk_live_Ab3De5Gh7Jk9Mn1Pq3St5Vw7Yz",
+            "STRIPE_KEY",
+            "sk_live_Ab3De5Gh7Jk9Mn1Pq3St5Vw7Yz",
+        ),
+    ];
+    for (text, kind, value) in cases {
+        assert_eq!(one(text), (kind.to_owned(), value.to_owned()), "{text}");
+    }
+}
+
+#[test]
+fn pem_private_key_block_is_one_span() {
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1c7+9z5Pad7OejecsQ0bu\nAbCdEf==\n-----END RSA PRIVATE KEY-----";
+    let text = format!("here: {pem} done");
+    assert_eq!(one(&text), ("PRIVATE_KEY".to_owned(), pem.to_owned()));
+    // A truncated key (mid-stream) still covers its body.
+    let (k, v) = one("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg");
+    assert_eq!(k, "PRIVATE_KEY");
+    assert!(v.ends_with("MIIEvQIBADANBg"));
+    assert!(kinds("-----BEGIN PUBLIC KEY-----\nMIIB").is_empty());
+}
+
+#[test]
+fn jwt_header_is_decoded() {
+    // {"alg":"HS256","typ":"JWT"} . {"sub":"1234567890"} . signature
+    let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    let d = SecretsDetector::new().unwrap();
+    let f = d.scan_text(&format!("Authorization: {jwt}"));
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].entity.as_deref(), Some("JWT"));
+    assert!(f[0].score >= 0.9);
+}
+
+#[test]
+fn keyword_assignments_need_secret_looking_values() {
+    assert_eq!(
+        one("db password: Tr0ub4dor&3 thanks"),
+        ("GENERIC_SECRET".to_owned(), "Tr0ub4dor&3".to_owned())
+    );
+    assert_eq!(
+        one("我的密码是abc12345xyz"),
+        ("GENERIC_SECRET".to_owned(), "abc12345xyz".to_owned())
+    );
+    assert_eq!(
+        one("api_key = \"q8Zr2LmX0vB7nT4kW9pD\";"),
+        ("GENERIC_SECRET".to_owned(), "q8Zr2LmX0vB7nT4kW9pD".to_owned())
+    );
+    // Words, placeholders and templates are not secrets.
+    for benign in [
+        "the password is required",
+        "password: <your-password>",
+        "token = ${GITHUB_TOKEN}",
+        "password: [GENERIC_SECRET_1]",
+        "password: ********",
+        "Reset your password is easy.",
+        "the token is abcdefghijklmnop",
+    ] {
+        assert!(kinds(benign).is_empty(), "{benign:?}: {:?}", kinds(benign));
+    }
+}
+
+#[test]
+fn provider_key_after_keyword_keeps_provider_name() {
+    assert_eq!(
+        one("api_key=AKIAIOSFODNN7EXAMPLE"),
+        ("AWS_ACCESS_KEY".to_owned(), "AKIAIOSFODNN7EXAMPLE".to_owned())
+    );
+}
+
+#[test]
+fn keys_glued_to_more_key_characters_are_not_cut() {
+    assert!(kinds("AKIAIOSFODNN7EXAMPLEX").is_empty());
+    assert!(kinds("xsk-abc").is_empty());
+}
+
+#[test]
+fn evidence_never_contains_the_secret() {
+    let d = SecretsDetector::new().unwrap();
+    let text = "password: Tr0ub4dor&3 and AKIAIOSFODNN7EXAMPLE";
+    for f in d.scan_text(text) {
+        assert!(!f.evidence.contains("Tr0ub4dor"));
+        assert!(!f.evidence.contains("IOSFODNN7"));
+        assert_eq!(f.category, Category::SENSITIVE_INFO);
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_text_never_panics_and_spans_are_char_aligned(s in "\\PC{0,200}") {
+        let d = SecretsDetector::new().unwrap();
+        for f in d.scan_text(&s) {
+            let sp = f.span.unwrap();
+            proptest::prop_assert!(sp.start < sp.end && sp.end <= s.len());
+            proptest::prop_assert!(s.is_char_boundary(sp.start) && s.is_char_boundary(sp.end));
+        }
+    }
+}

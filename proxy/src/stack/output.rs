@@ -560,6 +560,7 @@ async fn pump(
                     }
                 }
             }
+            let had_text = ev.fragments().iter().any(|f| !f.text.is_empty());
             let frags: Vec<(api::DeltaKey, String, bool)> = ev
                 .fragments()
                 .iter()
@@ -605,6 +606,15 @@ async fn pump(
                         "a stream event could not be rewritten",
                     ));
                 }
+            }
+            // A delta whose text is all held back carries nothing: drop it
+            // rather than send empty deltas (role-only chunks had no text).
+            let held_entirely = !boundary
+                && had_text
+                && !ev.fragments().is_empty()
+                && ev.fragments().iter().all(|f| f.text.is_empty());
+            if held_entirely {
+                continue;
             }
             if ev.is_terminal() {
                 finished = true;

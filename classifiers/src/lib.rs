@@ -24,6 +24,7 @@
 mod category;
 mod conversation;
 mod detector;
+pub mod eval;
 mod finding;
 #[cfg(feature = "onnx")]
 pub mod onnx;
@@ -33,6 +34,7 @@ pub mod pii;
 pub mod secrets;
 mod pipeline;
 mod risk;
+pub mod rules;
 
 pub use category::Category;
 pub use conversation::{

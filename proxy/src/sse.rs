@@ -14,7 +14,8 @@
 //!
 //! - comment lines are kept on the event (and a block holding only comments
 //!   is yielded), so keep-alive pings reach the client;
-//! - a block with fields but no `data` is yielded too (a browser drops it).
+//! - a block with `event`/`id`/`retry` but no `data` is yielded too (a
+//!   browser drops it); a block of only unknown fields is not.
 //!
 //! A cap on the size of one event bounds memory: an upstream that never sends
 //! a blank line cannot make the proxy buffer without limit.
@@ -78,7 +79,7 @@ pub struct SseParser {
     bom_seen: usize,
     /// The event in progress.
     pending: SseEvent,
-    /// Whether any line (field or comment) has been added to `pending`.
+    /// Whether a comment or a known field has been added to `pending`.
     pending_any: bool,
     /// Bytes consumed by the event in progress, counted against the cap.
     pending_bytes: usize,
@@ -331,9 +332,9 @@ impl SseParser {
         }
         // Lossy decoding is what the SSE spec prescribes for invalid UTF-8.
         let line = String::from_utf8_lossy(&raw);
-        self.pending_any = true;
         if let Some(comment) = line.strip_prefix(':') {
             self.pending.comments.push(comment.to_owned());
+            self.pending_any = true;
             return None;
         }
         let (name, value) = match line.split_once(':') {
@@ -352,12 +353,16 @@ impl SseParser {
             "id" if !value.contains('\0') => self.pending.id = Some(value.to_owned()),
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 // An absurdly long digit string is as good as ignored.
-                if let Ok(ms) = value.parse() {
-                    self.pending.retry = Some(ms);
+                match value.parse() {
+                    Ok(ms) => self.pending.retry = Some(ms),
+                    Err(_) => return None,
                 }
             }
-            _ => {}
+            // Ignored fields do not make a block an event: it would have
+            // nothing to forward.
+            _ => return None,
         }
+        self.pending_any = true;
         None
     }
 
@@ -453,10 +458,14 @@ mod tests {
 
     #[test]
     fn partial_bom_is_content() {
-        let events = parse_all(&[0xEF, b'd', b'\n', b'\n']);
-        // `\u{FFFD}d` is an unknown field name, but the block still had a line.
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].data, None);
+        // `\u{FFFD}d` is an unknown field, ignored; the BOM check ate nothing else.
+        let events = parse_all(b"\xEFd\ndata: x\n\n");
+        assert_eq!(events, vec![SseEvent::data("x")]);
+    }
+
+    #[test]
+    fn blocks_of_ignored_fields_are_not_events() {
+        assert!(parse_all(b"foo: bar\nretry: x\n\n").is_empty());
     }
 
     #[test]
@@ -553,7 +562,10 @@ mod tests {
         for e in events {
             out.extend_from_slice(&e.to_bytes());
         }
-        String::from_utf8(out).unwrap().replace('\n', eol).into_bytes()
+        String::from_utf8(out)
+            .unwrap()
+            .replace('\n', eol)
+            .into_bytes()
     }
 
     proptest! {

@@ -292,9 +292,7 @@ impl DecodeError {
     /// The JSON path at fault, for errors that have one (OpenAI's `param`).
     pub fn path(&self) -> Option<&str> {
         match self {
-            DecodeError::WrongShape { path, .. } | DecodeError::MissingField { path } => {
-                Some(path)
-            }
+            DecodeError::WrongShape { path, .. } | DecodeError::MissingField { path } => Some(path),
             _ => None,
         }
     }
@@ -414,10 +412,9 @@ fn text_of(conversation: &Conversation, location: Location) -> Option<&str> {
                 Part::Image { .. } => None,
             }
         }
-        Location::ToolDescription { tool } => conversation
-            .tools
-            .get(tool)
-            .map(|t| t.description.as_str()),
+        Location::ToolDescription { tool } => {
+            conversation.tools.get(tool).map(|t| t.description.as_str())
+        }
     }
 }
 

@@ -88,19 +88,18 @@ fn tool_spec(v: &Value, p: &Path, b: &mut Builder) -> Result<(), DecodeError> {
 fn chat_message(v: &Value, p: &Path, b: &mut Builder) -> Result<(), DecodeError> {
     let m = obj(v, p)?;
     let role_name = string(req(m, "role", p)?, &p.key("role"))?;
-    let role = match role_name {
-        "system" => Role::System,
-        "developer" => Role::Developer,
-        "user" => Role::User,
-        "assistant" => Role::Assistant,
-        "tool" | "function" => Role::Tool,
-        _ => {
-            return Err(wrong(
+    let role =
+        match role_name {
+            "system" => Role::System,
+            "developer" => Role::Developer,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "tool" | "function" => Role::Tool,
+            _ => return Err(wrong(
                 &p.key("role"),
                 "one of \"system\", \"developer\", \"user\", \"assistant\", \"tool\", \"function\"",
-            ))
-        }
-    };
+            )),
+        };
     let mi = b.message(role);
     let cp = p.key("content");
     match role_name {
@@ -233,10 +232,8 @@ fn content_part(
         }
         Some("image_url") => {
             // `image_url` is `{url, detail}`, or a bare string in some clients.
-            let url = get(c, "image_url").and_then(|u| {
-                u.as_str()
-                    .or_else(|| u.get("url").and_then(Value::as_str))
-            });
+            let url = get(c, "image_url")
+                .and_then(|u| u.as_str().or_else(|| u.get("url").and_then(Value::as_str)));
             b.image(mi, url.and_then(data_url_media_type));
         }
         Some("input_image") => {

@@ -328,12 +328,7 @@ impl StreamEvent {
 
 /// Reduces a chat/completions chunk to choice `pos`, with a fresh `delta`
 /// (chat) or `text` (completions), no `finish_reason`, no `usage`.
-fn only_choice(
-    v: &mut Value,
-    pos: usize,
-    delta: Option<Value>,
-    text: Option<&str>,
-) -> Option<()> {
+fn only_choice(v: &mut Value, pos: usize, delta: Option<Value>, text: Option<&str>) -> Option<()> {
     let obj = v.as_object_mut()?;
     obj.remove("usage");
     let choices = obj.get_mut("choices")?.as_array_mut()?;
@@ -412,7 +407,11 @@ impl Reader {
             {
                 for (j, call) in calls.iter().enumerate() {
                     let sub = u32_field(call, "index", j);
-                    let ap = dp.key("tool_calls").index(j).key("function").key("arguments");
+                    let ap = dp
+                        .key("tool_calls")
+                        .index(j)
+                        .key("function")
+                        .key("arguments");
                     self.push(
                         key(sub, DeltaKind::ToolArguments),
                         v,
@@ -448,7 +447,12 @@ impl Reader {
                 sub: 0,
                 kind: DeltaKind::Text,
             };
-            self.push(key, v, &cp.index(pos).key("text"), Origin::Completion { pos });
+            self.push(
+                key,
+                v,
+                &cp.index(pos).key("text"),
+                Origin::Completion { pos },
+            );
             if choice.get("finish_reason").is_some_and(|f| !f.is_null()) {
                 self.boundary = true;
             }

@@ -165,6 +165,11 @@ fn assistant_extras(
 }
 
 /// A tool call whose arguments are a JSON string at `f[args_key]`.
+///
+/// Arguments are JSON *text*, so `\u0069gnore` or `a\u0040b.co` would hide
+/// from detectors. Arguments with escapes that parse as a JSON object or
+/// array are therefore scanned in serde_json's compact form (escapes
+/// resolved); the body keeps the client's text unless a guard edits it.
 fn tool_call(
     b: &mut Builder,
     mi: usize,
@@ -180,11 +185,23 @@ fn tool_call(
         Part::ToolCall {
             id: id.map(str::to_owned),
             name: name.to_owned(),
-            arguments: arguments.unwrap_or_default().to_owned(),
+            arguments: arguments.map(scannable_arguments).unwrap_or_default(),
         },
         arguments.map(|_| p.key(args_key).slot()),
     );
     Ok(())
+}
+
+/// Tool-call arguments as guards should read them (see [`tool_call`]).
+pub(super) fn scannable_arguments(arguments: &str) -> String {
+    if arguments.contains('\\') {
+        if let Ok(v @ (Value::Object(_) | Value::Array(_))) =
+            serde_json::from_str::<Value>(arguments)
+        {
+            return v.to_string();
+        }
+    }
+    arguments.to_owned()
 }
 
 /// Message content: a string, an array of content parts, or absent.

@@ -31,7 +31,9 @@ pub struct Contribution {
 }
 
 /// Coarse bands of the overall score, set by [`RiskThresholds`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RiskLevel {
     /// Below `medium`.
@@ -229,8 +231,7 @@ impl RiskScorer {
         let mut miss: BTreeMap<Category, f32> = BTreeMap::new();
         let mut contributions = Vec::with_capacity(findings.len());
         for f in findings {
-            if !(f.score >= self.min_score) {
-                // Also skips NaN scores.
+            if f.score.is_nan() || f.score < self.min_score {
                 continue;
             }
             let w = self.weights.get(&f.detector).copied().unwrap_or(1.0);
@@ -342,10 +343,10 @@ mod tests {
         .unwrap();
         let s = RiskScorer::from_config(&cfg).unwrap();
         let r = s.score(&[
-            f("phrases", Category::PROMPT_INJECTION, 0.8), // 0.4
+            f("phrases", Category::PROMPT_INJECTION, 0.8),    // 0.4
             f("rules", Category::new("GBT45654:A.2.5"), 0.5), // 0.4 by prefix
             f("rules", Category::new("GBT45654:A.1.1"), 0.5), // exact wins: 0.5
-            f("rules", Category::SENSITIVE_INFO, 0.2),     // under the floor
+            f("rules", Category::SENSITIVE_INFO, 0.2),        // under the floor
         ]);
         assert_eq!(r.categories[&Category::PROMPT_INJECTION], 40);
         assert_eq!(r.categories[&Category::new("GBT45654:A.2.5")], 40);
@@ -363,10 +364,19 @@ mod tests {
         let e = RiskScorer::from_config(&cfg).unwrap_err();
         assert!(e.to_string().contains("detector_weights.pii"), "{e}");
         let mut cfg = RiskConfig::default();
-        cfg.thresholds = RiskThresholds { medium: 80, high: 50 };
-        assert!(matches!(RiskScorer::from_config(&cfg), Err(RiskConfigError::Thresholds { .. })));
+        cfg.thresholds = RiskThresholds {
+            medium: 80,
+            high: 50,
+        };
+        assert!(matches!(
+            RiskScorer::from_config(&cfg),
+            Err(RiskConfigError::Thresholds { .. })
+        ));
         let toml_like = serde_json::json!({"weights": {}});
-        assert!(serde_json::from_value::<RiskConfig>(toml_like).is_err(), "unknown keys rejected");
+        assert!(
+            serde_json::from_value::<RiskConfig>(toml_like).is_err(),
+            "unknown keys rejected"
+        );
     }
 
     #[test]
@@ -376,7 +386,10 @@ mod tests {
             f("rules", Category::PROMPT_INJECTION, 0.9).with_rule("ignore-prev"),
         ]);
         let e = r.explain();
-        assert!(e.starts_with("score 90 (high): OWASP-LLM-2025:LLM01 90 [rules/ignore-prev 0.90]"), "{e}");
+        assert!(
+            e.starts_with("score 90 (high): OWASP-LLM-2025:LLM01 90 [rules/ignore-prev 0.90]"),
+            "{e}"
+        );
         assert!(e.ends_with("OWASP-LLM-2025:LLM02 30 [pii 0.30]"), "{e}");
     }
 

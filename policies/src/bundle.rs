@@ -170,8 +170,11 @@ impl Bundle {
     pub fn owns(&self, path: &str) -> bool {
         let path = path.replace('.', "/");
         let path = path.trim_matches('/');
-        let path = path.strip_prefix("data").map_or(path, |p| p.trim_start_matches('/'));
-        self.roots().is_none_or(|roots| roots.iter().any(|r| under(path, r)))
+        let path = path
+            .strip_prefix("data")
+            .map_or(path, |p| p.trim_start_matches('/'));
+        self.roots()
+            .is_none_or(|roots| roots.iter().any(|r| under(path, r)))
     }
 
     /// The manifest's roots, trimmed; `None` when the bundle owns everything.
@@ -197,13 +200,18 @@ impl Bundle {
                 continue;
             }
             let leads_to_root = path.is_empty()
-                || roots
-                    .iter()
-                    .any(|r| r.strip_prefix(path.as_str()).is_some_and(|rest| rest.starts_with('/')));
+                || roots.iter().any(|r| {
+                    r.strip_prefix(path.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+                });
             match v {
                 Value::Object(m) if leads_to_root => {
                     for (k, child) in m {
-                        let p = if path.is_empty() { k.clone() } else { format!("{path}/{k}") };
+                        let p = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}/{k}")
+                        };
                         stack.push((p, child));
                     }
                 }
@@ -244,7 +252,9 @@ pub(crate) fn fingerprint(dir: &Path) -> Result<u64, PolicyError> {
 
 fn is_bundle_file(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    path == ".manifest" || (name.ends_with(".rego") && !name.starts_with('.')) || name == "data.json"
+    path == ".manifest"
+        || (name.ends_with(".rego") && !name.starts_with('.'))
+        || name == "data.json"
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PolicyError + '_ {
@@ -374,6 +384,7 @@ fn merge(into: &mut Value, doc: Value, at: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 
@@ -419,7 +430,10 @@ mod tests {
         let manifest = r#"{"revision": "r1", "roots": ["menshen"]}"#;
         let ok = Bundle::from_files(
             "t",
-            [(".manifest", manifest), ("menshen/data.json", r#"{"k": 1}"#)],
+            [
+                (".manifest", manifest),
+                ("menshen/data.json", r#"{"k": 1}"#),
+            ],
         )
         .unwrap();
         assert_eq!(ok.manifest().revision, "r1");

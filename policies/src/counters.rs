@@ -207,7 +207,10 @@ impl SubjectCounters {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM subjects WHERE subject = ?1", params![subject])?;
-        tx.execute("DELETE FROM violations WHERE subject = ?1", params![subject])?;
+        tx.execute(
+            "DELETE FROM violations WHERE subject = ?1",
+            params![subject],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -238,6 +241,7 @@ fn read_state(conn: &Connection, subject: &str, now: i64) -> Result<SubjectState
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use time::Duration as TDuration;
@@ -280,7 +284,10 @@ mod tests {
             c.record("u", true, at()).unwrap();
         }
         let s = c.record("u", false, at()).unwrap();
-        assert_eq!((s.consecutive_violations, s.violations_24h, s.suspended), (0, 4, false));
+        assert_eq!(
+            (s.consecutive_violations, s.violations_24h, s.suspended),
+            (0, 4, false)
+        );
         let s = c.record("u", true, at()).unwrap();
         assert_eq!(s.violations_24h, 5);
         assert!(s.suspended, "five in a day suspends");
@@ -306,7 +313,9 @@ mod tests {
         c.observe("u", &v, t0()).unwrap();
         c.observe("u", &v, t0()).unwrap();
         // A refusal that is not a violation neither counts nor resets.
-        let s = c.observe("u", &Decision::block("request_too_large"), t0()).unwrap();
+        let s = c
+            .observe("u", &Decision::block("request_too_large"), t0())
+            .unwrap();
         assert_eq!(s.consecutive_violations, 2);
         let s = c.observe("u", &Decision::allow(), t0()).unwrap();
         assert_eq!(s.consecutive_violations, 0);

@@ -151,9 +151,13 @@ impl Decision {
         if !value.is_object() {
             return Err(malformed(format!("expected an object, got {value}")));
         }
-        let raw: RawDecision = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+        let raw: RawDecision =
+            serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
         for r in &raw.reasons {
-            if r.is_empty() || r.len() > MAX_REASON_LEN || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if r.is_empty()
+                || r.len() > MAX_REASON_LEN
+                || r.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 return Err(malformed(format!("invalid reason code {r:?}")));
             }
         }
@@ -166,24 +170,38 @@ impl Decision {
             return Err(malformed("action redact without entity types".to_owned()));
         }
         match (&raw.action, &raw.route) {
-            (Action::Route, None) => return Err(malformed("action route without an upstream".to_owned())),
+            (Action::Route, None) => {
+                return Err(malformed("action route without an upstream".to_owned()))
+            }
             (Action::Route, Some(r)) if r.trim().is_empty() => {
                 return Err(malformed("action route with an empty upstream".to_owned()))
             }
             (Action::Route, Some(_)) | (_, None) => {}
-            (a, Some(_)) => return Err(malformed(format!("route given with action {}", a.as_str()))),
+            (a, Some(_)) => {
+                return Err(malformed(format!("route given with action {}", a.as_str())))
+            }
         }
         if let Some(status) = raw.status {
             if !(400..=599).contains(&status) {
-                return Err(malformed(format!("status {status} is not a 4xx or 5xx code")));
+                return Err(malformed(format!(
+                    "status {status} is not a 4xx or 5xx code"
+                )));
             }
             if !matches!(raw.action, Action::Block | Action::Review) {
-                return Err(malformed(format!("status given with action {}", raw.action.as_str())));
+                return Err(malformed(format!(
+                    "status given with action {}",
+                    raw.action.as_str()
+                )));
             }
         }
         for (name, text) in [("message", &raw.message), ("disclaimer", &raw.disclaimer)] {
-            if text.as_ref().is_some_and(|t| t.chars().count() > MAX_MESSAGE_CHARS) {
-                return Err(malformed(format!("{name} longer than {MAX_MESSAGE_CHARS} characters")));
+            if text
+                .as_ref()
+                .is_some_and(|t| t.chars().count() > MAX_MESSAGE_CHARS)
+            {
+                return Err(malformed(format!(
+                    "{name} longer than {MAX_MESSAGE_CHARS} characters"
+                )));
             }
         }
         Ok(Decision {
@@ -210,6 +228,7 @@ impl Decision {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -244,7 +263,10 @@ mod tests {
         ];
         for v in bad {
             let e = Decision::from_policy_value(v.clone());
-            assert!(matches!(e, Err(PolicyError::Malformed { .. })), "{v} gave {e:?}");
+            assert!(
+                matches!(e, Err(PolicyError::Malformed { .. })),
+                "{v} gave {e:?}"
+            );
         }
     }
 

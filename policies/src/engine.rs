@@ -123,11 +123,12 @@ impl RegoEngine {
     fn decide_value(&self, input: regorus::Value) -> Result<Decision, PolicyError> {
         let mut engine = self.template.clone();
         engine.set_input(input);
-        let out = engine
-            .eval_rule(DECISION_RULE.to_owned())
-            .map_err(|e| PolicyError::Evaluation {
-                reason: e.to_string(),
-            })?;
+        let out =
+            engine
+                .eval_rule(DECISION_RULE.to_owned())
+                .map_err(|e| PolicyError::Evaluation {
+                    reason: e.to_string(),
+                })?;
         if out == regorus::Value::Undefined {
             return Err(PolicyError::Malformed {
                 reason: format!("{DECISION_RULE} is undefined"),

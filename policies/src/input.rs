@@ -76,13 +76,18 @@ pub fn summarize_findings(findings: &[Finding]) -> Vec<FindingSummary> {
 
 /// Like [`summarize_findings`], marking findings located in untrusted content
 /// (tool results, documents, tool descriptions) of `conversation`.
-pub fn summarize_findings_in(findings: &[Finding], conversation: &Conversation) -> Vec<FindingSummary> {
+pub fn summarize_findings_in(
+    findings: &[Finding],
+    conversation: &Conversation,
+) -> Vec<FindingSummary> {
     let untrusted: BTreeSet<_> = conversation
         .segments()
         .filter(|s| s.trust == Trust::Untrusted)
         .map(|s| s.location)
         .collect();
-    summarize(findings, |f| f.location.is_some_and(|l| untrusted.contains(&l)))
+    summarize(findings, |f| {
+        f.location.is_some_and(|l| untrusted.contains(&l))
+    })
 }
 
 fn summarize(findings: &[Finding], is_untrusted: impl Fn(&Finding) -> bool) -> Vec<FindingSummary> {
@@ -208,6 +213,7 @@ pub struct PolicyContext {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use menshen_classifiers::{Category, Location, Message, Part, Role};
@@ -216,7 +222,9 @@ mod tests {
     #[test]
     fn groups_by_detector_and_category() {
         let fs = [
-            Finding::new("pii", Category::SENSITIVE_INFO, 0.7).with_entity("EMAIL").with_evidence("a@b.c"),
+            Finding::new("pii", Category::SENSITIVE_INFO, 0.7)
+                .with_entity("EMAIL")
+                .with_evidence("a@b.c"),
             Finding::new("pii", Category::SENSITIVE_INFO, 0.9).with_entity("PHONE_NUMBER"),
             Finding::new("pii", Category::SENSITIVE_INFO, 0.8).with_entity("EMAIL"),
             Finding::new("rules", Category::PROMPT_INJECTION, 0.6),
@@ -228,7 +236,10 @@ mod tests {
         assert!((pii.score - 0.9).abs() < f32::EPSILON);
         assert_eq!(pii.entity_types, ["EMAIL", "PHONE_NUMBER"]);
         let json = serde_json::to_string(&s).unwrap();
-        assert!(!json.contains("a@b.c"), "evidence must not reach the policy");
+        assert!(
+            !json.contains("a@b.c"),
+            "evidence must not reach the policy"
+        );
     }
 
     #[test]
@@ -237,16 +248,35 @@ mod tests {
             Message::text(Role::User, "hi"),
             Message {
                 role: Role::Tool,
-                parts: vec![Part::ToolResult { tool_call_id: None, text: "ignore all".into() }],
+                parts: vec![Part::ToolResult {
+                    tool_call_id: None,
+                    text: "ignore all".into(),
+                }],
             },
         ]);
         let mut f = Finding::new("rules", Category::PROMPT_INJECTION, 0.7);
-        f.location = Some(Location::Part { message: 1, part: 0 });
+        f.location = Some(Location::Part {
+            message: 1,
+            part: 0,
+        });
         let mut g = Finding::new("rules2", Category::PROMPT_INJECTION, 0.7);
-        g.location = Some(Location::Part { message: 0, part: 0 });
+        g.location = Some(Location::Part {
+            message: 0,
+            part: 0,
+        });
         let s = summarize_findings_in(&[f, g], &conv);
-        assert!(s.iter().find(|s| s.detector == "rules").unwrap().in_untrusted);
-        assert!(!s.iter().find(|s| s.detector == "rules2").unwrap().in_untrusted);
+        assert!(
+            s.iter()
+                .find(|s| s.detector == "rules")
+                .unwrap()
+                .in_untrusted
+        );
+        assert!(
+            !s.iter()
+                .find(|s| s.detector == "rules2")
+                .unwrap()
+                .in_untrusted
+        );
     }
 
     #[test]

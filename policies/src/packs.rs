@@ -44,6 +44,7 @@ pub fn baseline() -> Result<Bundle, PolicyError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

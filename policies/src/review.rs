@@ -193,7 +193,11 @@ impl CaseStatus {
 
 impl NewCase {
     /// A case with the required parts; context fields empty.
-    pub fn new(redacted_content: impl Into<String>, findings: &[FindingSummary], decision: &Decision) -> Self {
+    pub fn new(
+        redacted_content: impl Into<String>,
+        findings: &[FindingSummary],
+        decision: &Decision,
+    ) -> Self {
         NewCase {
             redacted_content: redacted_content.into(),
             findings: findings.to_vec(),
@@ -266,7 +270,8 @@ impl ReviewQueue {
     /// On SQLite failure.
     pub fn create(&self, case: NewCase) -> Result<CaseId, StoreError> {
         let id = CaseId::generate();
-        let findings = serde_json::to_string(&case.findings).map_err(|e| corrupt(&id, "findings", e))?;
+        let findings =
+            serde_json::to_string(&case.findings).map_err(|e| corrupt(&id, "findings", e))?;
         let decision = case.decision.unwrap_or_else(Decision::allow);
         let decision = serde_json::to_string(&decision).map_err(|e| corrupt(&id, "decision", e))?;
         self.conn.lock().execute(
@@ -449,9 +454,12 @@ impl RawCase {
 
     fn into_case(self) -> Result<Case, StoreError> {
         let id = CaseId(self.id);
-        let status = CaseStatus::parse(&self.status).ok_or_else(|| corrupt(&id, "status", &self.status))?;
-        let findings = serde_json::from_str(&self.findings).map_err(|e| corrupt(&id, "findings", e))?;
-        let decision = serde_json::from_str(&self.decision).map_err(|e| corrupt(&id, "decision", e))?;
+        let status =
+            CaseStatus::parse(&self.status).ok_or_else(|| corrupt(&id, "status", &self.status))?;
+        let findings =
+            serde_json::from_str(&self.findings).map_err(|e| corrupt(&id, "findings", e))?;
+        let decision =
+            serde_json::from_str(&self.decision).map_err(|e| corrupt(&id, "decision", e))?;
         let outcome = match (status, self.reviewer, self.decided_at) {
             (CaseStatus::Pending, _, _) => None,
             (_, Some(reviewer), Some(at)) => Some(Outcome {
@@ -481,6 +489,7 @@ impl RawCase {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
     use crate::Action;
@@ -522,9 +531,23 @@ mod tests {
         assert_eq!(case.decision, review_decision());
         assert!(case.outcome.is_none());
 
-        let pending = q.list(&CaseFilter { status: Some(CaseStatus::Pending), ..Default::default() }).unwrap();
-        assert_eq!(pending.iter().map(|c| &c.id).collect::<Vec<_>>(), vec![&b, &a], "newest first");
-        let bank = q.list(&CaseFilter { tenant: Some("bank".into()), ..Default::default() }).unwrap();
+        let pending = q
+            .list(&CaseFilter {
+                status: Some(CaseStatus::Pending),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            pending.iter().map(|c| &c.id).collect::<Vec<_>>(),
+            vec![&b, &a],
+            "newest first"
+        );
+        let bank = q
+            .list(&CaseFilter {
+                tenant: Some("bank".into()),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(bank.len(), 1);
 
         let out = q.reject(&a, "alice", "amount over limit").unwrap();
@@ -536,8 +559,19 @@ mod tests {
         let case = q.get(&a).unwrap().unwrap();
         assert_eq!(case.status, CaseStatus::Rejected);
         assert_eq!(case.outcome.unwrap().reviewer, "alice");
-        assert!(matches!(q.approve(&a, "bob", ""), Err(StoreError::AlreadyDecided { status: "rejected", .. })));
-        let pending = q.list(&CaseFilter { status: Some(CaseStatus::Pending), ..Default::default() }).unwrap();
+        assert!(matches!(
+            q.approve(&a, "bob", ""),
+            Err(StoreError::AlreadyDecided {
+                status: "rejected",
+                ..
+            })
+        ));
+        let pending = q
+            .list(&CaseFilter {
+                status: Some(CaseStatus::Pending),
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(pending.len(), 1);
     }
 
@@ -545,10 +579,19 @@ mod tests {
     fn unknown_cases_and_bad_arguments_are_errors() {
         let q = ReviewQueue::open_in_memory().unwrap();
         let missing = CaseId::generate();
-        assert!(matches!(q.approve(&missing, "a", ""), Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            q.approve(&missing, "a", ""),
+            Err(StoreError::NotFound { .. })
+        ));
         assert!(q.get(&missing).unwrap().is_none());
         let id = q.create_case("x", &[], &review_decision()).unwrap();
-        assert!(matches!(q.approve(&id, "  ", ""), Err(StoreError::Invalid { field: "reviewer", .. })));
+        assert!(matches!(
+            q.approve(&id, "  ", ""),
+            Err(StoreError::Invalid {
+                field: "reviewer",
+                ..
+            })
+        ));
         assert!("'; DROP TABLE review_cases; --".parse::<CaseId>().is_err());
         assert_eq!(id.as_str().parse::<CaseId>().unwrap(), id);
     }
@@ -563,7 +606,12 @@ mod tests {
                 std::thread::spawn(move || q.approve(&id, &format!("r{i}"), "").is_ok())
             })
             .collect();
-        let wins = handles.into_iter().filter(|_| true).map(|h| h.join().unwrap()).filter(|ok| *ok).count();
+        let wins = handles
+            .into_iter()
+            .filter(|_| true)
+            .map(|h| h.join().unwrap())
+            .filter(|ok| *ok)
+            .count();
         assert_eq!(wins, 1, "exactly one reviewer decides");
     }
 }

@@ -31,7 +31,10 @@ use time::OffsetDateTime;
 
 use crate::bundle::fingerprint;
 use crate::store::rfc3339;
-use crate::{run_bundle_tests, Bundle, Decision, DecisionEngine, PolicyError, PolicyInput, RegoEngine, TestOutcome};
+use crate::{
+    run_bundle_tests, Bundle, Decision, DecisionEngine, PolicyError, PolicyInput, RegoEngine,
+    TestOutcome,
+};
 
 /// How many shadow differences are kept in memory.
 const SHADOW_LOG_CAP: usize = 256;
@@ -175,9 +178,14 @@ impl PolicySource {
 /// before it serves, at startup and on reload.
 fn prepare(bundle: &Bundle) -> Result<RegoEngine, ReloadError> {
     let at = rfc3339(OffsetDateTime::now_utc());
-    let engine = RegoEngine::from_bundle(bundle).map_err(|e| reload_error(bundle.origin(), &e, &at))?;
+    let engine =
+        RegoEngine::from_bundle(bundle).map_err(|e| reload_error(bundle.origin(), &e, &at))?;
     let report = run_bundle_tests(bundle).map_err(|e| reload_error(bundle.origin(), &e, &at))?;
-    if let Some(first) = report.results.iter().find(|r| r.outcome != TestOutcome::Pass) {
+    if let Some(first) = report
+        .results
+        .iter()
+        .find(|r| r.outcome != TestOutcome::Pass)
+    {
         let detail = match &first.outcome {
             TestOutcome::Error { message } => format!(": {message}"),
             _ => String::new(),
@@ -217,7 +225,11 @@ fn reload_error(origin: &str, e: &PolicyError, at: &str) -> ReloadError {
 fn load_prepared(source: &PolicySource) -> Result<RegoEngine, PolicyError> {
     let bundle = source.load()?;
     prepare(&bundle).map_err(|e| PolicyError::Bundle {
-        file: if e.line > 0 { format!("{}:{}", e.file, e.line) } else { e.file },
+        file: if e.line > 0 {
+            format!("{}:{}", e.file, e.line)
+        } else {
+            e.file
+        },
         reason: e.message,
     })
 }
@@ -266,7 +278,11 @@ impl PolicySet {
     ///
     /// # Errors
     /// As [`PolicySet::new`].
-    pub fn with_policy(mut self, key: PolicyKey, source: PolicySource) -> Result<Self, PolicyError> {
+    pub fn with_policy(
+        mut self,
+        key: PolicyKey,
+        source: PolicySource,
+    ) -> Result<Self, PolicyError> {
         let engine = load_prepared(&source)?;
         let slot = Slot {
             key: Some(key.clone()),
@@ -286,7 +302,11 @@ impl PolicySet {
     ///
     /// # Errors
     /// As [`PolicySet::new`], or [`PolicyError::Bundle`] when no policy has that key.
-    pub fn with_shadow(mut self, key: Option<PolicyKey>, candidate: PolicySource) -> Result<Self, PolicyError> {
+    pub fn with_shadow(
+        mut self,
+        key: Option<PolicyKey>,
+        candidate: PolicySource,
+    ) -> Result<Self, PolicyError> {
         let engine = load_prepared(&candidate)?;
         let slot = self
             .slots
@@ -308,7 +328,9 @@ impl PolicySet {
         self.slots
             .iter()
             .filter_map(|s| {
-                let Some(k) = &s.key else { return Some((0u8, s)) };
+                let Some(k) = &s.key else {
+                    return Some((0u8, s));
+                };
                 let t = match &k.tenant {
                     None => Some(0u8),
                     Some(t) if t == tenant => Some(2),
@@ -521,7 +543,11 @@ impl PolicySet {
                 let now = snapshot(&dirs);
                 if now != applied && now == previous {
                     let report = set.reload();
-                    tracing::debug!(swapped = report.swapped.len(), errors = report.errors.len(), "policy watch reload");
+                    tracing::debug!(
+                        swapped = report.swapped.len(),
+                        errors = report.errors.len(),
+                        "policy watch reload"
+                    );
                     applied = now.clone();
                 }
                 previous = now;

@@ -83,7 +83,8 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 pub(crate) fn from_unix(secs: i64) -> String {

@@ -82,7 +82,9 @@ impl TestReport {
         for r in &self.results {
             match &r.outcome {
                 TestOutcome::Pass => {}
-                TestOutcome::Fail => out.push_str(&format!("FAIL {} ({}:{})\n", r.name, r.file, r.line)),
+                TestOutcome::Fail => {
+                    out.push_str(&format!("FAIL {} ({}:{})\n", r.name, r.file, r.line))
+                }
                 TestOutcome::Error { message } => out.push_str(&format!(
                     "ERROR {} ({}:{}): {message}\n",
                     r.name, r.file, r.line
@@ -90,14 +92,21 @@ impl TestReport {
             }
         }
         let verdict = if self.is_success() { "PASS" } else { "FAIL" };
-        out.push_str(&format!("{verdict}: {}/{}\n", self.passed(), self.results.len()));
+        out.push_str(&format!(
+            "{verdict}: {}/{}\n",
+            self.passed(),
+            self.results.len()
+        ));
         out
     }
 
     /// [`PolicyError::TestsFailed`] when any test failed (for callers that
     /// treat failing tests as an error, like `menshen policy test`).
     pub fn error(&self) -> Option<PolicyError> {
-        let first = self.results.iter().find(|r| r.outcome != TestOutcome::Pass)?;
+        let first = self
+            .results
+            .iter()
+            .find(|r| r.outcome != TestOutcome::Pass)?;
         Some(PolicyError::TestsFailed {
             failed: self.failed(),
             total: self.results.len(),
@@ -153,7 +162,9 @@ fn discover(
     engine: &mut regorus::Engine,
     bundle: &Bundle,
 ) -> Result<Vec<(String, String, u32)>, PolicyError> {
-    let compile = |e: &dyn std::fmt::Display| PolicyError::Compile(SourceError::from_engine(e, bundle.origin()));
+    let compile = |e: &dyn std::fmt::Display| {
+        PolicyError::Compile(SourceError::from_engine(e, bundle.origin()))
+    };
     let mut out: Vec<(String, String, u32)> = Vec::new();
     for module in engine.get_modules().iter() {
         let package: Vec<String> = Parser::get_path_ref_components(&module.package.refr)
@@ -162,7 +173,12 @@ fn discover(
             .map(|s| s.text().to_owned())
             .collect();
         for rule in &module.policy {
-            let Rule::Spec { head: RuleHead::Compr { refr, .. }, span, .. } = rule.as_ref() else {
+            let Rule::Spec {
+                head: RuleHead::Compr { refr, .. },
+                span,
+                ..
+            } = rule.as_ref()
+            else {
                 continue;
             };
             let comps = Parser::get_path_ref_components(refr).map_err(|e| compile(&e))?;

@@ -124,8 +124,13 @@ block contains "too_many_messages" if {
 
 # --- overall risk --------------------------------------------------------------
 
+# Categories whose findings are handled by redaction (personal data) do not
+# block through the score: a prompt full of e-mail addresses is redacted,
+# not refused.
 block contains "risk_score" if {
-	input.risk.score >= cfg.risk_block_score
+	some category, score in input.risk.categories
+	score >= cfg.risk_block_score
+	not category in cfg.risk_exempt_categories
 }
 
 # --- the decision --------------------------------------------------------------

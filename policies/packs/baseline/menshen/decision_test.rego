@@ -122,8 +122,15 @@ test_model_allowlist_applies_when_configured if {
 }
 
 test_high_risk_score_blocks if {
-	d := menshen.decision with input as object.union(base, {"risk": {"score": 95}})
+	risky := {"score": 95, "categories": {"MLC:S1": 95}}
+	d := menshen.decision with input as object.union(base, {"risk": risky})
 	d.reasons == ["risk_score"]
+}
+
+test_high_pii_score_redacts_rather_than_blocks if {
+	risky := {"score": 95, "categories": {"OWASP-LLM-2025:LLM02": 95}}
+	d := menshen.decision with input as object.union(base, {"risk": risky, "findings": [pii(["EMAIL"])]})
+	d.action == "redact"
 }
 
 test_block_wins_over_review_and_redact if {

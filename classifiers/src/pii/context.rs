@@ -40,6 +40,7 @@ const TABLE: &[(&[&str], EntitySet, f32)] = &[
         &[
             "phone", "phones", "telephone", "tel", "mobile", "cell", "cellphone", "call",
             "calls", "called", "fax", "office", "contact", "reach", "whatsapp", "sms",
+            "answer", "answering", "voicemail", "extension", "landline",
             "text me", "dial", "ring", "hotline", "电话", "手机", "联系", "致电", "拨打",
             "座机", "传真", "号码", "来电", "热线", "手机号", "联系方式",
         ],
@@ -123,6 +124,12 @@ const TABLE: &[(&[&str], EntitySet, f32)] = &[
         ],
         NUMERIC_WEAK,
         -0.3,
+    ),
+    (
+        // Another document type is named: not a national ID or passport.
+        &["driver", "driver's", "drivers", "licence", "license", "驾照", "驾驶证"],
+        EntitySet::of(&[E::TwId, E::HkId, E::Passport, E::MoId]),
+        -0.5,
     ),
 ];
 

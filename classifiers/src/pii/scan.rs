@@ -504,6 +504,11 @@ fn number_run(ctx: &mut Ctx<'_>, span: Span) {
     if ext.is_none() && next.is_some_and(|b| b.is_ascii_alphabetic()) {
         return;
     }
+    // Arithmetic and score tables ("70-66-66-71=273") are not identifiers.
+    let prev = span.start.checked_sub(1).and_then(|i| text.as_bytes().get(i)).copied();
+    if next == Some(b'=') || prev == Some(b'=') {
+        return;
+    }
     let mut groups = Vec::new();
     let mut cur: Option<usize> = None;
     for (i, b) in run.bytes().enumerate() {
@@ -632,9 +637,16 @@ fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
         .collect();
     let uniform = seps.windows(2).all(|w| matches!(w, [a, b] if a == b));
     let sep = seps.first().copied().unwrap_or("");
+    // Byte-wise: the byte before the first group may sit inside a multi-byte
+    // character ("−12"), where a str slice would fail.
     let paren = text
+        .as_bytes()
         .get(gs.first().map_or(0, |g| g.start.saturating_sub(1))..gs.last().map_or(0, |g| g.end))
-        .is_some_and(|t| t.contains('(') || t.contains(')'));
+        .is_some_and(|t| t.contains(&b'(') || t.contains(&b')'));
+    if paren && !parens_ok(text, gs) {
+        // "173.624 (279.42)", "-12 (64-67-70-67=268)": tables, not numbers.
+        return hyps;
+    }
     let num = |i: usize| -> Option<u32> { gs.get(i).and_then(|g| text.get(g.start..g.end)).and_then(|s| s.parse().ok()) };
 
     // Dotted quad.
@@ -737,7 +749,14 @@ fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
     // rules is not a phone either.
     let ssn_shape = lens == [3, 2, 4] && uniform && sep == "-";
     let inner_single = lens.iter().skip(1).any(|l| *l == 1);
-    if (7..=15).contains(&n) && !ssn_shape && !inner_single {
+    // "2024-01-04 14:56" is a timestamp: a run that starts with a date is
+    // never a phone number.
+    let date_prefix = gs.len() > 3 && {
+        let s3 = seps.get(..2).unwrap_or(&[]);
+        matches!(s3, [a, b] if a == b && matches!(*a, "-" | "/" | "."))
+            && (lens.first() == Some(&4) || lens.get(2) == Some(&4))
+    };
+    if (7..=15).contains(&n) && !ssn_shape && !inner_single && !date_prefix {
         let nanp = nanp_ok(&d)
             && matches!(lens.as_slice(), [10] | [3, 3, 4] | [1, 3, 3, 4] | [3, 7] | [1, 10] | [3, 3, 3, 4]);
         let base = if plus || (d.starts_with("00") && gs.len() >= 2) {
@@ -767,6 +786,23 @@ fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
         hyps.push(hyp(E::CnBankAccount, 0.15, "account number shape"));
     }
     hyps
+}
+
+/// Brackets in a phone number enclose exactly one group, the first or
+/// second ("(415) 555-0134", "+1 (415) 555-0134"), and are balanced.
+fn parens_ok(text: &str, gs: &[Group]) -> bool {
+    let b = text.as_bytes();
+    let mut enclosed = None;
+    for (k, g) in gs.iter().enumerate() {
+        let open = g.start.checked_sub(1).and_then(|i| b.get(i)) == Some(&b'(');
+        let close = b.get(g.end) == Some(&b')');
+        match (open, close) {
+            (true, true) if enclosed.is_none() => enclosed = Some(k),
+            (false, false) => {}
+            _ => return false,
+        }
+    }
+    enclosed.is_some_and(|k| k <= 1)
 }
 
 /// Area-code length of a mainland landline number starting with `0`

@@ -31,6 +31,7 @@ pub mod onnx;
 pub mod normalize;
 mod phrase;
 pub mod pii;
+pub mod redact;
 pub mod secrets;
 mod pipeline;
 mod risk;
@@ -44,6 +45,7 @@ pub use detector::{Detector, DetectorError, DetectorErrorKind, OnError, ScanFutu
 pub use finding::{char_offsets, Finding, Span};
 pub use phrase::PhraseListDetector;
 pub use pii::{PiiConfig, PiiDetector, PiiEntity};
+pub use redact::{Operator, RedactionConfig, Redactor, Restorer, StreamRedactor, Vault, VaultKey};
 pub use secrets::{SecretKind, SecretsDetector};
 pub use pipeline::{DetectorSettings, GuardFailure, Pipeline, PipelineBuilder, ScanReport};
 pub use risk::{

@@ -207,8 +207,10 @@ impl Scanner {
                 .map_or(Kind::Number, |(k, _)| *k);
             let span = Span::new(m.start(), m.end());
             let handled = self.candidate(&mut ctx, kind, span);
-            // Always make progress, even on an empty match.
-            pos = handled.max(m.end()).max(m.start().saturating_add(1));
+            // Resume where the candidate's handler stopped: a failed specific
+            // candidate ("3 and 4111" is no date) hands its text back to the
+            // numeric run, which may end early. Always make progress.
+            pos = handled.max(m.start().saturating_add(1));
             while pos < text.len() && !text.is_char_boundary(pos) {
                 pos = pos.saturating_add(1);
             }

@@ -280,3 +280,4 @@ proptest! {
         prop_assert_eq!(found(&text), vec![("CREDIT_CARD".to_owned(), grouped)]);
     }
 }
+

@@ -27,14 +27,20 @@ fn open(dir: &Path, name: &str) -> Result<BufReader<File>, Box<dyn Error>> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let dir = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
-    });
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
     let pii = PiiDetector::new(PiiConfig::default())?;
     let secrets = SecretsDetector::new()?;
 
-    println!("== presidio_generated_en.dev.jsonl (span metrics; DATE_TIME scored against DATE_OF_BIRTH)");
-    let rows = load_span_rows(open(&dir, "presidio_generated_en.dev.jsonl")?, presidio_type)?;
+    println!(
+        "== presidio_generated_en.dev.jsonl (span metrics; DATE_TIME scored against DATE_OF_BIRTH)"
+    );
+    let rows = load_span_rows(
+        open(&dir, "presidio_generated_en.dev.jsonl")?,
+        presidio_type,
+    )?;
     let report = span_metrics(&rows, predictor(&pii));
     println!("{report}");
     let micro = report.micro(STRUCTURED);

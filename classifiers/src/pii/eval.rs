@@ -443,6 +443,7 @@ pub fn predictor(det: &PiiDetector) -> impl FnMut(&str) -> Vec<(usize, usize, St
 pub const STRUCTURED: &[&str] = &["CREDIT_CARD", "EMAIL", "IBAN", "IP_ADDRESS", "US_SSN"];
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -472,7 +473,10 @@ mod tests {
             ]
         });
         let p = r.entity("PHONE").unwrap();
-        assert_eq!((p.exact_tp, p.overlap_pred_tp, p.overlap_gold_tp), (0, 1, 1));
+        assert_eq!(
+            (p.exact_tp, p.overlap_pred_tp, p.overlap_gold_tp),
+            (0, 1, 1)
+        );
         assert_eq!(r.entity("EMAIL").unwrap().f1_exact(), 1.0);
         assert_eq!(r.entity("IBAN").unwrap().precision_overlap(), 0.0);
         assert_eq!(r.unmapped_gold, 1);

@@ -148,9 +148,7 @@ impl Ctx<'_> {
             if !self.enabled.contains(h.entity) {
                 continue;
             }
-            let hits = self
-                .hits
-                .get_or_insert_with(|| self.index.hits(self.text));
+            let hits = self.hits.get_or_insert_with(|| self.index.hits(self.text));
             let score = (h.base + adjustment(hits, span, h.entity)).clamp(0.0, 1.0);
             if score >= self.min_score && best.as_ref().is_none_or(|b| score > b.score) {
                 best = Some(Detection {
@@ -227,8 +225,18 @@ impl Scanner {
         match kind {
             Kind::UrlCredentials => {
                 if let Some(sp) = url_userinfo(s) {
-                    let sp = Span::new(span.start.saturating_add(sp.start), span.start.saturating_add(sp.end));
-                    ctx.emit(sp, &[hyp(PiiEntity::UrlCredentials, 0.9, "url userinfo with password")]);
+                    let sp = Span::new(
+                        span.start.saturating_add(sp.start),
+                        span.start.saturating_add(sp.end),
+                    );
+                    ctx.emit(
+                        sp,
+                        &[hyp(
+                            PiiEntity::UrlCredentials,
+                            0.9,
+                            "url userinfo with password",
+                        )],
+                    );
                 }
                 span.end
             }
@@ -280,7 +288,9 @@ impl Scanner {
                     ctx.emit(span, &[h]);
                     return span.end;
                 }
-                if validate::cn_uscc(s) && ctx.emit(span, &[hyp(PiiEntity::CnUscc, 0.6, "gb32100 checksum ok")]) {
+                if validate::cn_uscc(s)
+                    && ctx.emit(span, &[hyp(PiiEntity::CnUscc, 0.6, "gb32100 checksum ok")])
+                {
                     return span.end;
                 }
                 self.fallback_number(ctx, span)
@@ -294,7 +304,11 @@ impl Scanner {
                 span.end
             }
             Kind::CnPlate => {
-                let tail: String = s.chars().skip(1).filter(|c| c.is_ascii_alphanumeric()).collect();
+                let tail: String = s
+                    .chars()
+                    .skip(1)
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect();
                 let serial = tail.get(1..).unwrap_or("");
                 let digits = serial.bytes().filter(u8::is_ascii_digit).count();
                 let ok = match serial.len() {
@@ -342,11 +356,12 @@ impl Scanner {
     /// candidate failed validation.
     fn fallback_number(&self, ctx: &mut Ctx<'_>, span: Span) -> usize {
         let number_pid = PATTERNS.len().saturating_sub(1);
-        let input = Input::new(ctx.text)
-            .range(span.start..)
-            .anchored(regex_automata::Anchored::Pattern(
-                regex_automata::PatternID::new(number_pid).unwrap_or_default(),
-            ));
+        let input =
+            Input::new(ctx.text)
+                .range(span.start..)
+                .anchored(regex_automata::Anchored::Pattern(
+                    regex_automata::PatternID::new(number_pid).unwrap_or_default(),
+                ));
         match self.regex.search(&input) {
             Some(m) => {
                 number_run(ctx, Span::new(m.start(), m.end()));
@@ -388,7 +403,10 @@ fn alnum_id(s: &str) -> Vec<Hyp> {
     let letters = s.get(..letters_len).unwrap_or("");
     let rest = s.get(letters_len..).unwrap_or("");
     let (digits, check) = match rest.find('(') {
-        Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i..).and_then(|c| c.chars().nth(1))),
+        Some(i) => (
+            rest.get(..i).unwrap_or(""),
+            rest.get(i..).and_then(|c| c.chars().nth(1)),
+        ),
         None => match rest.strip_suffix('A') {
             Some(d) => (d, Some('A')),
             None => (rest, None),
@@ -399,10 +417,7 @@ fn alnum_id(s: &str) -> Vec<Hyp> {
     // Hong Kong: letters + 6 digits + check (in brackets, or as a 7th char).
     let hk = match (digits.len(), check) {
         (6, Some(c)) => Some((digits, c)),
-        (7, None) => digits
-            .get(..6)
-            .zip(digits.chars().last())
-            .map(|(d, c)| (d, c)),
+        (7, None) => digits.get(..6).zip(digits.chars().last()),
         _ => None,
     };
     if let Some((d6, c)) = hk {
@@ -425,7 +440,11 @@ fn alnum_id(s: &str) -> Vec<Hyp> {
 
 fn hex_colon(s: &str) -> Option<Hyp> {
     let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit())) {
+    if parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
         return Some(hyp(PiiEntity::MacAddress, 0.7, "mac shape"));
     }
     let ip = Ipv6Addr::from_str(s).ok()?;
@@ -435,14 +454,28 @@ fn hex_colon(s: &str) -> Option<Hyp> {
     // "::" compression lets short strings like "a::b" parse; require some
     // substance before calling it an address.
     let hex = s.bytes().filter(u8::is_ascii_hexdigit).count();
-    let base = if parts.len() >= 4 && hex >= 8 { 0.8 } else { 0.35 };
+    let base = if parts.len() >= 4 && hex >= 8 {
+        0.8
+    } else {
+        0.35
+    };
     Some(hyp(PiiEntity::IpAddress, base, "ipv6 parse"))
 }
 
 fn month_number(name: &str) -> Option<u32> {
     const MONTHS: [&str; 12] = [
-        "january", "february", "march", "april", "may", "june", "july", "august",
-        "september", "october", "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
     let n = name.trim_end_matches('.').to_ascii_lowercase();
     if n.len() < 3 {
@@ -469,7 +502,9 @@ fn text_date_ok(s: &str) -> bool {
         .filter(|w| !w.is_empty())
         .collect();
     let num = |w: &str| -> Option<u32> {
-        w.trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse().ok()
+        w.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .parse()
+            .ok()
     };
     match words.as_slice() {
         [a, b, y] => {
@@ -507,7 +542,11 @@ fn number_run(ctx: &mut Ctx<'_>, span: Span) {
         return;
     }
     // Arithmetic and score tables ("70-66-66-71=273") are not identifiers.
-    let prev = span.start.checked_sub(1).and_then(|i| text.as_bytes().get(i)).copied();
+    let prev = span
+        .start
+        .checked_sub(1)
+        .and_then(|i| text.as_bytes().get(i))
+        .copied();
     if next == Some(b'=') || prev == Some(b'=') {
         return;
     }
@@ -525,7 +564,10 @@ fn number_run(ctx: &mut Ctx<'_>, span: Span) {
         }
     }
     if let Some(s) = cur {
-        groups.push(Group { start: s, end: span.end });
+        groups.push(Group {
+            start: s,
+            end: span.end,
+        });
     }
     let plus = run.starts_with('+') || run.starts_with("(+");
     if card_shaped_luhn_failure(text, &groups) {
@@ -537,7 +579,9 @@ fn number_run(ctx: &mut Ctx<'_>, span: Span) {
         let hi = i.saturating_add(MAX_GROUPS).min(groups.len());
         let mut matched = None;
         for j in (i..hi).rev() {
-            let Some(gs) = groups.get(i..=j) else { continue };
+            let Some(gs) = groups.get(i..=j) else {
+                continue;
+            };
             let (Some(first), Some(last)) = (gs.first(), gs.last()) else {
                 continue;
             };
@@ -547,7 +591,9 @@ fn number_run(ctx: &mut Ctx<'_>, span: Span) {
                 start = span.start;
             }
             let mut end = last.end;
-            if text.as_bytes().get(end) == Some(&b')') && text.get(start..end).is_some_and(|t| t.contains('(')) {
+            if text.as_bytes().get(end) == Some(&b')')
+                && text.get(start..end).is_some_and(|t| t.contains('('))
+            {
                 end = end.saturating_add(1);
             }
             let hyps = classify(text, gs, plus && i == 0);
@@ -555,7 +601,11 @@ fn number_run(ctx: &mut Ctx<'_>, span: Span) {
                 continue;
             }
             // A phone number's extension ("x1234") is part of it.
-            if j.saturating_add(1) == groups.len() && hyps.iter().any(|h| matches!(h.entity, PiiEntity::Phone | PiiEntity::CnPhone)) {
+            if j.saturating_add(1) == groups.len()
+                && hyps
+                    .iter()
+                    .any(|h| matches!(h.entity, PiiEntity::Phone | PiiEntity::CnPhone))
+            {
                 if let Some(n) = ext {
                     end = span.end.saturating_add(n).max(end);
                 }
@@ -608,7 +658,11 @@ fn extension_len(rest: &str) -> Option<usize> {
     if b.get(k) == Some(&b' ') {
         k = k.saturating_add(1);
     }
-    let digits = b.get(k..)?.iter().take_while(|c| c.is_ascii_digit()).count();
+    let digits = b
+        .get(k..)?
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
     if !(1..=6).contains(&digits) {
         return None;
     }
@@ -624,10 +678,7 @@ fn extension_len(rest: &str) -> Option<usize> {
 fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
     use PiiEntity as E;
     let mut hyps = Vec::new();
-    let d: String = gs
-        .iter()
-        .filter_map(|g| text.get(g.start..g.end))
-        .collect();
+    let d: String = gs.iter().filter_map(|g| text.get(g.start..g.end)).collect();
     let n = d.len();
     let lens: Vec<usize> = gs.iter().map(|g| g.end.saturating_sub(g.start)).collect();
     let seps: Vec<&str> = gs
@@ -649,13 +700,22 @@ fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
         // "173.624 (279.42)", "-12 (64-67-70-67=268)": tables, not numbers.
         return hyps;
     }
-    let num = |i: usize| -> Option<u32> { gs.get(i).and_then(|g| text.get(g.start..g.end)).and_then(|s| s.parse().ok()) };
+    let num = |i: usize| -> Option<u32> {
+        gs.get(i)
+            .and_then(|g| text.get(g.start..g.end))
+            .and_then(|s| s.parse().ok())
+    };
 
     // Dotted quad.
     if gs.len() == 4 && seps.iter().all(|s| *s == ".") {
-        if let Some(t) = text.get(gs.first().map_or(0, |g| g.start)..gs.last().map_or(0, |g| g.end)) {
+        if let Some(t) = text.get(gs.first().map_or(0, |g| g.start)..gs.last().map_or(0, |g| g.end))
+        {
             if validate::ipv4(t) {
-                let base = if gs.iter().any(|g| g.end.saturating_sub(g.start) >= 2) { 0.6 } else { 0.3 };
+                let base = if gs.iter().any(|g| g.end.saturating_sub(g.start) >= 2) {
+                    0.6
+                } else {
+                    0.3
+                };
                 hyps.push(hyp(E::IpAddress, base, "ipv4 octets"));
                 return hyps;
             }
@@ -665,7 +725,8 @@ fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
     if gs.len() == 3 && uniform && matches!(sep, "/" | "-" | ".") {
         if let (Some(a), Some(b), Some(c)) = (num(0), num(1), num(2)) {
             let ymd = lens.first() == Some(&4) && validate::calendar_date(a, b, c);
-            let mdy = lens.get(2) == Some(&4) && (validate::calendar_date(c, a, b) || validate::calendar_date(c, b, a));
+            let mdy = lens.get(2) == Some(&4)
+                && (validate::calendar_date(c, a, b) || validate::calendar_date(c, b, a));
             if ymd || mdy {
                 hyps.push(hyp(E::DateOfBirth, 0.1, "calendar date"));
                 return hyps;
@@ -674,7 +735,11 @@ fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
     }
     // US SSN.
     if lens == [3, 2, 4] && uniform && matches!(sep, "-" | " ") {
-        let part = |i: usize| gs.get(i).and_then(|g| text.get(g.start..g.end)).unwrap_or("");
+        let part = |i: usize| {
+            gs.get(i)
+                .and_then(|g| text.get(g.start..g.end))
+                .unwrap_or("")
+        };
         if validate::us_ssn(part(0), part(1), part(2)) {
             let base = if sep == "-" { 0.6 } else { 0.3 };
             hyps.push(hyp(E::UsSsn, base, "ssn area/group/serial rules"));
@@ -724,7 +789,10 @@ fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
     };
     if let Some(rest) = cn_rest {
         let b = rest.as_bytes();
-        if rest.len() == 11 && b.first() == Some(&b'1') && b.get(1).is_some_and(|c| (b'3'..=b'9').contains(c)) {
+        if rest.len() == 11
+            && b.first() == Some(&b'1')
+            && b.get(1).is_some_and(|c| (b'3'..=b'9').contains(c))
+        {
             let grouped_ok = gs.len() == 1 || lens.ends_with(&[4, 4]) || lens.ends_with(&[8]);
             if grouped_ok && uniform || gs.len() <= 2 {
                 let base = if rest.len() < n { 0.85 } else { 0.75 };
@@ -737,7 +805,11 @@ fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
             let local = rest.len().saturating_sub(al);
             let first_is_area = gs.len() >= 2 && {
                 let fl = lens.first().copied().unwrap_or(0);
-                let cc = if rest.len() < n { n.saturating_sub(rest.len()) } else { 0 };
+                let cc = if rest.len() < n {
+                    n.saturating_sub(rest.len())
+                } else {
+                    0
+                };
                 fl == al || fl == cc
             };
             if (7..=8).contains(&local) {
@@ -760,18 +832,21 @@ fn classify(text: &str, gs: &[Group], plus: bool) -> Vec<Hyp> {
     };
     if (7..=15).contains(&n) && !ssn_shape && !inner_single && !date_prefix {
         let nanp = nanp_ok(&d)
-            && matches!(lens.as_slice(), [10] | [3, 3, 4] | [1, 3, 3, 4] | [3, 7] | [1, 10] | [3, 3, 3, 4]);
+            && matches!(
+                lens.as_slice(),
+                [10] | [3, 3, 4] | [1, 3, 3, 4] | [3, 7] | [1, 10] | [3, 3, 3, 4]
+            );
         let base = if plus || (d.starts_with("00") && gs.len() >= 2) {
             0.65
         } else if nanp && (paren || (gs.len() >= 3 && uniform)) {
             0.6
-        } else if gs.len() >= 3 && (paren || seps.iter().any(|s| s.contains('-') || s.contains('.'))) {
+        } else if gs.len() >= 3
+            && (paren || seps.iter().any(|s| s.contains('-') || s.contains('.')))
+        {
             0.5
         } else if gs.len() >= 2 && (n >= 10 || paren) {
             0.4
-        } else if gs.len() >= 2 {
-            0.3
-        } else if nanp {
+        } else if gs.len() >= 2 || nanp {
             0.3
         } else {
             0.1
@@ -837,5 +912,6 @@ fn nanp_ok(d: &str) -> bool {
         _ => return false,
     };
     let b = core.as_bytes();
-    b.first().is_some_and(|c| (b'2'..=b'9').contains(c)) && b.get(3).is_some_and(|c| (b'2'..=b'9').contains(c))
+    b.first().is_some_and(|c| (b'2'..=b'9').contains(c))
+        && b.get(3).is_some_and(|c| (b'2'..=b'9').contains(c))
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 //! PII detector tests: the data-driven corpus in `classifiers/testdata/pii_*.toml`,
 //! synthetic Chinese identifiers with valid checksums, and property tests.
 
@@ -53,21 +54,20 @@ fn run_corpus(name: &str, src: &str) {
     let mut failures = Vec::new();
     for case in &corpus.case {
         let got = det().entities(&case.text);
-        let want: Vec<(String, Span)> = case
-            .expect
-            .iter()
-            .map(|e| {
-                let start = case
-                    .text
-                    .find(&e.value)
-                    .unwrap_or_else(|| panic!("{}: value {:?} not in text", case.name, e.value));
-                let span = Span::new(start, start + e.value.len());
-                if let Some([a, b]) = e.span {
-                    assert_eq!(Span::new(a, b), span, "{}: span", case.name);
-                }
-                (e.entity.clone(), span)
-            })
-            .collect();
+        let want: Vec<(String, Span)> =
+            case.expect
+                .iter()
+                .map(|e| {
+                    let start = case.text.find(&e.value).unwrap_or_else(|| {
+                        panic!("{}: value {:?} not in text", case.name, e.value)
+                    });
+                    let span = Span::new(start, start + e.value.len());
+                    if let Some([a, b]) = e.span {
+                        assert_eq!(Span::new(a, b), span, "{}: span", case.name);
+                    }
+                    (e.entity.clone(), span)
+                })
+                .collect();
         let got: Vec<(String, Span)> = got
             .into_iter()
             .map(|(s, e)| (e.as_str().to_owned(), s))
@@ -128,7 +128,9 @@ fn make_rid(region: u32, y: u32, m: u32, d: u32, seq: u32) -> String {
 /// A unified social credit code with a correct GB 32100 check character.
 fn make_uscc(body17: &str) -> String {
     const A: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-    const W: [usize; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    const W: [usize; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
     let sum: usize = body17
         .chars()
         .zip(W)
@@ -140,15 +142,28 @@ fn make_uscc(body17: &str) -> String {
 
 #[test]
 fn synthetic_resident_ids_are_found_everywhere_in_a_sentence() {
-    for (i, region) in [110101u32, 310104, 440305, 510107, 650102].into_iter().enumerate() {
-        let id = make_rid(region, 1960 + i as u32 * 9, 1 + i as u32, 3 + i as u32 * 5, 17 + i as u32);
+    for (i, region) in [110101u32, 310104, 440305, 510107, 650102]
+        .into_iter()
+        .enumerate()
+    {
+        let id = make_rid(
+            region,
+            1960 + i as u32 * 9,
+            1 + i as u32,
+            3 + i as u32 * 5,
+            17 + i as u32,
+        );
         for text in [
             format!("身份证号码：{id}"),
             format!("{id}是他的证件"),
             format!("ID {id}, thanks"),
             format!("请核对{id}。"),
         ] {
-            assert_eq!(found(&text), [("CN_RESIDENT_ID".to_owned(), id.clone())], "{text}");
+            assert_eq!(
+                found(&text),
+                [("CN_RESIDENT_ID".to_owned(), id.clone())],
+                "{text}"
+            );
         }
     }
 }
@@ -172,7 +187,11 @@ fn resident_id_checksum_failure_lowers_confidence_but_context_keeps_it() {
 
 #[test]
 fn synthetic_uscc_codes_validate() {
-    for body in ["91350100M000100Y4", "91110000802100433", "12100000400000624"] {
+    for body in [
+        "91350100M000100Y4",
+        "91110000802100433",
+        "12100000400000624",
+    ] {
         let code = make_uscc(body);
         assert_eq!(
             found(&format!("统一社会信用代码：{code}")),
@@ -280,4 +299,3 @@ proptest! {
         prop_assert_eq!(found(&text), vec![("CREDIT_CARD".to_owned(), grouped)]);
     }
 }
-

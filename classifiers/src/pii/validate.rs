@@ -34,7 +34,7 @@ pub(crate) fn luhn(s: &str) -> bool {
         double = !double;
         n = n.wrapping_add(1);
     }
-    n > 1 && sum % 10 == 0
+    n > 1 && sum.is_multiple_of(10)
 }
 
 /// Card networks we recognise by their issuer prefix (IIN).
@@ -80,17 +80,83 @@ pub(crate) fn card_network(d: &str) -> Option<CardNetwork> {
 /// Expected IBAN length per ISO 3166 country code (SWIFT IBAN registry).
 fn iban_length(cc: &str) -> Option<usize> {
     const TABLE: &[(&str, usize)] = &[
-        ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16),
-        ("BG", 22), ("BH", 22), ("BR", 29), ("BY", 28), ("CH", 21), ("CR", 22), ("CY", 28),
-        ("CZ", 24), ("DE", 22), ("DK", 18), ("DO", 28), ("EE", 20), ("EG", 29), ("ES", 24),
-        ("FI", 18), ("FO", 18), ("FR", 27), ("GB", 22), ("GE", 22), ("GI", 23), ("GL", 18),
-        ("GR", 27), ("GT", 28), ("HR", 21), ("HU", 28), ("IE", 22), ("IL", 23), ("IQ", 23),
-        ("IS", 26), ("IT", 27), ("JO", 30), ("KW", 30), ("KZ", 20), ("LB", 28), ("LC", 32),
-        ("LI", 21), ("LT", 20), ("LU", 20), ("LV", 21), ("MC", 27), ("MD", 24), ("ME", 22),
-        ("MK", 19), ("MR", 27), ("MT", 31), ("MU", 30), ("NL", 18), ("NO", 15), ("PK", 24),
-        ("PL", 28), ("PS", 29), ("PT", 25), ("QA", 29), ("RO", 24), ("RS", 22), ("SA", 24),
-        ("SC", 31), ("SE", 24), ("SI", 19), ("SK", 24), ("SM", 27), ("ST", 25), ("SV", 28),
-        ("TL", 23), ("TN", 24), ("TR", 26), ("UA", 29), ("VA", 22), ("VG", 24), ("XK", 20),
+        ("AD", 24),
+        ("AE", 23),
+        ("AL", 28),
+        ("AT", 20),
+        ("AZ", 28),
+        ("BA", 20),
+        ("BE", 16),
+        ("BG", 22),
+        ("BH", 22),
+        ("BR", 29),
+        ("BY", 28),
+        ("CH", 21),
+        ("CR", 22),
+        ("CY", 28),
+        ("CZ", 24),
+        ("DE", 22),
+        ("DK", 18),
+        ("DO", 28),
+        ("EE", 20),
+        ("EG", 29),
+        ("ES", 24),
+        ("FI", 18),
+        ("FO", 18),
+        ("FR", 27),
+        ("GB", 22),
+        ("GE", 22),
+        ("GI", 23),
+        ("GL", 18),
+        ("GR", 27),
+        ("GT", 28),
+        ("HR", 21),
+        ("HU", 28),
+        ("IE", 22),
+        ("IL", 23),
+        ("IQ", 23),
+        ("IS", 26),
+        ("IT", 27),
+        ("JO", 30),
+        ("KW", 30),
+        ("KZ", 20),
+        ("LB", 28),
+        ("LC", 32),
+        ("LI", 21),
+        ("LT", 20),
+        ("LU", 20),
+        ("LV", 21),
+        ("MC", 27),
+        ("MD", 24),
+        ("ME", 22),
+        ("MK", 19),
+        ("MR", 27),
+        ("MT", 31),
+        ("MU", 30),
+        ("NL", 18),
+        ("NO", 15),
+        ("PK", 24),
+        ("PL", 28),
+        ("PS", 29),
+        ("PT", 25),
+        ("QA", 29),
+        ("RO", 24),
+        ("RS", 22),
+        ("SA", 24),
+        ("SC", 31),
+        ("SE", 24),
+        ("SI", 19),
+        ("SK", 24),
+        ("SM", 27),
+        ("ST", 25),
+        ("SV", 28),
+        ("TL", 23),
+        ("TN", 24),
+        ("TR", 26),
+        ("UA", 29),
+        ("VA", 22),
+        ("VG", 24),
+        ("XK", 20),
     ];
     TABLE
         .iter()
@@ -156,7 +222,7 @@ pub(crate) fn calendar_date(y: u32, m: u32, d: u32) -> bool {
     if !(1900..=2100).contains(&y) || !(1..=12).contains(&m) || d == 0 {
         return false;
     }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     let days = match m {
         2 if leap => 29,
         2 => 28,
@@ -202,10 +268,9 @@ pub(crate) fn cn_resident_id(s: &str) -> Option<ResidentId> {
     let structure = cn_province(num(0..2)?)
         && num(2..6)? != 0
         && calendar_date(num(6..10)?, num(10..12)?, num(12..14)?);
-    let sum = body
-        .iter()
-        .zip(WEIGHTS)
-        .fold(0u32, |acc, (&d, w)| acc.wrapping_add(u32::from(d).wrapping_mul(w)));
+    let sum = body.iter().zip(WEIGHTS).fold(0u32, |acc, (&d, w)| {
+        acc.wrapping_add(u32::from(d).wrapping_mul(w))
+    });
     let expected = CHECK.get((sum % 11) as usize).copied();
     Some(ResidentId {
         structure,
@@ -222,7 +287,11 @@ pub(crate) fn cn_uscc(s: &str) -> bool {
         1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
     ];
     let bytes = s.as_bytes();
-    if bytes.len() != 18 || !s.get(2..8).is_some_and(|r| r.bytes().all(|b| b.is_ascii_digit())) {
+    if bytes.len() != 18
+        || !s
+            .get(2..8)
+            .is_some_and(|r| r.bytes().all(|b| b.is_ascii_digit()))
+    {
         return false;
     }
     let value = |b: u8| ALPHABET.iter().position(|&a| a == b);
@@ -292,7 +361,7 @@ pub(crate) fn tw_id(s: &str) -> bool {
     for (d, w) in ds.iter().zip([8u32, 7, 6, 5, 4, 3, 2, 1, 1]) {
         sum = sum.wrapping_add(u32::from(*d).wrapping_mul(w));
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A dotted-quad IPv4 address with no leading zeros.
@@ -332,6 +401,7 @@ pub(crate) fn entropy(s: &str) -> f32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -347,9 +417,15 @@ mod tests {
     #[test]
     fn card_networks_follow_iin_ranges() {
         assert_eq!(card_network("4111111111111111"), Some(CardNetwork::Visa));
-        assert_eq!(card_network("2221000000000009"), Some(CardNetwork::Mastercard));
+        assert_eq!(
+            card_network("2221000000000009"),
+            Some(CardNetwork::Mastercard)
+        );
         assert_eq!(card_network("378282246310005"), Some(CardNetwork::Amex));
-        assert_eq!(card_network("6212345678901265"), Some(CardNetwork::UnionPay));
+        assert_eq!(
+            card_network("6212345678901265"),
+            Some(CardNetwork::UnionPay)
+        );
         assert_eq!(card_network("1234567890123452"), None);
     }
 
@@ -390,11 +466,17 @@ mod tests {
     #[test]
     fn uscc_checksum() {
         assert!(cn_uscc("91350100M000100Y43"));
-        assert!(cn_uscc("911100001000000000".get(..17).map(|b| {
-            let mut s = b.to_owned();
-            s.push(uscc_check_for_test(b));
-            s
-        }).unwrap().as_str()));
+        assert!(cn_uscc(
+            "911100001000000000"
+                .get(..17)
+                .map(|b| {
+                    let mut s = b.to_owned();
+                    s.push(uscc_check_for_test(b));
+                    s
+                })
+                .unwrap()
+                .as_str()
+        ));
         assert!(!cn_uscc("91350100M000100Y44"));
         assert!(!cn_uscc("91350100M000100Y4"));
     }

@@ -196,7 +196,11 @@ impl Redactor {
                     entity: "*".to_owned(),
                 });
             }
-            if let Some((e, _)) = config.per_entity.iter().find(|(_, op)| **op == Operator::Hash) {
+            if let Some((e, _)) = config
+                .per_entity
+                .iter()
+                .find(|(_, op)| **op == Operator::Hash)
+            {
                 return Err(RedactError::MissingHashKey { entity: e.clone() });
             }
         }

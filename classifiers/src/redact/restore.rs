@@ -125,7 +125,11 @@ impl<'v> Restorer<'v> {
         let Some(i) = self.pending.rfind('[') else {
             return len;
         };
-        let tail = self.pending.as_bytes().get(i.saturating_add(1)..).unwrap_or(&[]);
+        let tail = self
+            .pending
+            .as_bytes()
+            .get(i.saturating_add(1)..)
+            .unwrap_or(&[]);
         let could_grow = tail.len() < MAX_PLACEHOLDER && tail.iter().all(|b| placeholder_byte(*b));
         if could_grow {
             i

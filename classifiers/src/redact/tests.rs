@@ -1,3 +1,4 @@
+#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 //! Redaction tests: operators, vault consistency, restoration (whole,
 //! streamed, inside JSON) and the properties the issue asks for.
 
@@ -104,7 +105,10 @@ fn restorer_handles_every_split_point() {
     let p2 = v.pseudonym("CN_PHONE", "13800138000");
     let text = format!("Hi {p1}, call {p2}[x] or [{p1}]");
     let want = v.restore(&text);
-    assert_eq!(want, "Hi jane@example.com, call 13800138000[x] or [jane@example.com]");
+    assert_eq!(
+        want,
+        "Hi jane@example.com, call 13800138000[x] or [jane@example.com]"
+    );
     for i in 0..=text.len() {
         for j in i..=text.len() {
             let mut r = v.restorer();
@@ -139,7 +143,7 @@ fn overlaps_resolve_longest_then_highest_score() {
         finding("B", 2, 8, 0.5),
         finding("C", 8, 10, 0.4),
         finding("D", 8, 10, 0.8),
-        finding("E", 3, 20, 1.0),  // out of range: skipped
+        finding("E", 3, 20, 1.0), // out of range: skipped
         Finding::new("rules", Category::PROMPT_INJECTION, 1.0).with_span(Span::new(0, 10)),
     ];
     assert_eq!(r.redact(text, &f, &mut v), "01[B_1][D_1]");
@@ -162,9 +166,15 @@ fn partial_mask_keeps_last_four_and_separators() {
 
 #[test]
 fn hash_needs_a_key_and_is_keyed_and_stable() {
-    let err = Redactor::new(RedactionConfig::new(Operator::Mask).with_operator("EMAIL", Operator::Hash))
-        .unwrap_err();
-    assert_eq!(err, RedactError::MissingHashKey { entity: "EMAIL".into() });
+    let err =
+        Redactor::new(RedactionConfig::new(Operator::Mask).with_operator("EMAIL", Operator::Hash))
+            .unwrap_err();
+    assert_eq!(
+        err,
+        RedactError::MissingHashKey {
+            entity: "EMAIL".into()
+        }
+    );
     assert!(HashKey::new(b"short".to_vec()).is_err());
     let mk = |k: &[u8]| {
         Redactor::new(
@@ -176,9 +186,16 @@ fn hash_needs_a_key_and_is_keyed_and_stable() {
     let mut v = Vault::new(key());
     let mut w = Vault::new(VaultKey::random());
     let a = redact_all(&r1, "x a@b.io", &mut v);
-    assert_eq!(a, redact_all(&r1, "x a@b.io", &mut w), "independent of the conversation");
+    assert_eq!(
+        a,
+        redact_all(&r1, "x a@b.io", &mut w),
+        "independent of the conversation"
+    );
     assert_ne!(a, redact_all(&r2, "x a@b.io", &mut v), "depends on the key");
-    let digest = a.strip_prefix("x [EMAIL_HASH_").and_then(|s| s.strip_suffix(']')).unwrap();
+    let digest = a
+        .strip_prefix("x [EMAIL_HASH_")
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap();
     assert_eq!(digest.len(), 16);
     assert!(digest.bytes().all(|b| (b'a'..=b'p').contains(&b)));
     assert!(!format!("{:?}", HashKey::new(b"0123456789abcdef".to_vec()).unwrap()).contains("0123"));
@@ -191,7 +208,10 @@ fn drop_and_keep() {
     )
     .unwrap();
     let mut v = Vault::new(key());
-    assert_eq!(redact_all(&r, "from 203.0.113.9 by a@b.io.", &mut v), "from 203.0.113.9 by .");
+    assert_eq!(
+        redact_all(&r, "from 203.0.113.9 by a@b.io.", &mut v),
+        "from 203.0.113.9 by ."
+    );
 }
 
 #[test]
@@ -228,9 +248,15 @@ fn stream_redactor_holds_pem_until_its_end_line() {
     let mut s = StreamRedactor::new(scanner(), r);
     let mut out = s.push("Here is the key:\n-----BEGIN PRIVATE KEY-----\n", &mut v);
     for _ in 0..40 {
-        out.push_str(&s.push("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n", &mut v));
+        out.push_str(&s.push(
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n",
+            &mut v,
+        ));
     }
-    assert!(!out.contains("MIIEvQ"), "no key body released before the END line");
+    assert!(
+        !out.contains("MIIEvQ"),
+        "no key body released before the END line"
+    );
     out.push_str(&s.push("-----END PRIVATE KEY-----\nDone.", &mut v));
     out.push_str(&s.finish(&mut v));
     assert_eq!(out, "Here is the key:\n[PRIVATE_KEY_1]\nDone.");
@@ -259,8 +285,14 @@ fn pii_atom() -> impl Strategy<Value = String> {
 }
 
 fn pii_doc() -> impl Strategy<Value = String> {
-    prop::collection::vec((pii_atom(), prop::sample::select(vec![" and ", "\n", "。", "; "])), 0..60)
-        .prop_map(|v| v.into_iter().map(|(a, s)| format!("{a}{s}")).collect())
+    prop::collection::vec(
+        (
+            pii_atom(),
+            prop::sample::select(vec![" and ", "\n", "。", "; "]),
+        ),
+        0..60,
+    )
+    .prop_map(|v| v.into_iter().map(|(a, s)| format!("{a}{s}")).collect())
 }
 
 fn operator() -> impl Strategy<Value = Operator> {

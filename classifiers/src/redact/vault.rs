@@ -135,7 +135,12 @@ impl Vault {
         }
         let mut counter = 0u32;
         loop {
-            let mac = self.hmac(&[b"pseudo", label.as_bytes(), value.as_bytes(), &counter.to_be_bytes()]);
+            let mac = self.hmac(&[
+                b"pseudo",
+                label.as_bytes(),
+                value.as_bytes(),
+                &counter.to_be_bytes(),
+            ]);
             let token: String = mac
                 .iter()
                 .take(TOKEN_LEN)

@@ -140,7 +140,10 @@ const PATTERNS: &[(Pat, &str)] = &[
         Pat::Jwt,
         r"(?-u:\b)eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{16,}",
     ),
-    (Pat::Bearer, r"(?i)(?-u:\b)bearer\s+[A-Za-z0-9\-._~+/]{16,}=*"),
+    (
+        Pat::Bearer,
+        r"(?i)(?-u:\b)bearer\s+[A-Za-z0-9\-._~+/]{16,}=*",
+    ),
     (
         Pat::Keyword,
         r#"(?i)(?:password|passwd|passcode|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?|密码|口令|密钥|秘钥|令牌)["']?\s{0,3}(?:[:=：]|(?-u:\b)is(?-u:\b)|是|为|為)\s{0,3}["']?[A-Za-z0-9!#$%&()*+\-./:;<>?@^_{|}~=]{6,}"#,
@@ -221,7 +224,10 @@ impl SecretsDetector {
         span: Span,
     ) -> Option<(SecretKind, Span, f32, &'static str)> {
         let s = text.get(span.start..span.end)?;
-        let glued = text.as_bytes().get(span.end).is_some_and(|b| is_key_char(*b));
+        let glued = text
+            .as_bytes()
+            .get(span.end)
+            .is_some_and(|b| is_key_char(*b));
         match pat {
             Pat::PrivateKey => Some((
                 SecretKind::PrivateKey,
@@ -260,14 +266,20 @@ impl SecretsDetector {
             .anchored(Anchored::Yes);
         if let Some(m) = self.regex.search(&anchored) {
             let pat = PATTERNS.get(m.pattern().as_usize()).map(|(p, _)| *p);
-            if let Some(p) = pat.filter(|p| !matches!(p, Pat::Keyword | Pat::Bearer | Pat::PrivateKey)) {
-                if let Some((k, score, why)) = text.get(m.start()..m.end()).and_then(|t| provider(p, t)) {
+            if let Some(p) =
+                pat.filter(|p| !matches!(p, Pat::Keyword | Pat::Bearer | Pat::PrivateKey))
+            {
+                if let Some((k, score, why)) =
+                    text.get(m.start()..m.end()).and_then(|t| provider(p, t))
+                {
                     return Some((k, Span::new(m.start(), m.end()), score, why));
                 }
             }
         }
         let lower = s.to_ascii_lowercase();
-        let password_kw = ["pass", "pwd", "密码", "口令"].iter().any(|k| lower.contains(k));
+        let password_kw = ["pass", "pwd", "密码", "口令"]
+            .iter()
+            .any(|k| lower.contains(k));
         if !plausible_value(trimmed) {
             return None;
         }
@@ -299,17 +311,19 @@ fn provider(pat: Pat, s: &str) -> Option<(SecretKind, f32, &'static str)> {
                 Some((SecretKind::OpenaiApiKey, 0.95, "openai key marker"))
             } else if entropy(body) >= 3.5 && classes(body) >= 2 {
                 let score = if body.len() >= 40 { 0.9 } else { 0.7 };
-                Some((SecretKind::OpenaiApiKey, score, "openai key prefix, high entropy"))
+                Some((
+                    SecretKind::OpenaiApiKey,
+                    score,
+                    "openai key prefix, high entropy",
+                ))
             } else {
                 None
             }
         }
         Pat::Aws => Some((SecretKind::AwsAccessKey, 0.9, "aws key id prefix")),
-        Pat::Github => (entropy(s) >= 3.5).then_some((
-            SecretKind::GithubToken,
-            0.95,
-            "github token prefix",
-        )),
+        Pat::Github => {
+            (entropy(s) >= 3.5).then_some((SecretKind::GithubToken, 0.95, "github token prefix"))
+        }
         Pat::Slack => (s.len() >= 24 && entropy(s) >= 3.0).then_some((
             SecretKind::SlackToken,
             0.9,
@@ -351,12 +365,21 @@ fn pem_end(text: &str, from: usize) -> usize {
     if let Some(i) = window.find("-----END ") {
         let after = i.saturating_add(9);
         if let Some(j) = window.get(after..).and_then(|w| w.find("-----")) {
-            return from.saturating_add(after).saturating_add(j).saturating_add(5);
+            return from
+                .saturating_add(after)
+                .saturating_add(j)
+                .saturating_add(5);
         }
     }
     let body = window
         .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r' | b' ' | b':' | b'-' | b','))
+        .take_while(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'+' | b'/' | b'=' | b'\n' | b'\r' | b' ' | b':' | b'-' | b','
+                )
+        })
         .count();
     from.saturating_add(body)
 }
@@ -386,9 +409,16 @@ fn plausible_value(v: &str) -> bool {
     };
     !matches!(first, Some(b'<' | b'$' | b'{' | b'[' | b'*' | b'%'))
         && distinct >= 4
-        && !["your", "example", "placeholder", "changeme", "redacted", "xxxx"]
-            .iter()
-            .any(|p| lower.contains(p))
+        && ![
+            "your",
+            "example",
+            "placeholder",
+            "changeme",
+            "redacted",
+            "xxxx",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
 }
 
 impl Detector for SecretsDetector {

@@ -1,3 +1,4 @@
+#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 use super::*;
 
 fn kinds(text: &str) -> Vec<(String, String)> {
@@ -21,7 +22,11 @@ fn one(text: &str) -> (String, String) {
 fn provider_keys_are_named() {
     // All synthetic: right shape, not real credentials.
     let cases = [
-        ("key AKIAIOSFODNN7EXAMPLE here", "AWS_ACCESS_KEY", "AKIAIOSFODNN7EXAMPLE"),
+        (
+            "key AKIAIOSFODNN7EXAMPLE here",
+            "AWS_ACCESS_KEY",
+            "AKIAIOSFODNN7EXAMPLE",
+        ),
         (
             "token ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3gH5 ok",
             "GITHUB_TOKEN",
@@ -93,7 +98,10 @@ fn keyword_assignments_need_secret_looking_values() {
     );
     assert_eq!(
         one("api_key = \"q8Zr2LmX0vB7nT4kW9pD\";"),
-        ("GENERIC_SECRET".to_owned(), "q8Zr2LmX0vB7nT4kW9pD".to_owned())
+        (
+            "GENERIC_SECRET".to_owned(),
+            "q8Zr2LmX0vB7nT4kW9pD".to_owned()
+        )
     );
     // Words, placeholders and templates are not secrets.
     for benign in [
@@ -113,7 +121,10 @@ fn keyword_assignments_need_secret_looking_values() {
 fn provider_key_after_keyword_keeps_provider_name() {
     assert_eq!(
         one("api_key=AKIAIOSFODNN7EXAMPLE"),
-        ("AWS_ACCESS_KEY".to_owned(), "AKIAIOSFODNN7EXAMPLE".to_owned())
+        (
+            "AWS_ACCESS_KEY".to_owned(),
+            "AKIAIOSFODNN7EXAMPLE".to_owned()
+        )
     );
 }
 

@@ -255,7 +255,15 @@ impl VerifyReport {
             self.items.len(),
             bad
         );
-        let _ = writeln!(s, "{}", if self.is_valid() { "RESULT: valid" } else { "RESULT: INVALID" });
+        let _ = writeln!(
+            s,
+            "{}",
+            if self.is_valid() {
+                "RESULT: valid"
+            } else {
+                "RESULT: INVALID"
+            }
+        );
         s
     }
 }
@@ -328,10 +336,15 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ExportSummary, AuditEr
     let mut files = BTreeMap::new();
 
     // Records and payloads.
-    let indices =
-        store.indices_in_window(opts.from_ms, opts.to_ms, anchor.size, opts.tenant.as_deref())?;
+    let indices = store.indices_in_window(
+        opts.from_ms,
+        opts.to_ms,
+        anchor.size,
+        opts.tenant.as_deref(),
+    )?;
     let mut rec_out = BufWriter::new(
-        fs::File::create(opts.out.join("records.jsonl")).map_err(io_err("creating records.jsonl"))?,
+        fs::File::create(opts.out.join("records.jsonl"))
+            .map_err(io_err("creating records.jsonl"))?,
     );
     let mut rec_hash = Sha256::new();
     let mut pay_out = if opts.include_payloads {
@@ -375,7 +388,8 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ExportSummary, AuditEr
                         AuditError::with_source(AuditErrorKind::Encoding, "payload line", e)
                     })?;
                     line.push(b'\n');
-                    out.write_all(&line).map_err(io_err("writing payloads.jsonl"))?;
+                    out.write_all(&line)
+                        .map_err(io_err("writing payloads.jsonl"))?;
                     pay_hash.update(&line);
                 }
             }
@@ -386,14 +400,15 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ExportSummary, AuditEr
     files.insert("records.jsonl".to_owned(), hex::encode(rec_hash.finalize()));
     if let Some(mut out) = pay_out {
         out.flush().map_err(io_err("writing payloads.jsonl"))?;
-        files.insert("payloads.jsonl".to_owned(), hex::encode(pay_hash.finalize()));
+        files.insert(
+            "payloads.jsonl".to_owned(),
+            hex::encode(pay_hash.finalize()),
+        );
     }
 
     // Checkpoints: from the last one before the window through the anchor,
     // every one, so that a missing sequence number is visible.
-    let start_seq = store
-        .checkpoint_before(opts.from_ms)?
-        .map_or(0, |c| c.seq);
+    let start_seq = store.checkpoint_before(opts.from_ms)?.map_or(0, |c| c.seq);
     let checkpoints: Vec<StoredCheckpoint> = store
         .all_checkpoints()?
         .into_iter()
@@ -443,9 +458,18 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ExportSummary, AuditEr
     fs::write(opts.out.join("proofs.json"), &proofs_json).map_err(io_err("writing proofs.json"))?;
     files.insert("proofs.json".to_owned(), sha256_hex(&proofs_json));
 
-    let vkeys = format!("{}\n", signer.verifier());
+    let mut vkeys = format!("{}\n", signer.verifier());
+    if let Ok(note) = fs::read_to_string(dir.join(keys::KEY_MANIFEST_FILE)) {
+        let m = keys::KeyManifest::parse(&note)?;
+        vkeys = m.keys.iter().map(|k| format!("{}\n", k.key)).collect();
+        fs::write(opts.out.join("keys/manifest.note"), &note).map_err(io_err("writing keys"))?;
+        files.insert("keys/manifest.note".to_owned(), sha256_hex(note.as_bytes()));
+    }
     fs::write(opts.out.join("keys/verifier-keys.txt"), &vkeys).map_err(io_err("writing keys"))?;
-    files.insert("keys/verifier-keys.txt".to_owned(), sha256_hex(vkeys.as_bytes()));
+    files.insert(
+        "keys/verifier-keys.txt".to_owned(),
+        sha256_hex(vkeys.as_bytes()),
+    );
 
     let log_stopped = match store.size()?.checked_sub(1) {
         Some(i) => store
@@ -516,7 +540,8 @@ fn describe_check(check: NoteCheck) -> Option<String> {
 /// manifest); every integrity failure is an item of the report.
 pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
     let mut rep = VerifyReport::default();
-    let manifest_bytes = fs::read(dir.join("manifest.json")).map_err(io_err("reading manifest.json"))?;
+    let manifest_bytes =
+        fs::read(dir.join("manifest.json")).map_err(io_err("reading manifest.json"))?;
 
     // Keys.
     let bundle_keys: Vec<NoteVerifier> = fs::read_to_string(dir.join("keys/verifier-keys.txt"))
@@ -527,7 +552,7 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, A
                 .collect()
         })
         .unwrap_or_default();
-    let trusted = match &opts.keys {
+    let mut trusted = match &opts.keys {
         Some(k) => k.clone(),
         None => {
             rep.notes.push(
@@ -536,6 +561,39 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, A
             bundle_keys
         }
     };
+    // Key rotation: a manifest signed by a trusted key and by its newest key
+    // extends trust to every key it lists, each within its window.
+    let mut retired: BTreeMap<u32, u64> = BTreeMap::new();
+    if let Ok(text) = fs::read_to_string(dir.join("keys/manifest.note")) {
+        let checked =
+            SignedNote::parse(&text).and_then(|n| Ok((keys::KeyManifest::parse(&text)?, n)));
+        match checked {
+            Err(e) => rep.bad("key manifest", format!("malformed: {e}")),
+            Ok((m, note)) => {
+                let newest = m.keys.last().map(|k| k.key.clone());
+                let by_trusted = matches!(note.check(&trusted), NoteCheck::Valid { .. });
+                let by_newest = newest.as_ref().is_some_and(|k| {
+                    matches!(note.check(std::slice::from_ref(k)), NoteCheck::Valid { .. })
+                });
+                if by_trusted && by_newest {
+                    for k in &m.keys {
+                        if let Some(u) = k.until_ms {
+                            retired.insert(k.key.key_id(), u);
+                        }
+                        if !trusted.contains(&k.key) {
+                            trusted.push(k.key.clone());
+                        }
+                    }
+                    rep.ok("key manifest");
+                } else {
+                    rep.bad(
+                        "key manifest",
+                        "not signed by both a trusted key and its newest key",
+                    );
+                }
+            }
+        }
+    }
 
     // Manifest.
     let manifest: Option<Manifest> = match serde_json::from_slice(&manifest_bytes) {
@@ -549,7 +607,10 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, A
         return Ok(rep);
     };
     if manifest.format != BUNDLE_FORMAT {
-        rep.bad("manifest.json", format!("unknown format {}", manifest.format));
+        rep.bad(
+            "manifest.json",
+            format!("unknown format {}", manifest.format),
+        );
     }
     match fs::read_to_string(dir.join("manifest.sig")) {
         Err(_) => rep.bad("manifest.sig", "missing"),
@@ -598,7 +659,9 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, A
         rep.checkpoints += 1;
         let name = format!(
             "checkpoint {}",
-            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         );
         let text = match fs::read_to_string(path) {
             Ok(t) => t,
@@ -623,6 +686,19 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, A
             rep.bad(name, p);
             continue;
         }
+        // At least one signer must have been in force at signing time.
+        let in_force = note.signatures.iter().any(|s| {
+            trusted
+                .iter()
+                .any(|k| k.key_id() == s.key_id && k.name() == s.name)
+                && retired
+                    .get(&s.key_id)
+                    .is_none_or(|until| cp.time_ms <= *until)
+        });
+        if !in_force {
+            rep.bad(name, "signed only by a key retired before this checkpoint");
+            continue;
+        }
         if cp.origin != manifest.origin {
             rep.bad(name, format!("origin {} is not the bundle's", cp.origin));
             continue;
@@ -643,7 +719,9 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, A
                 problem = Some("checkpoint time went backwards".to_owned());
             } else if cp.size == prev.size {
                 if cp.root != prev.root {
-                    problem = Some("same size as the previous checkpoint, different root: fork".to_owned());
+                    problem = Some(
+                        "same size as the previous checkpoint, different root: fork".to_owned(),
+                    );
                 }
             } else {
                 let ok = consistency
@@ -717,8 +795,10 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, A
                         .then(|| "same size, different root: log forked".to_owned());
                     rep.check(subject, problem);
                 } else if let Some(same) = cps.iter().find(|c| c.size == p.size) {
-                    let problem = (same.root != p.root)
-                        .then(|| "root differs from the bundle's checkpoint of that size: log forked".to_owned());
+                    let problem = (same.root != p.root).then(|| {
+                        "root differs from the bundle's checkpoint of that size: log forked"
+                            .to_owned()
+                    });
                     rep.check(subject, problem);
                 } else {
                     let ok = consistency
@@ -727,7 +807,9 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, A
                         .map(|h| merkle::verify_consistency(p.size, a.size, &p.root, &a.root, &h));
                     match ok {
                         Some(true) => rep.ok(subject),
-                        Some(false) => rep.bad(subject, "not consistent with the anchor: log rewritten"),
+                        Some(false) => {
+                            rep.bad(subject, "not consistent with the anchor: log rewritten")
+                        }
                         None => rep.bad(
                             subject,
                             "no consistency proof from its size; re-export with --pinned",
@@ -825,7 +907,9 @@ fn verify_records(
             None => {}
         }
         last_index = Some(entry.index);
-        let prev = hex::decode(&entry.prev).ok().and_then(|b| Hash::try_from(b).ok());
+        let prev = hex::decode(&entry.prev)
+            .ok()
+            .and_then(|b| Hash::try_from(b).ok());
         leaves.push((entry.index, leaf, prev));
     }
     if rep.records != manifest.records {
@@ -859,7 +943,10 @@ fn verify_records(
         let mut prevs: Vec<Option<Hash>> = vec![None; len];
         let mut duplicate = None;
         let mut place = |i: u64, h: Hash, prev: Option<Hash>, slots: &mut Vec<Option<Hash>>| {
-            let Some(k) = i.checked_sub(run.first).and_then(|k| usize::try_from(k).ok()) else {
+            let Some(k) = i
+                .checked_sub(run.first)
+                .and_then(|k| usize::try_from(k).ok())
+            else {
                 return false;
             };
             match slots.get_mut(k) {
@@ -909,12 +996,19 @@ fn verify_records(
             .map(|(k, _)| run.first + k as u64)
             .collect();
         if let Some(first_missing) = missing.first() {
-            let tail = missing.last() == Some(&run.last)
-                && missing.windows(2).all(|w| w[0] + 1 == w[1]);
-            let what = if tail { "truncated: tail missing from record" } else { "record deleted:" };
+            let tail =
+                missing.last() == Some(&run.last) && missing.windows(2).all(|w| w[0] + 1 == w[1]);
+            let what = if tail {
+                "truncated: tail missing from record"
+            } else {
+                "record deleted:"
+            };
             rep.bad(
                 subject,
-                format!("{what} {first_missing} ({} of {len} missing)", missing.len()),
+                format!(
+                    "{what} {first_missing} ({} of {len} missing)",
+                    missing.len()
+                ),
             );
             continue;
         }
@@ -940,8 +1034,9 @@ fn verify_records(
             .is_some_and(|r| r == anchor.root);
         rep.check(
             subject,
-            (!ok || !chain_ok)
-                .then(|| "not in the signed tree: records edited, reordered or replaced".to_owned()),
+            (!ok || !chain_ok).then(|| {
+                "not in the signed tree: records edited, reordered or replaced".to_owned()
+            }),
         );
     }
     if used < leaves.len() {
@@ -951,7 +1046,10 @@ fn verify_records(
         );
     }
     if bad_records == 0 && !opts.verbose {
-        rep.ok(format!("{} records (canonical form, order, payloads)", rep.records));
+        rep.ok(format!(
+            "{} records (canonical form, order, payloads)",
+            rep.records
+        ));
     }
     Ok(())
 }
@@ -971,7 +1069,9 @@ fn check_payloads(
                 return Some(format!("{field} payload salt is not hex"));
             };
             if record::payload_commitment(&salt, &p.body) != *commitment {
-                return Some(format!("{field} payload does not match its commitment (edited)"));
+                return Some(format!(
+                    "{field} payload does not match its commitment (edited)"
+                ));
             }
         }
     }

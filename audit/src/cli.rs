@@ -122,6 +122,13 @@ enum Command {
         #[arg(long, default_value = "text")]
         format: String,
     },
+    /// Rotate the checkpoint signing key (stop the proxy first): the old and
+    /// new keys both sign the switch and the key manifest.
+    RotateKey {
+        /// Audit log directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Erase payloads older than a time; leaves (and proofs) stay.
     Prune {
         /// Audit log directory.
@@ -170,7 +177,9 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
             checkpoint_interval,
         } => {
             let pinned = pinned
-                .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
+                .map(|p| {
+                    std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+                })
                 .transpose()?;
             let opts = ExportOptions {
                 from_ms: parse_time(&from)?,
@@ -205,7 +214,9 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
                 Some(load_keys(&key)?)
             };
             let previous_checkpoint = previous_checkpoint
-                .map(|p| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display())))
+                .map(|p| {
+                    std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+                })
                 .transpose()?;
             let rep = bundle::verify_bundle(
                 &dir,
@@ -238,10 +249,11 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
             let result = bundle::export(&dir, &opts)
                 .context("exporting the whole log")
                 .and_then(|_| {
-                    let verifier = std::fs::read_to_string(dir.join(crate::keys::VERIFIER_KEY_FILE))
-                        .ok()
-                        .map(|k| load_keys(&[k]))
-                        .transpose()?;
+                    let verifier =
+                        std::fs::read_to_string(dir.join(crate::keys::VERIFIER_KEY_FILE))
+                            .ok()
+                            .map(|k| load_keys(&[k]))
+                            .transpose()?;
                     Ok(bundle::verify_bundle(
                         &tmp,
                         &VerifyOptions {
@@ -313,12 +325,40 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
             format,
         } => {
             let store = open(&dir)?;
-            let rep = build_report(&store, parse_time(&from)?, parse_time(&to)?, tenant.as_deref())?;
+            let rep = build_report(
+                &store,
+                parse_time(&from)?,
+                parse_time(&to)?,
+                tenant.as_deref(),
+            )?;
             match format.as_str() {
                 "json" => writeln!(out, "{}", serde_json::to_string_pretty(&rep)?)?,
                 "text" => out.write_all(rep.to_text().as_bytes())?,
                 other => bail!("unknown report format {other:?} (json or text)"),
             }
+            Ok(0)
+        }
+        Command::RotateKey { dir } => {
+            let origin = open(&dir)?
+                .meta("origin")?
+                .context("the log has no origin; is this an audit directory?")?;
+            // On a thread of its own: `run_cli` may be called from inside
+            // the proxy's runtime (`menshen audit ...`).
+            let new_key = std::thread::spawn(move || -> anyhow::Result<_> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                Ok(rt.block_on(async {
+                    let log =
+                        crate::AuditLog::open(crate::AuditConfig::new(&dir).with_origin(origin))?;
+                    let key = log.rotate_key().await;
+                    log.shutdown().await?;
+                    key
+                })?)
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the key rotation thread panicked"))??;
+            writeln!(out, "new verifier key: {new_key}")?;
             Ok(0)
         }
         Command::Prune { dir, before, force } => {
@@ -338,7 +378,8 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
 }
 
 fn open(dir: &Path) -> anyhow::Result<Store> {
-    Store::open_reader(&dir.join(DB_FILE)).with_context(|| format!("opening the log in {}", dir.display()))
+    Store::open_reader(&dir.join(DB_FILE))
+        .with_context(|| format!("opening the log in {}", dir.display()))
 }
 
 fn load_keys(args: &[String]) -> anyhow::Result<Vec<NoteVerifier>> {
@@ -350,7 +391,10 @@ fn load_keys(args: &[String]) -> anyhow::Result<Vec<NoteVerifier>> {
             a.clone()
         };
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            keys.push(NoteVerifier::parse(line).with_context(|| format!("parsing verifier key {line:?}"))?);
+            keys.push(
+                NoteVerifier::parse(line)
+                    .with_context(|| format!("parsing verifier key {line:?}"))?,
+            );
         }
     }
     Ok(keys)
@@ -415,7 +459,12 @@ struct PolicyUse {
     decisions: u64,
 }
 
-fn build_report(store: &Store, from_ms: u64, to_ms: u64, tenant: Option<&str>) -> anyhow::Result<Report> {
+fn build_report(
+    store: &Store,
+    from_ms: u64,
+    to_ms: u64,
+    tenant: Option<&str>,
+) -> anyhow::Result<Report> {
     let mut rep = Report {
         from: fmt_time(from_ms),
         to: fmt_time(to_ms),
@@ -424,7 +473,9 @@ fn build_report(store: &Store, from_ms: u64, to_ms: u64, tenant: Option<&str>) -
     };
     let indices = store.indices_in_window(from_ms, to_ms, u64::MAX >> 12, tenant)?;
     for idx in indices {
-        let Some(leaf) = store.leaf(idx)? else { continue };
+        let Some(leaf) = store.leaf(idx)? else {
+            continue;
+        };
         let entry = LeafEntry::from_canonical_bytes(&leaf.entry)
             .with_context(|| format!("record {idx} is not a valid entry (run `verify`)"))?;
         rep.records += 1;
@@ -449,11 +500,19 @@ fn build_report(store: &Store, from_ms: u64, to_ms: u64, tenant: Option<&str>) -
         }
         *rep.actions.entry(r.decision.action.clone()).or_default() += 1;
         for f in &r.findings {
-            *rep.findings_by_category.entry(f.category.clone()).or_default() += u64::from(f.count);
+            *rep.findings_by_category
+                .entry(f.category.clone())
+                .or_default() += u64::from(f.count);
             match r.decision.action.as_str() {
-                "block" => *rep.blocks_by_category.entry(f.category.clone()).or_default() += 1,
+                "block" => {
+                    *rep.blocks_by_category
+                        .entry(f.category.clone())
+                        .or_default() += 1
+                }
                 "redact" => {
-                    *rep.redactions_by_category.entry(f.category.clone()).or_default() += 1;
+                    *rep.redactions_by_category
+                        .entry(f.category.clone())
+                        .or_default() += 1;
                     for (ent, n) in &f.entities {
                         *rep.redacted_entities.entry(ent.clone()).or_default() += u64::from(*n);
                     }
@@ -465,10 +524,17 @@ fn build_report(store: &Store, from_ms: u64, to_ms: u64, tenant: Option<&str>) -
             let outcome = review.outcome.clone().unwrap_or_else(|| "pending".into());
             *rep.review_outcomes.entry(outcome).or_default() += 1;
         }
-        if r.upstream.as_ref().and_then(|u| u.status).is_some_and(|s| s >= 500) {
+        if r.upstream
+            .as_ref()
+            .and_then(|u| u.status)
+            .is_some_and(|s| s >= 500)
+        {
             rep.upstream_errors += 1;
         }
-        let p = rep.policy_versions.entry(r.policy_version.clone()).or_default();
+        let p = rep
+            .policy_versions
+            .entry(r.policy_version.clone())
+            .or_default();
         if p.decisions == 0 {
             p.first_seen = fmt_time(r.time_ms);
         }
@@ -508,7 +574,11 @@ impl Report {
         };
         section(&mut s, "Actions", &self.actions);
         section(&mut s, "Blocks by category", &self.blocks_by_category);
-        section(&mut s, "Redactions by category", &self.redactions_by_category);
+        section(
+            &mut s,
+            "Redactions by category",
+            &self.redactions_by_category,
+        );
         section(&mut s, "Redacted entities by type", &self.redacted_entities);
         section(&mut s, "Findings by category", &self.findings_by_category);
         section(&mut s, "Review outcomes", &self.review_outcomes);
@@ -518,7 +588,11 @@ impl Report {
             let _ = writeln!(s, "  (none)");
         }
         for (v, u) in &self.policy_versions {
-            let _ = writeln!(s, "  {v}: {} decisions, {} to {}", u.decisions, u.first_seen, u.last_seen);
+            let _ = writeln!(
+                s,
+                "  {v}: {} decisions, {} to {}",
+                u.decisions, u.first_seen, u.last_seen
+            );
         }
         let _ = writeln!(s, "\nUpstream 5xx responses: {}", self.upstream_errors);
         s

@@ -37,9 +37,8 @@ pub fn to_canonical_vec(value: &Value) -> Result<Vec<u8>, AuditError> {
 /// [`AuditErrorKind::Encoding`] when serde cannot represent the value as JSON
 /// or a number is out of the I-JSON range.
 pub fn to_canonical_vec_of<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, AuditError> {
-    let value = serde_json::to_value(value).map_err(|e| {
-        AuditError::with_source(AuditErrorKind::Encoding, "serializing to JSON", e)
-    })?;
+    let value = serde_json::to_value(value)
+        .map_err(|e| AuditError::with_source(AuditErrorKind::Encoding, "serializing to JSON", e))?;
     to_canonical_vec(&value)
 }
 
@@ -192,7 +191,7 @@ pub(crate) fn format_es6(f: f64) -> String {
             s.push_str(rest);
         }
         s.push('e');
-        s.push(if n - 1 >= 0 { '+' } else { '-' });
+        s.push(if n > 0 { '+' } else { '-' });
         s.push_str(&(n - 1).abs().to_string());
     }
     s
@@ -204,7 +203,7 @@ pub(crate) fn format_es6(f: f64) -> String {
 /// alternative when `digits` lost that tie.
 fn even_tie_digits(f: f64, digits: &str, exp: i32) -> Option<String> {
     let last = digits.bytes().last()?;
-    if (last - b'0') % 2 == 0 {
+    if (last - b'0').is_multiple_of(2) {
         return None;
     }
     // A double's exact decimal expansion has at most 767 significant digits.
@@ -238,8 +237,8 @@ mod tests {
 
     #[test]
     fn sorts_members_and_drops_whitespace() {
-        let v: Value = serde_json::from_str(r#"{ "b": [1, 2, {"z": null, "a": true}], "a": "x" }"#)
-            .unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{ "b": [1, 2, {"z": null, "a": true}], "a": "x" }"#).unwrap();
         assert_eq!(canon(&v), r#"{"a":"x","b":[1,2,{"a":true,"z":null}]}"#);
     }
 
@@ -257,7 +256,13 @@ mod tests {
             // Read the order straight from the output text.
             let mut order = Vec::new();
             for name in [
-                "\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}",
+                "\r",
+                "1",
+                "\u{80}",
+                "\u{f6}",
+                "\u{20ac}",
+                "\u{1f600}",
+                "\u{fb33}",
             ] {
                 let needle = canon(&Value::String(name.to_owned()));
                 order.push((s.find(&needle).unwrap(), name.to_owned()));
@@ -267,7 +272,15 @@ mod tests {
         };
         assert_eq!(
             keys,
-            vec!["\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}"]
+            vec![
+                "\r",
+                "1",
+                "\u{80}",
+                "\u{f6}",
+                "\u{20ac}",
+                "\u{1f600}",
+                "\u{fb33}"
+            ]
         );
     }
 

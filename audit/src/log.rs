@@ -27,10 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{AuditError, AuditErrorKind};
 use crate::keys;
 use crate::merkle::{self, Frontier, Hash};
-use crate::note::{Checkpoint, NoteSigner};
-use crate::record::{
-    self, AuditRecord, Event, LeafEntry, PayloadRef, ENTRY_VERSION, ZERO_HASH,
-};
+use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
+use crate::record::{self, AuditRecord, Event, LeafEntry, PayloadRef, ENTRY_VERSION, ZERO_HASH};
 use crate::store::{Store, StoredCheckpoint, DB_FILE};
 
 /// Six months, the minimum retention the EU AI Act (Art. 19, 26(6)) asks of
@@ -184,6 +182,7 @@ type Reply = oneshot::Sender<Result<(u64, Hash), AuditError>>;
 enum Msg {
     Append(Box<AuditRecord>, Option<Reply>),
     Checkpoint(oneshot::Sender<Result<(), AuditError>>),
+    RotateKey(oneshot::Sender<Result<NoteVerifier, AuditError>>),
     Shutdown(oneshot::Sender<Result<(), AuditError>>),
 }
 
@@ -199,6 +198,10 @@ struct Writer {
     config: AuditConfig,
     hmac: Option<(Vec<u8>, String)>,
     shared: Arc<Shared>,
+    /// The incoming key during a rotation.
+    cosigner: Option<NoteSigner>,
+    /// Meta rows to write with the next commit.
+    pending_meta: Vec<(String, String)>,
 }
 
 fn now_ms() -> u64 {
@@ -256,7 +259,10 @@ impl AuditConfig {
 
     fn validate(&self) -> Result<(), AuditError> {
         let cfg = |c| Err(AuditError::new(AuditErrorKind::Config, c));
-        if self.origin.is_empty() || self.origin.contains(|c: char| c.is_whitespace() || c == '+')
+        if self.origin.is_empty()
+            || self
+                .origin
+                .contains(|c: char| c.is_whitespace() || c == '+')
         {
             return cfg("audit.origin must be non-empty, without spaces or '+'");
         }
@@ -363,6 +369,8 @@ impl AuditLog {
             config: config.clone(),
             hmac,
             shared: Arc::clone(&shared),
+            cosigner: None,
+            pending_meta: Vec::new(),
         };
         // Mark the (re)start in the log itself and sign right away, so a
         // crash before the first interval still leaves a checkpoint.
@@ -450,6 +458,23 @@ impl AuditLog {
         self.sink
             .tx
             .send(Msg::Checkpoint(tx))
+            .await
+            .map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Rotates the checkpoint signing key (see the crate docs on rotation);
+    /// returns the new verifier key.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditErrorKind::Io`] / [`AuditErrorKind::Key`] when the key files
+    /// cannot be written, or the storage error of the commit.
+    pub async fn rotate_key(&self) -> Result<NoteVerifier, AuditError> {
+        let (tx, rx) = oneshot::channel();
+        self.sink
+            .tx
+            .send(Msg::RotateKey(tx))
             .await
             .map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
@@ -607,15 +632,17 @@ impl Writer {
         let mut replies = Vec::new();
         let mut control = Vec::new();
         let mut shutdown = None;
+        let mut rotations = Vec::new();
         for m in batch.drain(..) {
             match m {
                 Msg::Append(rec, reply) => {
-                    let mut rec = *rec;
+                    let mut rec = rec;
                     let payloads = std::mem::take(&mut rec.payloads);
                     events.push((Event::Decision(rec), payloads));
                     replies.push(reply);
                 }
                 Msg::Checkpoint(r) => control.push(r),
+                Msg::RotateKey(r) => rotations.push(r),
                 Msg::Shutdown(r) => shutdown = Some(r),
             }
         }
@@ -644,11 +671,78 @@ impl Writer {
                 }
             }
         }
+        for r in rotations {
+            let _ = r.send(self.rotate_key());
+        }
         if let Some(r) = shutdown {
             let _ = r.send(self.close());
             return true;
         }
         false
+    }
+
+    /// Replaces the signing key: a `key_rotated` leaf, a checkpoint signed by
+    /// both keys, a key manifest signed by both, then the new key in place.
+    ///
+    /// A crash between the commit and the file moves leaves the new key in
+    /// `<key>.new`; start-up then refuses the old key (the database names the
+    /// new one) until the operator moves it into place.
+    fn rotate_key(&mut self) -> Result<NoteVerifier, AuditError> {
+        let key_path = self.config.key_path();
+        let new_path = key_path.with_extension("key.new");
+        let new = NoteSigner::generate(&self.origin)?;
+        keys::write_private(&new_path, new.to_private_string().as_bytes())?;
+        let now = now_ms();
+        let old_v = self.signer.verifier();
+        let new_v = new.verifier();
+        let manifest_path = self.config.dir.join(keys::KEY_MANIFEST_FILE);
+        let mut manifest = match std::fs::read_to_string(&manifest_path) {
+            Ok(text) => keys::KeyManifest::parse(&text)?,
+            Err(_) => keys::KeyManifest::new(&self.origin, &old_v),
+        };
+        manifest.rotate(&old_v, &new_v, now);
+        let text = manifest.to_text();
+        let note = format!(
+            "{text}\n{}{}",
+            self.signer.signature_line(&text),
+            new.signature_line(&text)
+        );
+        let event = Event::KeyRotated {
+            time_ms: now,
+            old_key: old_v.to_string(),
+            new_key: new_v.to_string(),
+        };
+        self.pending_meta = vec![
+            ("key_id".to_owned(), format!("{:08x}", new.key_id())),
+            ("verifier_key".to_owned(), new_v.to_string()),
+        ];
+        self.cosigner = Some(new);
+        let committed = self.commit_events(vec![(event, Default::default())], true);
+        let Some(new) = self.cosigner.take() else {
+            return Err(AuditError::new(
+                AuditErrorKind::Key,
+                "rotation lost its key",
+            ));
+        };
+        if let Err(e) = committed {
+            self.pending_meta.clear();
+            let _ = std::fs::remove_file(&new_path);
+            return Err(e);
+        }
+        let retired = key_path.with_extension(format!("key.{:08x}.retired", self.signer.key_id()));
+        std::fs::rename(&key_path, &retired)
+            .and_then(|()| std::fs::rename(&new_path, &key_path))
+            .map_err(|e| AuditError::io("moving the rotated key files", e))?;
+        std::fs::write(&manifest_path, note)
+            .and_then(|()| {
+                std::fs::write(
+                    self.config.dir.join(keys::VERIFIER_KEY_FILE),
+                    format!("{new_v}\n"),
+                )
+            })
+            .map_err(|e| AuditError::io("writing the key manifest", e))?;
+        self.signer = new;
+        Ok(new_v)
     }
 
     /// Records a clean stop and signs the final checkpoint over it.
@@ -740,7 +834,12 @@ impl Writer {
                 seq: self.next_seq,
                 time_ms: now_ms(),
             };
-            let note = cp.sign(&self.signer)?;
+            let mut note = cp.sign(&self.signer)?;
+            if let Some(co) = &self.cosigner {
+                // The rotation checkpoint carries both keys' signatures, so
+                // the switch itself is vouched for by the old key.
+                note.push_str(&co.signature_line(&cp.to_text()));
+            }
             Some(StoredCheckpoint {
                 seq: cp.seq,
                 size,
@@ -774,7 +873,11 @@ impl Writer {
         if let Some(cp) = &checkpoint {
             batch.insert_checkpoint(cp)?;
         }
+        for (k, v) in &self.pending_meta {
+            batch.set_meta(k, v)?;
+        }
         batch.commit()?;
+        self.pending_meta.clear();
 
         self.shared.tree_size.store(size, Ordering::Relaxed);
         if let Some(cp) = checkpoint {

@@ -526,7 +526,9 @@ mod tests {
         let note = signer.sign(GO_TEXT).unwrap();
         let edited = note.replacen("cryptography", "cryptographY", 1);
         assert_eq!(
-            SignedNote::parse(&edited).unwrap().check(&[v.clone()]),
+            SignedNote::parse(&edited)
+                .unwrap()
+                .check(std::slice::from_ref(&v)),
             NoteCheck::BadSignature {
                 name: "PeterNeumann".into()
             }

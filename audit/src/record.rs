@@ -186,7 +186,7 @@ pub struct LeafEntry {
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// A proxy decision.
-    Decision(AuditRecord),
+    Decision(Box<AuditRecord>),
     /// The log (re)started: marks restarts, so a verifier can tell a quiet
     /// period from a stopped writer.
     LogStarted {
@@ -298,8 +298,9 @@ impl LeafEntry {
     /// [`AuditErrorKind::Encoding`] when the bytes are not JSON, not an
     /// entry of this schema, or not in canonical form.
     pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, AuditError> {
-        let value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| AuditError::with_source(AuditErrorKind::Encoding, "entry is not JSON", e))?;
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+            AuditError::with_source(AuditErrorKind::Encoding, "entry is not JSON", e)
+        })?;
         if jcs::to_canonical_vec(&value)? != bytes {
             return Err(AuditError::new(
                 AuditErrorKind::Encoding,
@@ -307,7 +308,11 @@ impl LeafEntry {
             ));
         }
         let entry: Self = serde_json::from_value(value).map_err(|e| {
-            AuditError::with_source(AuditErrorKind::Encoding, "entry does not match the schema", e)
+            AuditError::with_source(
+                AuditErrorKind::Encoding,
+                "entry does not match the schema",
+                e,
+            )
         })?;
         // The typed round trip must also be lossless (no ignored fields).
         if entry.canonical_bytes()? != bytes {
@@ -391,7 +396,7 @@ mod tests {
             v: ENTRY_VERSION,
             index: 7,
             prev: hex::encode([1u8; 32]),
-            event: Event::Decision(sample()),
+            event: Event::Decision(Box::new(sample())),
             payloads: [(
                 "prompt".to_owned(),
                 PayloadRef::Sha256Salted {
@@ -404,7 +409,10 @@ mod tests {
         let bytes = entry.canonical_bytes().unwrap();
         assert_eq!(LeafEntry::from_canonical_bytes(&bytes).unwrap(), entry);
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.starts_with(r#"{"event":{"decision":{"api":"openai.chat""#), "{text}");
+        assert!(
+            text.starts_with(r#"{"event":{"decision":{"api":"openai.chat""#),
+            "{text}"
+        );
     }
 
     #[test]
@@ -413,7 +421,7 @@ mod tests {
             v: ENTRY_VERSION,
             index: 0,
             prev: hex::encode(ZERO_HASH),
-            event: Event::Decision(sample()),
+            event: Event::Decision(Box::new(sample())),
             payloads: BTreeMap::new(),
         };
         let bytes = entry.canonical_bytes().unwrap();

@@ -129,7 +129,8 @@ fn to_hash(v: Vec<u8>) -> Result<Hash, AuditError> {
 }
 
 fn to_u64(v: i64) -> Result<u64, AuditError> {
-    u64::try_from(v).map_err(|_| AuditError::new(AuditErrorKind::Integrity, "negative stored number"))
+    u64::try_from(v)
+        .map_err(|_| AuditError::new(AuditErrorKind::Integrity, "negative stored number"))
 }
 
 fn to_i64(v: u64) -> Result<i64, AuditError> {
@@ -239,7 +240,9 @@ impl Store {
     pub fn size(&self) -> Result<u64, AuditError> {
         let v: i64 = self
             .conn
-            .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves", [], |r| {
+                r.get(0)
+            })
             .map_err(db_err("reading the tree size"))?;
         to_u64(v)
     }
@@ -272,7 +275,13 @@ impl Store {
             .map_err(db_err("reading a leaf"))?;
         let row = stmt
             .query_row([to_i64(index)?], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
             })
             .optional()
             .map_err(db_err("reading a leaf"))?;
@@ -452,7 +461,9 @@ impl Store {
     pub fn payloads(&self, index: u64) -> Result<Vec<PayloadRow>, AuditError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT idx, field, salt, body FROM payloads WHERE idx = ?1 ORDER BY field")
+            .prepare_cached(
+                "SELECT idx, field, salt, body FROM payloads WHERE idx = ?1 ORDER BY field",
+            )
             .map_err(db_err("reading payloads"))?;
         let rows = stmt
             .query_map([to_i64(index)?], |r| {
@@ -569,7 +580,9 @@ impl Batch<'_> {
     pub fn insert_node(&self, level: u32, index: u64, hash: &Hash) -> Result<(), AuditError> {
         self.tx
             .prepare_cached("INSERT INTO tree_nodes(level, idx, hash) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![level, to_i64(index).unwrap_or(i64::MAX), &hash[..]]))
+            .and_then(|mut s| {
+                s.execute(params![level, to_i64(index).unwrap_or(i64::MAX), &hash[..]])
+            })
             .map_err(db_err("inserting a tree node"))?;
         Ok(())
     }
@@ -588,7 +601,14 @@ impl Batch<'_> {
     ) -> Result<(), AuditError> {
         self.tx
             .prepare_cached("INSERT INTO payloads(idx, field, salt, body) VALUES (?1, ?2, ?3, ?4)")
-            .and_then(|mut s| s.execute(params![to_i64(index).unwrap_or(i64::MAX), field, salt, body]))
+            .and_then(|mut s| {
+                s.execute(params![
+                    to_i64(index).unwrap_or(i64::MAX),
+                    field,
+                    salt,
+                    body
+                ])
+            })
             .map_err(db_err("inserting a payload"))?;
         Ok(())
     }

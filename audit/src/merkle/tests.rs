@@ -77,7 +77,10 @@ fn roots_match_published_vectors_at_every_size() {
     }
     let full = ct_tree();
     for n in 1..=8u64 {
-        assert_eq!(hex::encode(root(&full, n).unwrap()), CT_ROOTS[n as usize - 1]);
+        assert_eq!(
+            hex::encode(root(&full, n).unwrap()),
+            CT_ROOTS[n as usize - 1]
+        );
     }
 }
 

@@ -19,7 +19,7 @@ pub fn record(i: u64, tenant: &str) -> AuditRecord {
         route: "chat".into(),
         api: "openai.chat".into(),
         model: Some("gpt-4o-mini".into()),
-        direction: if i % 2 == 0 {
+        direction: if i.is_multiple_of(2) {
             Direction::Request
         } else {
             Direction::Response

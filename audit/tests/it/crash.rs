@@ -44,7 +44,12 @@ fn kill_9_during_writes_leaves_a_consistent_log() {
     let mut sizes = Vec::new();
     for round in 0..3u64 {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash::crash_child_writer", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "crash::crash_child_writer",
+                "--ignored",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, &dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -67,7 +72,10 @@ fn kill_9_during_writes_leaves_a_consistent_log() {
         sizes.push(size);
     }
     assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
-    assert!(sizes[0] > 10, "the child wrote too little to test anything: {sizes:?}");
+    assert!(
+        sizes[0] > 10,
+        "the child wrote too little to test anything: {sizes:?}"
+    );
     let out = t.path().join("bundle");
     export_all(&dir, &out);
     let rep = verify(&out, &log_key(&dir));

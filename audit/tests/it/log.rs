@@ -21,7 +21,10 @@ async fn first_start_creates_an_owner_only_key_and_signs() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(dir.join("checkpoint.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join("checkpoint.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let store = Store::open_reader(&dir.join("audit.sqlite")).unwrap();
@@ -34,7 +37,10 @@ async fn first_start_creates_an_owner_only_key_and_signs() {
         note.check(&[log_key(&dir)]),
         menshen_audit::note::NoteCheck::Valid { .. }
     ));
-    assert_eq!(Checkpoint::parse_text(&note.text).unwrap().origin, "test.example/audit");
+    assert_eq!(
+        Checkpoint::parse_text(&note.text).unwrap().origin,
+        "test.example/audit"
+    );
 }
 
 #[tokio::test]
@@ -67,7 +73,10 @@ async fn group_readable_key_is_a_startup_error() {
     fill(t.path(), 1).await;
     let key = t.path().join("checkpoint.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    assert_eq!(AuditLog::open(config(t.path())).unwrap_err().kind(), AuditErrorKind::Key);
+    assert_eq!(
+        AuditLog::open(config(t.path())).unwrap_err().kind(),
+        AuditErrorKind::Key
+    );
 }
 
 #[tokio::test]
@@ -78,7 +87,10 @@ async fn a_foreign_key_is_refused() {
     std::fs::remove_file(&key).unwrap();
     let other = menshen_audit::note::NoteSigner::generate("test.example/audit").unwrap();
     menshen_audit::keys::write_private(&key, other.to_private_string().as_bytes()).unwrap();
-    assert_eq!(AuditLog::open(config(t.path())).unwrap_err().kind(), AuditErrorKind::Key);
+    assert_eq!(
+        AuditLog::open(config(t.path())).unwrap_err().kind(),
+        AuditErrorKind::Key
+    );
 }
 
 #[tokio::test]
@@ -118,7 +130,10 @@ async fn async_mode_commits_everything_by_shutdown() {
     assert_eq!((s.appended, s.failed, s.dropped), (2000, 0, 0));
     let store = Store::open_reader(&t.path().join("audit.sqlite")).unwrap();
     assert_eq!(store.size().unwrap(), 2002);
-    assert!(sink.append(record(0, "a")).await.is_err(), "closed after shutdown");
+    assert!(
+        sink.append(record(0, "a")).await.is_err(),
+        "closed after shutdown"
+    );
 }
 
 /// A writer stuck behind a database lock: the queue fills, and fail-closed
@@ -187,7 +202,9 @@ async fn heartbeat_checkpoints_are_signed_when_idle() {
     let store = Store::open_reader(&t.path().join("audit.sqlite")).unwrap();
     let cps = store.all_checkpoints().unwrap();
     assert!(cps.len() >= 3, "{} checkpoints", cps.len());
-    assert!(cps.windows(2).all(|w| w[1].seq == w[0].seq + 1 && w[1].size == w[0].size));
+    assert!(cps
+        .windows(2)
+        .all(|w| w[1].seq == w[0].seq + 1 && w[1].size == w[0].size));
     log.shutdown().await.unwrap();
 }
 
@@ -203,7 +220,9 @@ async fn payload_modes_keep_text_out_of_the_leaf() {
     let log = AuditLog::open(c).unwrap();
     let r = log.sink().append(record(5, "a")).await.unwrap();
     log.shutdown().await.unwrap();
-    let AppendReceipt::Committed { index, .. } = r else { panic!() };
+    let AppendReceipt::Committed { index, .. } = r else {
+        panic!()
+    };
     let store = Store::open_reader(&dir.join("audit.sqlite")).unwrap();
     let leaf = String::from_utf8(store.leaf(index).unwrap().unwrap().entry).unwrap();
     assert!(!leaf.contains("EMAIL_5"), "{leaf}");
@@ -212,5 +231,8 @@ async fn payload_modes_keep_text_out_of_the_leaf() {
 
     let mut c = config(&t.path().join("nokey"));
     c.payloads = PayloadMode::Hmac;
-    assert_eq!(AuditLog::open(c).unwrap_err().kind(), AuditErrorKind::Config);
+    assert_eq!(
+        AuditLog::open(c).unwrap_err().kind(),
+        AuditErrorKind::Config
+    );
 }

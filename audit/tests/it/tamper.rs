@@ -24,7 +24,11 @@ fn key_of(t: &tempfile::TempDir) -> menshen_audit::note::NoteVerifier {
 }
 
 fn lines(path: &Path) -> Vec<String> {
-    fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn write_lines(path: &Path, lines: &[String]) {
@@ -109,7 +113,11 @@ async fn truncated_tail_is_invalid() {
 #[tokio::test]
 async fn forged_checkpoint_signature_is_invalid() {
     let (t, out) = exported(30).await;
-    let cp_path = fs::read_dir(out.join("checkpoints")).unwrap().map(|e| e.unwrap().path()).max().unwrap();
+    let cp_path = fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
     let note = fs::read_to_string(&cp_path).unwrap();
     let parsed = SignedNote::parse(&note).unwrap();
     let mut cp = Checkpoint::parse_text(&parsed.text).unwrap();
@@ -130,14 +138,21 @@ async fn checkpoints_signed_by_an_unknown_key_are_invalid() {
         let n = SignedNote::parse(&fs::read_to_string(&p).unwrap()).unwrap();
         fs::write(&p, rogue.sign(&n.text).unwrap()).unwrap();
     }
-    fs::write(out.join("keys/verifier-keys.txt"), format!("{}\n", rogue.verifier())).unwrap();
+    fs::write(
+        out.join("keys/verifier-keys.txt"),
+        format!("{}\n", rogue.verifier()),
+    )
+    .unwrap();
     assert_invalid(&verify(&out, &key_of(&t)), "unknown key");
 }
 
 #[tokio::test]
 async fn deleted_checkpoint_in_the_middle_is_a_sequence_gap() {
     let (t, out) = exported(40).await;
-    let mut cps: Vec<_> = fs::read_dir(out.join("checkpoints")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cps: Vec<_> = fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cps.sort();
     fs::remove_file(&cps[2]).unwrap();
     assert_invalid(&verify(&out, &key_of(&t)), "sequence gap");
@@ -193,7 +208,9 @@ async fn record_deleted_in_the_database_is_invalid() {
     let t = tmp();
     let dir = t.path().join("log");
     fill(&dir, 20).await;
-    insider(&dir).execute("DELETE FROM leaves WHERE idx = 7", []).unwrap();
+    insider(&dir)
+        .execute("DELETE FROM leaves WHERE idx = 7", [])
+        .unwrap();
     let out = t.path().join("bundle");
     export_all(&dir, &out);
     assert_invalid(&verify(&out, &log_key(&dir)), "record deleted: 7");
@@ -214,9 +231,18 @@ async fn rolled_back_log_is_caught_by_a_pinned_checkpoint() {
     let keep = pinned.size - 5;
     drop(store);
     let c = insider(&dir);
-    c.execute("DELETE FROM leaves WHERE idx >= ?1", [keep as i64]).unwrap();
-    c.execute("DELETE FROM tree_nodes WHERE ((idx + 1) << level) > ?1", [keep as i64]).unwrap();
-    c.execute("DELETE FROM checkpoints WHERE tree_size > ?1", [keep as i64]).unwrap();
+    c.execute("DELETE FROM leaves WHERE idx >= ?1", [keep as i64])
+        .unwrap();
+    c.execute(
+        "DELETE FROM tree_nodes WHERE ((idx + 1) << level) > ?1",
+        [keep as i64],
+    )
+    .unwrap();
+    c.execute(
+        "DELETE FROM checkpoints WHERE tree_size > ?1",
+        [keep as i64],
+    )
+    .unwrap();
     drop(c);
     let out = t.path().join("bundle");
     export_all(&dir, &out);
@@ -240,7 +266,11 @@ async fn pinned_checkpoint_consistency_is_proven_when_exported_with_it() {
     let t = tmp();
     let dir = t.path().join("log");
     fill(&dir, 10).await;
-    let pinned = Store::open_reader(&dir.join("audit.sqlite")).unwrap().latest_checkpoint().unwrap().unwrap();
+    let pinned = Store::open_reader(&dir.join("audit.sqlite"))
+        .unwrap()
+        .latest_checkpoint()
+        .unwrap()
+        .unwrap();
     fill(&dir, 10).await;
     let out = t.path().join("bundle");
     let mut opts = export_opts(&out);

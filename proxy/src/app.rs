@@ -100,6 +100,44 @@ pub fn build_shared(
     }))
 }
 
+/// Opens the audit log under `settings.data_dir/audit` and returns it with
+/// the hook the stack writes through. A missing or unreadable key, or an
+/// unwritable directory, is an error: the proxy never runs with a silently
+/// unsigned log.
+///
+/// # Errors
+/// When the log cannot be opened.
+pub fn open_audit(
+    settings: &Settings,
+) -> Result<Option<(menshen_audit::AuditLog, Arc<crate::audit::AuditWriter>)>, menshen_audit::AuditError> {
+    use menshen_audit::{AuditConfig, AuditLog, AuditMode, OnFull, PayloadMode};
+    let Some(a) = &settings.audit else {
+        tracing::warn!("audit log DISABLED by config: decisions are not recorded");
+        return Ok(None);
+    };
+    let mut cfg = AuditConfig::new(settings.data_dir.join("audit"))
+        .with_origin(a.origin.clone())
+        .with_mode(if a.sync { AuditMode::Sync } else { AuditMode::Async });
+    cfg.on_full = if a.fail_closed_when_full {
+        OnFull::FailClosed
+    } else {
+        OnFull::Backpressure
+    };
+    cfg.payloads = match a.payloads.as_str() {
+        "hmac" => PayloadMode::Hmac,
+        "none" => PayloadMode::None,
+        _ => PayloadMode::Redacted,
+    };
+    cfg.hmac_key_path = a.hmac_key_path.clone();
+    cfg.checkpoint_every = a.checkpoint_every;
+    cfg.checkpoint_interval = a.checkpoint_interval;
+    cfg.queue_capacity = a.queue_capacity;
+    cfg.retention = a.retention;
+    let log = AuditLog::open(cfg)?;
+    let writer = Arc::new(crate::audit::AuditWriter::new(log.sink()));
+    Ok(Some((log, writer)))
+}
+
 /// A proxy running in this process (for tests and embedding).
 #[derive(Debug)]
 pub struct Running {

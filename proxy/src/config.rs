@@ -153,6 +153,98 @@ pub struct RawConfig {
     /// Data directory for the audit log, keys and review queue.
     #[serde(default)]
     pub data_dir: Option<Spanned<String>>,
+    /// Audit log settings.
+    #[serde(default)]
+    pub audit: RawAudit,
+}
+
+const fn default_checkpoint_every() -> u64 {
+    1_000
+}
+const fn default_checkpoint_interval_s() -> u64 {
+    60
+}
+const fn default_audit_queue() -> usize {
+    65_536
+}
+const fn default_retention_days() -> u64 {
+    183
+}
+
+/// `[audit]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// Whether decisions are recorded. Turning it off is logged loudly at start.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// `async` (queued, group-committed) or `sync` (response released only after commit).
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
+    /// Async mode with a full queue: `backpressure` (wait) or `fail_closed` (refuse the request).
+    #[serde(default)]
+    pub on_full: Option<Spanned<String>>,
+    /// How prompt/response text is kept: `redacted` (PII masked, deletable table), `hmac`, or `none`.
+    #[serde(default)]
+    pub payloads: Option<Spanned<String>>,
+    /// HMAC key file for `payloads = "hmac"`; keep it outside the data directory.
+    #[serde(default)]
+    pub hmac_key_path: Option<String>,
+    /// Checkpoint origin (unique per node).
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// Sign a checkpoint at least every this many records.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Sign a checkpoint (or heartbeat) at least this often, in seconds.
+    #[serde(default = "default_checkpoint_interval_s")]
+    pub checkpoint_interval_s: u64,
+    /// Queue length, in records.
+    #[serde(default = "default_audit_queue")]
+    pub queue_capacity: usize,
+    /// Payload retention, in days (at least 183 recommended: EU AI Act Art. 19).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        RawAudit {
+            enabled: true,
+            mode: None,
+            on_full: None,
+            payloads: None,
+            hmac_key_path: None,
+            origin: None,
+            checkpoint_every: default_checkpoint_every(),
+            checkpoint_interval_s: default_checkpoint_interval_s(),
+            queue_capacity: default_audit_queue(),
+            retention_days: default_retention_days(),
+        }
+    }
+}
+
+/// Validated audit settings.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// Sync commits before responses.
+    pub sync: bool,
+    /// Refuse requests when the async queue is full.
+    pub fail_closed_when_full: bool,
+    /// `redacted`, `hmac` or `none`.
+    pub payloads: String,
+    /// HMAC key file.
+    pub hmac_key_path: Option<PathBuf>,
+    /// Checkpoint origin.
+    pub origin: String,
+    /// Records per checkpoint.
+    pub checkpoint_every: u64,
+    /// Time per checkpoint.
+    pub checkpoint_interval: Duration,
+    /// Queue length.
+    pub queue_capacity: usize,
+    /// Payload retention.
+    pub retention: Duration,
 }
 
 /// `[server]`.
@@ -508,6 +600,8 @@ pub struct Settings {
     pub block_at: u8,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Audit log, unless disabled.
+    pub audit: Option<AuditSettings>,
 }
 
 /// Defaults used when `menshen serve` runs without a config file.
@@ -694,7 +788,51 @@ impl RawConfig {
             || PathBuf::from("menshen-data"),
             |d| PathBuf::from(d.get_ref()),
         );
+        let a = &self.audit;
+        let choice = |v: &Option<Spanned<String>>, key: &str, allowed: &[&str], default: &str| -> Result<String, ConfigError> {
+            match v {
+                None => Ok(default.to_owned()),
+                Some(s) if allowed.contains(&s.get_ref().as_str()) => Ok(s.get_ref().clone()),
+                Some(s) => Err(ConfigError::new(
+                    key,
+                    format!("`{}` is not one of: {}", s.get_ref(), allowed.join(", ")),
+                )
+                .at(&src, s.span())),
+            }
+        };
+        let audit = if a.enabled {
+            let mode = choice(&a.mode, "audit.mode", &["async", "sync"], "async")?;
+            let on_full = choice(&a.on_full, "audit.on_full", &["backpressure", "fail_closed"], "backpressure")?;
+            let payloads = choice(&a.payloads, "audit.payloads", &["redacted", "hmac", "none"], "redacted")?;
+            if payloads == "hmac" && a.hmac_key_path.is_none() {
+                return Err(ConfigError::new("audit.hmac_key_path", "required when payloads = \"hmac\""));
+            }
+            let origin = a.origin.clone().unwrap_or_else(|| "menshen".to_owned());
+            if origin.is_empty() || origin.contains(char::is_whitespace) || origin.contains('+') {
+                return Err(ConfigError::new("audit.origin", "must be non-empty without spaces or `+`"));
+            }
+            if a.checkpoint_every == 0 || a.checkpoint_interval_s == 0 || a.queue_capacity == 0 {
+                return Err(ConfigError::new(
+                    "audit",
+                    "checkpoint_every, checkpoint_interval_s and queue_capacity must be > 0",
+                ));
+            }
+            Some(AuditSettings {
+                sync: mode == "sync",
+                fail_closed_when_full: on_full == "fail_closed",
+                payloads,
+                hmac_key_path: a.hmac_key_path.as_ref().map(PathBuf::from),
+                origin,
+                checkpoint_every: a.checkpoint_every,
+                checkpoint_interval: Duration::from_secs(a.checkpoint_interval_s),
+                queue_capacity: a.queue_capacity,
+                retention: Duration::from_secs(a.retention_days.saturating_mul(86_400)),
+            })
+        } else {
+            None
+        };
         Ok(Settings {
+            audit,
             listen,
             max_body_bytes: self.server.max_body_bytes,
             max_response_bytes: self.server.max_response_bytes,

@@ -52,6 +52,13 @@ enum Command {
     },
     /// Print the SHA-256 to put in `[[clients]] key_sha256` for a client key read from stdin.
     HashKey,
+    /// The audit log tools (same as `menshen-audit`): export, verify, show, tail, report, prune.
+    #[command(disable_help_flag = true)]
+    Audit {
+        /// Arguments for `menshen-audit`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 /// An env that supplies a placeholder upstream so that `scan` and
@@ -177,6 +184,11 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Audit { args } => {
+            let argv = std::iter::once(std::ffi::OsString::from("menshen audit")).chain(args);
+            let code = menshen_audit::run_cli(argv);
+            Ok(std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
         Command::HashKey => {
             let mut key = String::new();
             std::io::stdin().read_line(&mut key)?;
@@ -205,7 +217,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .iter()
         .map(|u| (u.name.clone(), format!("{:?}", u.addr)))
         .collect();
-    let shared = app::build_shared(settings, None)?;
+    let audit = app::open_audit(&settings).context("opening the audit log")?;
+    let (log, hook) = match audit {
+        Some((log, hook)) => (Some(log), Some(hook as Arc<dyn menshen_proxy::stack::AuditHook>)),
+        None => (None, None),
+    };
+    let shared = app::build_shared(settings, hook)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -240,5 +257,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Duration::from_secs(30),
     )
     .await?;
+    if let Some(log) = log {
+        log.shutdown().await.context("closing the audit log")?;
+        tracing::info!("audit log closed with a final checkpoint");
+    }
     Ok(())
 }

@@ -248,6 +248,40 @@ pub fn redact_conversation(
     changed
 }
 
+/// Longest payload text kept for the audit log, in bytes.
+const AUDIT_PAYLOAD_CAP: usize = 64 * 1024;
+
+/// The conversation's text with every PII/secret finding masked, for the
+/// audit payload. Raw personal data never reaches the log this way, whatever
+/// the policy decided for the upstream.
+pub fn audit_text(conv: &Conversation, findings: &[Finding]) -> String {
+    let ops: BTreeMap<String, String> = findings
+        .iter()
+        .filter_map(|f| f.entity.clone())
+        .map(|e| (e, "mask".to_owned()))
+        .collect();
+    let mut masked = conv.clone();
+    if !ops.is_empty() {
+        redact_conversation(&mut masked, findings, &ops);
+    }
+    let mut out = String::new();
+    for seg in masked.segments() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(seg.role.as_str());
+        out.push_str(": ");
+        out.push_str(seg.text);
+        if out.len() > AUDIT_PAYLOAD_CAP {
+            let cut = (0..=AUDIT_PAYLOAD_CAP).rev().find(|i| out.is_char_boundary(*i)).unwrap_or(0);
+            out.truncate(cut);
+            out.push_str(" …[truncated]");
+            break;
+        }
+    }
+    out
+}
+
 fn guard_failure_blocks(ex: &Exchange, route_on_error: FailMode) -> bool {
     route_on_error == FailMode::Block && ex.failures.iter().any(|f| f.on_error == OnError::Block)
 }
@@ -293,9 +327,14 @@ where
                 &ex.findings,
                 &shared.guards,
             );
+            let audit_prompt = shared
+                .audit
+                .is_some()
+                .then(|| audit_text(&decoded.conversation, &ex.findings));
             handle.with(|e| {
                 e.risk = input.risk.clone();
                 e.policy_version = shared.guards.engine.version().to_owned();
+                e.audit_prompt = audit_prompt;
             });
             if guard_failure_blocks(&ex, on_error) {
                 let mut d = Decision::block("guard_unavailable");

@@ -62,6 +62,10 @@ pub struct Exchange {
     pub review_case: Option<String>,
     /// Reason code when the request was rejected.
     pub reject_code: Option<&'static str>,
+    /// The prompt with every PII/secret finding masked, for the audit payload.
+    pub audit_prompt: Option<String>,
+    /// The response with every PII/secret finding masked, for the audit payload.
+    pub audit_response: Option<String>,
 }
 
 impl Exchange {
@@ -92,6 +96,8 @@ impl Exchange {
             upstream_ms: None,
             review_case: None,
             reject_code: None,
+            audit_prompt: None,
+            audit_response: None,
         }
     }
 }

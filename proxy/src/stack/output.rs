@@ -26,7 +26,7 @@ use menshen_policies::{Action, Decision, Direction};
 use tokio::sync::mpsc;
 use tower::{Layer, Service};
 
-use super::decide::{policy_input, redact_conversation, refusal, run_policy};
+use super::decide::{audit_text, policy_input, redact_conversation, refusal, run_policy};
 use super::{Exchange, ExchangeHandle, ProxyBody, Shared};
 use crate::api::{self, Api, DecodeLimits};
 use crate::config::FailMode;
@@ -224,6 +224,10 @@ async fn whole_response(
             "output_guard_unavailable",
             "a required output guard is unavailable; response withheld",
         ));
+    }
+    if shared.audit.is_some() {
+        let t = audit_text(&decoded.conversation, &report.findings);
+        handle.with(|e| e.audit_response = Some(t));
     }
     let decision = decide_output(&shared, &handle, &decoded.conversation, &report.findings)?;
     let mut out = bytes;
@@ -434,6 +438,25 @@ impl StreamScanner {
 
 type FrameResult = Result<Frame<Bytes>, BoxError>;
 
+/// Masks PII in what a stream delivered and stores it as the response payload.
+async fn stream_audit_payload(
+    shared: &Shared,
+    handle: &ExchangeHandle,
+    forwarded: &BTreeMap<api::DeltaKey, String>,
+) {
+    let mut text = String::new();
+    for t in forwarded.values() {
+        if text.len() + t.len() > 64 * 1024 {
+            break;
+        }
+        text.push_str(t);
+    }
+    let conv = Conversation::from_messages(vec![Message::text(Role::Assistant, text)]);
+    let report = shared.guards.output.scan(&conv).await;
+    let masked = audit_text(&conv, &report.findings);
+    handle.with(|e| e.audit_response = Some(masked));
+}
+
 fn stream_response(
     shared: Arc<Shared>,
     handle: ExchangeHandle,
@@ -618,6 +641,9 @@ async fn pump(
             }
             if ev.is_terminal() {
                 finished = true;
+                if shared.audit.is_some() {
+                    stream_audit_payload(&shared, &handle, &forwarded).await;
+                }
                 // The response record is committed before the client sees
                 // the end of the stream (sync mode semantics).
                 if let Err(r) = audit_response(&shared, &handle).await {

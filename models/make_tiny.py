@@ -32,7 +32,7 @@ NEG = [
 def main() -> None:
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    tok = ngram.build_tokenizer(POS + NEG, min_count=1)
+    tok = ngram.build_tokenizer(POS + NEG, min_count=1, full_cjk=False)
     v = ngram.vocab_size(tok)
     x = ngram.featurize([ngram.encode_ids(tok, t) for t in POS + NEG], v, NB)
     y = np.array([1] * len(POS) + [0] * len(NEG))

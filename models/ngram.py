@@ -29,9 +29,11 @@ NUM_BUCKETS = 1048573
 MOD_P = 2147483647  # 2^31 - 1, keeps every intermediate product inside int64
 NGRAM_MULT = {1: 1000003, 2: 998244353 % MOD_P, 3: 1234567891, 4: 1865811235, 5: 1550097581}
 MAX_N = 5
+# Features are n-gram counts divided by (number of n-grams) ** NORM_POW.
+NORM_POW = 0.5
 
 
-def build_tokenizer(texts: list[str], min_count: int = 2) -> Tokenizer:
+def build_tokenizer(texts: list[str], min_count: int = 2, full_cjk: bool = True) -> Tokenizer:
     """Character-level WordLevel tokenizer with NFKC + lowercase + whitespace folding."""
     norm = normalizers.Sequence(
         [normalizers.NFKC(), normalizers.Lowercase(), normalizers.Replace(Regex(r"\s+"), " ")]
@@ -39,7 +41,12 @@ def build_tokenizer(texts: list[str], min_count: int = 2) -> Tokenizer:
     counts: Counter[str] = Counter()
     for t in texts:
         counts.update(norm.normalize_str(t))
+    # Printable ASCII and every CJK Unified Ideograph get their own id, so a
+    # rare character is itself (its n-grams hash apart), not a shared [UNK].
     chars = {chr(c) for c in range(0x20, 0x7F)}
+    if full_cjk:
+        chars |= {chr(c) for c in range(0x4E00, 0xA000)}
+    chars |= set("，。！？、；：“”‘’（）《》【】…—·「」『』")
     chars |= {c for c, n in counts.items() if n >= min_count}
     vocab = {PAD: 0, UNK: 1}
     for c in sorted(chars):
@@ -96,7 +103,7 @@ def windows(n_tokens: int, window: int, stride: int) -> list[tuple[int, int]]:
 
 
 def featurize(id_lists: list[np.ndarray], v: int, nb: int = NUM_BUCKETS) -> sparse.csr_matrix:
-    """Rows = windows; value = count / sqrt(total n-grams), as the graph computes."""
+    """Rows = windows; value = count / total_ngrams ** NORM_POW, as the graph computes."""
     indptr = [0]
     indices: list[np.ndarray] = []
     data: list[np.ndarray] = []
@@ -107,7 +114,7 @@ def featurize(id_lists: list[np.ndarray], v: int, nb: int = NUM_BUCKETS) -> spar
             continue
         u, cnt = np.unique(b, return_counts=True)
         indices.append(u)
-        data.append(cnt.astype(np.float32) / np.float32(np.sqrt(len(b))))
+        data.append(cnt.astype(np.float32) / np.float32(len(b) ** NORM_POW))
         indptr.append(indptr[-1] + len(u))
     ind = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
     dat = np.concatenate(data) if data else np.zeros(0, dtype=np.float32)
@@ -193,7 +200,8 @@ def build_graph(
     nodes.append(helper.make_node("Sum", sums, ["total"]))
     nodes.append(helper.make_node("Sum", counts, ["count"]))
     nodes.append(helper.make_node("Max", ["count", "one_f"], ["count1"]))
-    nodes.append(helper.make_node("Sqrt", ["count1"], ["norm"]))
+    const("norm_pow", np.array(NORM_POW, dtype=np.float32))
+    nodes.append(helper.make_node("Pow", ["count1", "norm_pow"], ["norm"]))
     nodes.append(helper.make_node("Div", ["total", "norm"], ["feat"]))
     if int8:
         nodes.append(helper.make_node("Mul", ["feat", "table_scale"], ["feat_s"]))

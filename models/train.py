@@ -99,8 +99,8 @@ def training_rows(data: Path, rng: random.Random) -> list[dict]:
     """Rows {text, lang, inj (0/1), harm (0/1/None), cat} from licence-clean sources + synthetic."""
     rows: list[dict] = []
 
-    def add(text, lang, inj, harm, cat=None, src=""):
-        rows.append({"text": text, "lang": lang, "inj": inj, "harm": harm, "cat": cat, "src": src})
+    def add(text, lang, inj, harm, cat=None, src="", focus=None):
+        rows.append({"text": text, "lang": lang, "inj": inj, "harm": harm, "cat": cat, "src": src, "focus": focus})
 
     for f in sorted(data.glob("*.jsonl")):
         if ".dev." in f.name:
@@ -132,6 +132,10 @@ def training_rows(data: Path, rng: random.Random) -> list[dict]:
                 add(t, lang, 0, None, src=src)
     n_real = len(rows)
     for lang in ("en", "zh"):
+        real_benign = [r["text"] for r in rows if r["lang"] == lang and r["inj"] == 0 and r["harm"] == 0]
+        synth.set_benign_pool(lang, real_benign + synth.benign_questions(rng, lang, 600)
+                              + synth.benign_instructions(rng, lang, 600) + synth.benign_lookalikes(rng, lang, 600))
+    for lang in ("en", "zh"):
         n_inj = 1500 if lang == "en" else 2500
         for t in synth.injections(rng, lang, n_inj):
             add(t, lang, 1, None, src=f"synth_inj_{lang}")
@@ -145,24 +149,51 @@ def training_rows(data: Path, rng: random.Random) -> list[dict]:
             add(t, lang, 1, 1, c, f"synth_persona_{lang}")
         for t in synth.benign_personas(rng, lang, 800 if lang == "en" else 1500):
             add(t, lang, 0, 0, src=f"synth_persona_benign_{lang}")
-        # Documents for indirect injection: benign licence-clean texts of some length.
+        for t in synth.benign_lookalikes(rng, lang, 2000):
+            add(t, lang, 0, 0, src=f"synth_lookalike_{lang}")
+        for t in synth.benign_instructions(rng, lang, 2000):
+            add(t, lang, 0, 0, src=f"synth_instruction_{lang}")
+        for t in synth.goal_hijacks(rng, lang, 800):
+            add(t, lang, 1, None, src=f"synth_hijack_{lang}")
+        for t in synth.persistent_personas(rng, lang, 800):
+            add(t, lang, 1, None, src=f"synth_persist_{lang}")
+        synth_docs = synth.documents(rng, lang, 1500)
+        for t in synth_docs:
+            add(t, lang, 0, 0, src=f"synth_doc_{lang}")
+        # Documents for indirect injection: benign licence-clean texts of some
+        # length plus synthetic dialogues, tables, logs and lists.
         docs = [r["text"] for r in rows[:n_real] if r["lang"] == lang and r["inj"] == 0 and r["harm"] == 0
-                and len(r["text"]) > 80]
-        if len(docs) < 200:
-            sep = " " if lang == "en" else ""
-            docs += [sep.join(synth.benign_questions(rng, lang, 5)) for _ in range(400)]
-        for mixed, clean in synth.indirect(rng, lang, docs, 800):
-            add(mixed, lang, 1, None, src=f"synth_indirect_{lang}")
+                and len(r["text"]) > 80] + synth.documents(rng, lang, 800)
+        if lang == "en":
+            code = synth.code_and_tables(rng, 1200)
+            for t in code[:600]:
+                add(t, lang, 0, 0, src="synth_code_table")
+            docs += code[600:]
+        for mixed, clean, focus in synth.indirect(rng, lang, docs, 1500):
+            add(mixed, lang, 1, None, src=f"synth_indirect_{lang}", focus=focus)
             add(clean, lang, 0, 0, src=f"synth_indirect_clean_{lang}")
     for t, c in synth.harmful_compositional(rng, 1500):
         add(t, "zh", 0, 1, c, "synth_harm_zh2")
+    for t, c in synth.harmful_extra(rng, 1200):
+        add(t, "zh", 0, 1, c, "synth_harm_zh3")
     print(f"training rows: {n_real} real (licence-clean), {len(rows) - n_real} synthetic")
     return rows
 
 
-def window_ids(tok, text: str) -> list[np.ndarray]:
-    ids = ngram.encode_ids(tok, text)
-    return [ids[s:e] for s, e in ngram.windows(len(ids), WINDOW, STRIDE)]
+def window_ids(tok, text: str, focus: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """Token windows of `text`; with `focus` (a char range), only the windows
+    that overlap it -- the rest of a long document carrying an injected
+    instruction is benign and must not be labelled positive."""
+    enc = tok.encode(text, add_special_tokens=False)
+    ids = np.array(enc.ids, dtype=np.int64)
+    out = []
+    for s, e in ngram.windows(len(ids), WINDOW, STRIDE):
+        if focus is not None and e > s:
+            c0, c1 = enc.offsets[s][0], enc.offsets[e - 1][1]
+            if c1 <= focus[0] or c0 >= focus[1]:
+                continue
+        out.append(ids[s:e])
+    return out
 
 
 def fit_head(x, y, c: float) -> tuple[np.ndarray, float]:
@@ -190,7 +221,8 @@ def train_task(tok, rows, key: str, cats: list[str] | None, c_main: float):
     def expand(rs):
         ids, ys, owners = [], [], []
         for j, r in enumerate(rs):
-            for w in window_ids(tok, r["text"]):
+            focus = r["focus"] if r[key] == 1 else None
+            for w in window_ids(tok, r["text"], focus):
                 ids.append(w)
                 ys.append(r[key])
                 owners.append(j)
@@ -210,7 +242,7 @@ def train_task(tok, rows, key: str, cats: list[str] | None, c_main: float):
           f"cal AUC={roc_auc_score(y_cal, zt):.4f}")
     weights = [w * a]
     biases = [b * a + c0]
-    names = [key if key != "harm" else "harmful"]
+    names = ["injection" if key == "inj" else "harmful"]
     if cats:
         harm_rows = [r for r in fit_rows if r[key] == 1 and r["cat"]]
         ids = []
@@ -341,8 +373,13 @@ def main() -> None:
     ap.add_argument("--out", default="models/artifacts")
     ap.add_argument("--keep-fp32", action="store_true")
     ap.add_argument("--no-eval", action="store_true")
+    ap.add_argument("--tasks", default="injection,harm")
+    ap.add_argument("--c", type=float, default=4.0, help="inverse L2 strength of the main heads")
+    ap.add_argument("--norm-pow", type=float, default=ngram.NORM_POW)
     args = ap.parse_args()
     data, out = Path(args.data), Path(args.out)
+    ngram.NORM_POW = args.norm_pow
+    tasks = args.tasks.split(",")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     rng = random.Random(SEED)
@@ -351,8 +388,10 @@ def main() -> None:
     print(f"vocab {ngram.vocab_size(tok)} chars")
     v = ngram.vocab_size(tok)
     sets, probes = dev_sets(data)
-    metrics = {"window": WINDOW, "stride": STRIDE}
-    for task, key, cats, c_main in (("injection", "inj", None, 4.0), ("harm", "harm", HARM_CATS, 4.0)):
+    metrics = {"window": WINDOW, "stride": STRIDE, "norm_pow": ngram.NORM_POW}
+    for task, key, cats, c_main in (("injection", "inj", None, args.c), ("harm", "harm", HARM_CATS, args.c)):
+        if task not in tasks:
+            continue
         w, b, names = train_task(tok, rows, key, cats, c_main)
         d = out / task
         d.mkdir(exist_ok=True)
@@ -368,7 +407,6 @@ def main() -> None:
             "detector_id": f"onnx.{task}",
             "window_tokens": WINDOW,
             "stride_tokens": STRIDE,
-            "max_windows": 64,
             "outputs": names,
             "score_output": names[0],
             "report_threshold": 0.5,

@@ -53,24 +53,16 @@ impl OnnxClassifier {
         let manifest = ModelManifest::load(&paths.dir)?;
         let model_bytes =
             std::fs::read(&paths.model).map_err(|e| not_found_or_invalid(&paths.model, &e))?;
-        if let Some(want) = &manifest.model_sha256 {
-            let got = hex_sha256(&model_bytes);
-            if !got.eq_ignore_ascii_case(want) {
-                return Err(OnnxError::at(
-                    OnnxErrorKind::ModelInvalid,
-                    &paths.model,
-                    format!("sha256 {got} does not match the manifest's {want}"),
-                ));
-            }
-        }
-        if !paths.tokenizer.is_file() {
-            return Err(OnnxError::at(
-                OnnxErrorKind::ModelNotFound,
-                &paths.tokenizer,
-                "tokenizer file not found",
-            ));
-        }
-        let tokenizer = Tokenizer::from_file(&paths.tokenizer).map_err(|e| {
+        check_sha256(&paths.model, &model_bytes, manifest.model_sha256.as_deref())?;
+        drop(model_bytes);
+        let tokenizer_bytes = std::fs::read(&paths.tokenizer)
+            .map_err(|e| not_found_or_invalid(&paths.tokenizer, &e))?;
+        check_sha256(
+            &paths.tokenizer,
+            &tokenizer_bytes,
+            manifest.tokenizer_sha256.as_deref(),
+        )?;
+        let tokenizer = Tokenizer::from_bytes(&tokenizer_bytes).map_err(|e| {
             OnnxError::at(OnnxErrorKind::ModelInvalid, &paths.tokenizer, e.to_string())
         })?;
         let score_idx = manifest.score_index();
@@ -224,6 +216,22 @@ impl Detector for OnnxClassifier {
                 .map_err(|e| e.into_detector_error(&self.manifest.detector_id))?;
             Ok(self.findings(&c))
         })
+    }
+}
+
+/// Refuses a file whose hash differs from the manifest's: a half-copied or
+/// swapped model must not silently change what the guard lets through.
+fn check_sha256(path: &std::path::Path, bytes: &[u8], want: Option<&str>) -> Result<(), OnnxError> {
+    let Some(want) = want else { return Ok(()) };
+    let got = hex_sha256(bytes);
+    if got.eq_ignore_ascii_case(want) {
+        Ok(())
+    } else {
+        Err(OnnxError::at(
+            OnnxErrorKind::ModelInvalid,
+            path,
+            format!("sha256 {got} does not match the manifest's {want}"),
+        ))
     }
 }
 

@@ -132,6 +132,9 @@ pub struct ModelManifest {
     /// sha256 of `model.onnx`, checked at load.
     #[serde(default)]
     pub model_sha256: Option<String>,
+    /// sha256 of `tokenizer.json`, checked at load.
+    #[serde(default)]
+    pub tokenizer_sha256: Option<String>,
     /// Expected scores for fixed inputs (parity tests).
     #[serde(default)]
     pub parity: Vec<ParityCase>,

@@ -352,7 +352,30 @@ async fn shipped_models_match_their_recorded_parity_scores() {
         let c = OnnxClassifier::load(&rt, &ModelPaths::in_dir(&dir), pool(5000)).unwrap();
         assert!(!c.manifest().parity.is_empty());
         for case in &c.manifest().parity {
-            let got = c.classify(&case.text).await.unwrap().score;
+            let r = c.classify(&case.text).await.unwrap();
+            let got = r.score;
+            let findings = c.findings(&r);
+            if got >= c.manifest().report_threshold {
+                assert!(
+                    !findings.is_empty(),
+                    "{name}: {:?} scored {got} without findings",
+                    case.text
+                );
+                for f in &findings {
+                    assert_eq!(f.detector, c.manifest().detector_id);
+                    assert!(f.category.as_str().contains(':'), "{:?}", f.category);
+                }
+                if name == "harm" {
+                    let taxonomies: Vec<&str> =
+                        findings.iter().map(|f| f.category.taxonomy()).collect();
+                    assert!(
+                        taxonomies.contains(&"MLC") && taxonomies.contains(&"GBT45654"),
+                        "{taxonomies:?}"
+                    );
+                }
+            } else {
+                assert!(findings.is_empty());
+            }
             assert!(
                 (got - case.score).abs() < 1e-4,
                 "{name}: {:?} scored {got}, expected {}",

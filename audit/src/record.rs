@@ -298,27 +298,19 @@ impl LeafEntry {
     /// [`AuditErrorKind::Encoding`] when the bytes are not JSON, not an
     /// entry of this schema, or not in canonical form.
     pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, AuditError> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-            AuditError::with_source(AuditErrorKind::Encoding, "entry is not JSON", e)
-        })?;
-        if jcs::to_canonical_vec(&value)? != bytes {
-            return Err(AuditError::new(
-                AuditErrorKind::Encoding,
-                "entry bytes are not in RFC 8785 canonical form",
-            ));
-        }
-        let entry: Self = serde_json::from_value(value).map_err(|e| {
+        let entry: Self = serde_json::from_slice(bytes).map_err(|e| {
             AuditError::with_source(
                 AuditErrorKind::Encoding,
-                "entry does not match the schema",
+                "entry is not JSON of the entry schema",
                 e,
             )
         })?;
-        // The typed round trip must also be lossless (no ignored fields).
+        // Re-encoding must give the very same bytes: that proves them both
+        // canonical (RFC 8785) and free of anything the schema dropped.
         if entry.canonical_bytes()? != bytes {
             return Err(AuditError::new(
                 AuditErrorKind::Encoding,
-                "entry does not re-encode to the same bytes",
+                "entry bytes are not the canonical (RFC 8785) encoding of the entry",
             ));
         }
         Ok(entry)

@@ -11,6 +11,7 @@
 //! let engine = ThresholdEngine::new(70);
 //! let mut input = PolicyInput::default();
 //! input.risk.score = 90;
+//! input.risk.categories.insert(menshen_classifiers::Category::PROMPT_INJECTION, 90);
 //! assert_eq!(engine.decide(&input).unwrap().action, Action::Block);
 //! ```
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
@@ -40,7 +41,7 @@ pub use input::{
 };
 pub use review::{Case, CaseFilter, CaseId, CaseStatus, NewCase, Outcome, ReviewQueue};
 pub use set::{
-    Evaluation, PolicyKey, PolicySet, PolicySource, ReloadError, ReloadReport, ShadowDiff,
+    Evaluation, PolicyKey, PolicySet, PolicySource, PolicyStats, ReloadError, ReloadReport, ShadowDiff,
     WatchHandle,
 };
 pub use store::StoreError;

@@ -2,8 +2,9 @@
 
 use crate::{Action, Decision, DecisionEngine, PolicyError, PolicyInput};
 
-/// Blocks when `input.risk.score >= block_at`; redacts (mask) any entity types
-/// found otherwise. Used when no Rego bundle is configured.
+/// Blocks when a category's risk reaches `block_at`, unless every finding in
+/// it names an entity type (PII, secrets): those are redacted instead, with
+/// operator `config` (the proxy's configured operator per entity type). Used when no Rego bundle is configured.
 #[derive(Debug, Clone)]
 pub struct ThresholdEngine {
     block_at: u8,
@@ -22,22 +23,35 @@ impl ThresholdEngine {
 
 impl DecisionEngine for ThresholdEngine {
     fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
-        if input.risk.score >= self.block_at {
+        // Categories made only of entity findings (PII, secrets) are handled
+        // by redaction, not by blocking: the value can be cut out and the
+        // request still served.
+        let redactable = |category: &str| {
+            let mut any = false;
+            for f in input.findings.iter().filter(|f| f.category == category) {
+                any = true;
+                if f.entity_types.is_empty() {
+                    return false;
+                }
+            }
+            any
+        };
+        let blocking: Vec<String> = input
+            .risk
+            .categories
+            .iter()
+            .filter(|(c, s)| **s >= self.block_at && !redactable(c.as_str()))
+            .map(|(c, _)| c.to_string())
+            .collect();
+        if !blocking.is_empty() {
             let mut d = Decision::block("risk_threshold");
-            d.reasons.extend(
-                input
-                    .risk
-                    .categories
-                    .iter()
-                    .filter(|(_, s)| **s >= self.block_at)
-                    .map(|(c, _)| c.to_string()),
-            );
+            d.reasons.extend(blocking);
             return Ok(d);
         }
         let mut d = Decision::allow();
         for f in &input.findings {
             for e in &f.entity_types {
-                d.redact.insert(e.clone(), "mask".to_owned());
+                d.redact.insert(e.clone(), "config".to_owned());
             }
         }
         if !d.redact.is_empty() {

@@ -5,9 +5,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use menshen_classifiers::keywords::{KeywordDetector, KeywordList};
+use menshen_classifiers::rules::RuleDetector;
 use menshen_classifiers::{
-    Category, DetectorSettings, OnError, PhraseListDetector, Pipeline, RiskScorer,
+    Category, DetectorSettings, OnError, Operator, PhraseListDetector, PiiConfig, PiiDetector,
+    Pipeline, RedactionConfig, Redactor, RiskScorer, SecretsDetector,
 };
+use sha2::Digest;
 use menshen_policies::{DecisionEngine, ThresholdEngine};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -71,6 +77,60 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             output = output.detector_with(det, ds);
         }
     }
+    let guard_err = |guard: &str| {
+        let guard = guard.to_owned();
+        move |e: &dyn std::fmt::Display| BuildError::Guard {
+            guard: guard.clone(),
+            message: e.to_string(),
+        }
+    };
+    let mut add = |det: Arc<dyn menshen_classifiers::Detector>, g: &crate::config::GuardSettings| {
+        let ds = DetectorSettings {
+            timeout: g.timeout,
+            on_error: on_error(g.on_error),
+        };
+        input = std::mem::take(&mut input).detector_with(Arc::clone(&det), ds);
+        if g.output {
+            output = std::mem::take(&mut output).detector_with(det, ds);
+        }
+    };
+    if let Some(g) = &settings.rules {
+        let det = match &g.dir {
+            Some(dir) => RuleDetector::builtin_with_dir(dir),
+            None => RuleDetector::builtin(),
+        }
+        .map_err(|e| guard_err("rules.injection")(&e))?;
+        add(Arc::new(det), g);
+    }
+    if let Some(g) = &settings.pii {
+        let mut cfg = PiiConfig::default();
+        if let Some(m) = g.min_score {
+            cfg = cfg.with_min_score(m);
+        }
+        let det = PiiDetector::new(cfg).map_err(|e| guard_err("pii")(&e))?;
+        add(Arc::new(det), g);
+    }
+    if let Some(g) = &settings.secrets {
+        let det = SecretsDetector::new().map_err(|e| guard_err("secrets")(&e))?;
+        add(Arc::new(det), g);
+    }
+    if let Some(g) = &settings.keywords {
+        if let Some(dir) = &g.dir {
+            let lists = KeywordList::load_dir(dir).map_err(|e| guard_err("keywords")(&e))?;
+            let det = KeywordDetector::new(&lists).map_err(|e| guard_err("keywords")(&e))?;
+            add(Arc::new(det), g);
+        }
+    }
+    let redactor = build_redactor(&settings.redaction, &BTreeMap::new())
+        .map_err(|e| guard_err("redaction")(&e))?;
+    let vault_secret: Arc<[u8]> = match &settings.redaction.pseudonym_secret {
+        Some(s) => s.clone().into(),
+        None => {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&sha2::Sha256::digest(uuid::Uuid::new_v4().as_bytes()));
+            k.to_vec().into()
+        }
+    };
     let engine: Arc<dyn DecisionEngine> = Arc::new(ThresholdEngine::new(settings.block_at));
     Ok(Guards {
         input: input.build(),
@@ -78,7 +138,44 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
         output: output.cache_capacity(0).build(),
         scorer: RiskScorer::new(),
         engine,
+        redactor: Arc::new(redactor),
+        vault_secret,
     })
+}
+
+fn operator(name: &str) -> Operator {
+    match name {
+        "partial" => Operator::PartialMask { visible: 4 },
+        "hash" => Operator::Hash,
+        "drop" => Operator::Drop,
+        "pseudonym" => Operator::Pseudonymize,
+        "keep" => Operator::Keep,
+        _ => Operator::Mask,
+    }
+}
+
+/// The redactor for config `r`, with `overrides` (entity → operator name, from
+/// a policy decision) taking precedence.
+///
+/// # Errors
+/// When `hash` is used without a key.
+pub fn build_redactor(
+    r: &crate::config::RedactionSettings,
+    overrides: &BTreeMap<String, String>,
+) -> Result<Redactor, menshen_classifiers::redact::RedactError> {
+    let mut cfg = match &r.default {
+        Some(d) => RedactionConfig::new(operator(d)),
+        None => RedactionConfig::default(),
+    };
+    for (e, op) in r.entities.iter().chain(overrides.iter()) {
+        if e != "*" {
+            cfg = cfg.with_operator(e.clone(), operator(op));
+        }
+    }
+    if let Some(k) = &r.hash_key {
+        cfg = cfg.with_hash_key(menshen_classifiers::redact::HashKey::new(k.clone())?);
+    }
+    Redactor::new(cfg)
 }
 
 /// Builds the shared state.

@@ -156,6 +156,9 @@ pub struct RawConfig {
     /// Audit log settings.
     #[serde(default)]
     pub audit: RawAudit,
+    /// Redaction operators.
+    #[serde(default)]
+    pub redaction: RawRedaction,
 }
 
 const fn default_checkpoint_every() -> u64 {
@@ -385,7 +388,106 @@ pub struct RawGuards {
     /// The banned-phrase guard.
     #[serde(default)]
     pub phrases: RawPhrases,
+    /// Prompt-injection and jailbreak rule packs (`rules.injection`).
+    #[serde(default)]
+    pub rules: RawGuard,
+    /// PII recognizers (`pii`).
+    #[serde(default)]
+    pub pii: RawGuard,
+    /// Secret and credential detectors (`secrets`).
+    #[serde(default)]
+    pub secrets: RawGuard,
+    /// Sensitive-topic keyword libraries (`keywords`); off unless `dir` is set.
+    #[serde(default)]
+    pub keywords: RawGuard,
 }
+
+/// Common settings of a built-in detector.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    /// Whether it runs.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Timeout over one conversation, in milliseconds.
+    #[serde(default = "default_guard_timeout_ms")]
+    pub timeout_ms: u64,
+    /// `block` or `allow` when it fails.
+    #[serde(default)]
+    pub on_error: Option<Spanned<String>>,
+    /// Scan responses too.
+    #[serde(default = "default_true")]
+    pub output: bool,
+    /// Extra data files (rule packs, keyword lists) loaded from this directory.
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// Minimum score to report (PII), `0..=1`.
+    #[serde(default)]
+    pub min_score: Option<f32>,
+}
+
+impl Default for RawGuard {
+    fn default() -> Self {
+        RawGuard {
+            enabled: true,
+            timeout_ms: default_guard_timeout_ms(),
+            on_error: None,
+            output: true,
+            dir: None,
+            min_score: None,
+        }
+    }
+}
+
+/// `[redaction]`: how entity types are redacted when the policy says `redact`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedaction {
+    /// Operator for entity types without their own: `mask`, `partial`, `hash`, `drop`, `pseudonym`.
+    #[serde(default)]
+    pub default: Option<Spanned<String>>,
+    /// Entity type → operator.
+    #[serde(default)]
+    pub entities: BTreeMap<String, Spanned<String>>,
+    /// Env var holding the HMAC key for `hash` (at least 16 bytes).
+    #[serde(default)]
+    pub hash_key_env: Option<String>,
+    /// Env var holding the secret that pseudonym vault keys derive from; a
+    /// random per-process secret when unset (placeholders then differ across restarts).
+    #[serde(default)]
+    pub pseudonym_secret_env: Option<String>,
+}
+
+/// A validated built-in detector's settings.
+#[derive(Debug, Clone)]
+pub struct GuardSettings {
+    /// Timeout.
+    pub timeout: Duration,
+    /// Failure mode.
+    pub on_error: FailMode,
+    /// Also scan output.
+    pub output: bool,
+    /// Extra data directory.
+    pub dir: Option<PathBuf>,
+    /// Minimum score.
+    pub min_score: Option<f32>,
+}
+
+/// Validated redaction settings.
+#[derive(Debug, Clone, Default)]
+pub struct RedactionSettings {
+    /// Default operator name, if set.
+    pub default: Option<String>,
+    /// Per-entity operator names.
+    pub entities: BTreeMap<String, String>,
+    /// HMAC key bytes for `hash`.
+    pub hash_key: Option<Vec<u8>>,
+    /// Pseudonym vault secret.
+    pub pseudonym_secret: Option<Vec<u8>>,
+}
+
+/// Operator names accepted in config and in policy decisions.
+pub const OPERATORS: &[&str] = &["mask", "partial", "hash", "drop", "pseudonym", "keep"];
 
 /// `[guards.phrases]`.
 #[derive(Debug, Deserialize)]
@@ -602,6 +704,16 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Audit log, unless disabled.
     pub audit: Option<AuditSettings>,
+    /// Injection rules, if enabled.
+    pub rules: Option<GuardSettings>,
+    /// PII, if enabled.
+    pub pii: Option<GuardSettings>,
+    /// Secrets, if enabled.
+    pub secrets: Option<GuardSettings>,
+    /// Keyword libraries, if enabled and a directory is given.
+    pub keywords: Option<GuardSettings>,
+    /// Redaction operators.
+    pub redaction: RedactionSettings,
 }
 
 /// Defaults used when `menshen serve` runs without a config file.
@@ -831,7 +943,65 @@ impl RawConfig {
         } else {
             None
         };
+        let guard = |g: &RawGuard, name: &str| -> Result<Option<GuardSettings>, ConfigError> {
+            if !g.enabled {
+                return Ok(None);
+            }
+            if let Some(m) = g.min_score {
+                if !(0.0..=1.0).contains(&m) {
+                    return Err(ConfigError::new(format!("guards.{name}.min_score"), "must be within 0..=1"));
+                }
+            }
+            Ok(Some(GuardSettings {
+                timeout: Duration::from_millis(g.timeout_ms),
+                on_error: fail_mode(g.on_error.as_ref(), &format!("guards.{name}.on_error"), &src)?,
+                output: g.output,
+                dir: g.dir.as_ref().map(PathBuf::from),
+                min_score: g.min_score,
+            }))
+        };
+        let rules = guard(&self.guards.rules, "rules")?;
+        let pii = guard(&self.guards.pii, "pii")?;
+        let secrets = guard(&self.guards.secrets, "secrets")?;
+        let keywords = if self.guards.keywords.dir.is_some() {
+            guard(&self.guards.keywords, "keywords")?
+        } else {
+            None
+        };
+        let r = &self.redaction;
+        let op = |v: &Spanned<String>, key: String| -> Result<String, ConfigError> {
+            if OPERATORS.contains(&v.get_ref().as_str()) {
+                Ok(v.get_ref().clone())
+            } else {
+                Err(ConfigError::new(key, format!("`{}` is not one of: {}", v.get_ref(), OPERATORS.join(", ")))
+                    .at(&src, v.span()))
+            }
+        };
+        let mut redaction = RedactionSettings {
+            default: r.default.as_ref().map(|d| op(d, "redaction.default".into())).transpose()?,
+            ..RedactionSettings::default()
+        };
+        for (entity, v) in &r.entities {
+            redaction.entities.insert(entity.clone(), op(v, format!("redaction.entities.{entity}"))?);
+        }
+        if let Some(var) = &r.hash_key_env {
+            let key = env.var(var).filter(|k| k.len() >= 16).ok_or_else(|| {
+                ConfigError::new("redaction.hash_key_env", format!("environment variable {var} must hold at least 16 bytes"))
+            })?;
+            redaction.hash_key = Some(key.into_bytes());
+        }
+        if let Some(var) = &r.pseudonym_secret_env {
+            let key = env.var(var).filter(|k| k.len() >= 16).ok_or_else(|| {
+                ConfigError::new("redaction.pseudonym_secret_env", format!("environment variable {var} must hold at least 16 bytes"))
+            })?;
+            redaction.pseudonym_secret = Some(key.into_bytes());
+        }
         Ok(Settings {
+            rules,
+            pii,
+            secrets,
+            keywords,
+            redaction,
             audit,
             listen,
             max_body_bytes: self.server.max_body_bytes,

@@ -236,7 +236,7 @@ impl SseParser {
             if self.after_cr {
                 self.after_cr = false;
                 if let Some(rest) = bytes.strip_prefix(b"\n") {
-                    self.count(1)?;
+                    // The `\n` of a split `\r\n` ends a line already counted.
                     bytes = rest;
                     continue;
                 }

@@ -139,6 +139,15 @@ fn untrusted_block(
     let c = obj(v, p)?;
     match type_of(c) {
         Some("document") => document(c, p, b, mi),
+        Some("search_result") => {
+            let cp = p.key("content");
+            if let Some(blocks) = get(c, "content") {
+                for (k, block) in arr(blocks, &cp)?.iter().enumerate() {
+                    untrusted_block(block, &cp.index(k), b, mi, mk)?;
+                }
+            }
+            Ok(())
+        }
         Some("image") => {
             b.image(mi, source_media_type(c));
             Ok(())

@@ -309,8 +309,15 @@ impl StreamEvent {
 
     /// Like [`to_sse`](Self::to_sse), without copying.
     pub fn into_sse(self) -> SseEvent {
-        let mut sse = self.sse.clone();
-        self.refresh(&mut sse);
+        let StreamEvent {
+            mut sse,
+            json,
+            dirty,
+            ..
+        } = self;
+        if let (true, Some(v)) = (dirty, json) {
+            sse.data = Some(v.to_string());
+        }
         sse
     }
 

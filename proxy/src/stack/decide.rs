@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{Request, StatusCode};
-use menshen_classifiers::{Conversation, Finding, OnError, Span};
+use menshen_classifiers::{Conversation, Finding, OnError, Span, Vault, VaultKey};
 use menshen_policies::{Action, Decision, Direction, FindingSummary, PolicyContext, PolicyInput};
 use tower::{Layer, Service};
 
@@ -282,6 +282,84 @@ pub fn audit_text(conv: &Conversation, findings: &[Finding]) -> String {
     out
 }
 
+/// The pseudonym vault of a request, for restoring originals in the response.
+/// Lives only in memory, for the request's lifetime.
+#[derive(Clone)]
+pub(crate) struct VaultExt(pub(crate) Arc<Vault>);
+
+impl std::fmt::Debug for VaultExt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VaultExt(..)")
+    }
+}
+
+/// A stable id for a conversation: its tenant and first message. Every turn
+/// of a chat re-sends the first message, so the same value gets the same
+/// pseudonym across turns, while other conversations cannot link them.
+pub fn conversation_id(tenant: &str, conv: &Conversation) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update([0]);
+    if let Some(first) = conv.segments().next() {
+        h.update(first.text.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Redacts, in place, the entity findings the decision lists (`"*"`: all),
+/// with the configured operators overridden by the decision's. Returns
+/// whether any text changed.
+pub(crate) fn apply_redaction(
+    shared: &Shared,
+    conv: &mut Conversation,
+    findings: &[Finding],
+    ops: &BTreeMap<String, String>,
+    vault: &mut Vault,
+) -> Result<bool, Reject> {
+    let all = ops.contains_key("*");
+    let overrides: BTreeMap<String, String> = ops
+        .iter()
+        .filter(|(k, v)| *k != "*" && crate::config::OPERATORS.contains(&v.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let custom;
+    let redactor: &menshen_classifiers::Redactor = if overrides.is_empty() {
+        &shared.guards.redactor
+    } else {
+        custom = crate::app::build_redactor(&shared.settings.redaction, &overrides).map_err(|e| {
+            Reject::new(RejectKind::GuardUnavailable, "redaction_failed", e.to_string())
+        })?;
+        &custom
+    };
+    let mut by_loc: BTreeMap<_, Vec<Finding>> = BTreeMap::new();
+    for f in findings {
+        let Some(entity) = &f.entity else { continue };
+        if !(all || ops.contains_key(entity)) {
+            continue;
+        }
+        if let Some(loc) = f.location {
+            by_loc.entry(loc).or_default().push(f.clone());
+        }
+    }
+    let mut changed = false;
+    for (loc, fs) in by_loc {
+        let Some(text) = conv.text_at_mut(loc) else { continue };
+        let out = redactor.redact(text, &fs, vault);
+        if out != *text {
+            *text = out;
+            changed = true;
+        }
+    }
+    // Findings without an entity (e.g. a phrase the policy wants cut) are
+    // masked by detector id.
+    let rest: Vec<Finding> = findings.iter().filter(|f| f.entity.is_none()).cloned().collect();
+    if !rest.is_empty() && redact_conversation(conv, &rest, ops) {
+        changed = true;
+    }
+    Ok(changed)
+}
+
 fn guard_failure_blocks(ex: &Exchange, route_on_error: FailMode) -> bool {
     route_on_error == FailMode::Block && ex.failures.iter().any(|f| f.on_error == OnError::Block)
 }
@@ -318,7 +396,7 @@ where
                 .route_index
                 .and_then(|i| shared.settings.routes.get(i))
                 .map_or(FailMode::Block, |r| r.on_error);
-            let (parts, body) = req.into_parts();
+            let (mut parts, body) = req.into_parts();
             let input = policy_input(
                 &ex,
                 &decoded.conversation,
@@ -368,7 +446,21 @@ where
                 Action::Allow => {}
                 Action::Redact => {
                     let mut conv = decoded.conversation.clone();
-                    if redact_conversation(&mut conv, &ex.findings, &decision.redact) {
+                    let mut vault = Vault::new(VaultKey::derive(
+                        &shared.guards.vault_secret,
+                        &conversation_id(&ex.tenant, &decoded.conversation),
+                    ));
+                    let changed = apply_redaction(
+                        &shared,
+                        &mut conv,
+                        &ex.findings,
+                        &decision.redact,
+                        &mut vault,
+                    )?;
+                    if !vault.is_empty() {
+                        parts.extensions.insert(VaultExt(Arc::new(vault)));
+                    }
+                    if changed {
                         let bytes = decoded.reencode(&conv).map_err(|e| {
                             Reject::new(
                                 RejectKind::GuardUnavailable,

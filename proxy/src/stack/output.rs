@@ -21,12 +21,16 @@ use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
-use menshen_classifiers::{Conversation, Finding, Message, Role, Segment, Span};
+use menshen_classifiers::{
+    Conversation, Finding, Message, Restorer, Role, Segment, Span, Vault, VaultKey,
+};
 use menshen_policies::{Action, Decision, Direction};
 use tokio::sync::mpsc;
 use tower::{Layer, Service};
 
-use super::decide::{audit_text, policy_input, redact_conversation, refusal, run_policy};
+use super::decide::{
+    apply_redaction, audit_text, policy_input, redact_conversation, refusal, run_policy, VaultExt,
+};
 use super::{Exchange, ExchangeHandle, ProxyBody, Shared};
 use crate::api::{self, Api, DecodeLimits};
 use crate::config::FailMode;
@@ -98,6 +102,7 @@ where
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let handle = req.extensions().get::<ExchangeHandle>().cloned();
+            let vault = req.extensions().get::<VaultExt>().map(|v| Arc::clone(&v.0));
             let resp = inner.call(req).await?;
             let Some(handle) = handle else {
                 return Ok(resp);
@@ -111,9 +116,9 @@ where
                 return Ok(resp);
             }
             if is_event_stream(&resp) {
-                Ok(stream_response(shared, handle, api, resp))
+                Ok(stream_response(shared, handle, api, resp, vault))
             } else {
-                whole_response(shared, handle, api, resp)
+                whole_response(shared, handle, api, resp, vault)
                     .await
                     .map_err(|r| -> BoxError { Box::new(r) })
             }
@@ -181,6 +186,7 @@ async fn whole_response(
     handle: ExchangeHandle,
     api: Api,
     resp: Response<ProxyBody>,
+    vault: Option<Arc<Vault>>,
 ) -> Result<Response<ProxyBody>, Reject> {
     let (mut parts, body) = resp.into_parts();
     let cap = usize::try_from(shared.settings.max_response_bytes).unwrap_or(usize::MAX);
@@ -231,26 +237,42 @@ async fn whole_response(
     }
     let decision = decide_output(&shared, &handle, &decoded.conversation, &report.findings)?;
     let mut out = bytes;
+    let mut conv = decoded.conversation.clone();
+    let mut changed = false;
     match decision.action {
         Action::Block | Action::Review => {
             audit_response(&shared, &handle).await?;
             return Err(refusal(&decision));
         }
         Action::Redact => {
-            let mut conv = decoded.conversation.clone();
-            if redact_conversation(&mut conv, &report.findings, &decision.redact) {
-                if let Some(b) = decoded.reencode(&conv).map_err(|e| {
-                    Reject::new(
-                        RejectKind::BadUpstreamResponse,
-                        "redaction_failed",
-                        e.to_string(),
-                    )
-                })? {
-                    out = Bytes::from(b);
+            let mut scratch = Vault::new(VaultKey::random());
+            changed |= apply_redaction(&shared, &mut conv, &report.findings, &decision.redact, &mut scratch)?;
+        }
+        Action::Allow | Action::Route => {}
+    }
+    // Put back what the request's pseudonyms stood for.
+    if let Some(v) = &vault {
+        let locs: Vec<_> = conv.segments().map(|s| (s.location, s.kind)).collect();
+        for (loc, kind) in locs {
+            if let Some(t) = conv.text_at_mut(loc) {
+                let restored = if kind == menshen_classifiers::SegmentKind::ToolArguments {
+                    v.restore_json(t)
+                } else {
+                    v.restore(t)
+                };
+                if restored != *t {
+                    *t = restored;
+                    changed = true;
                 }
             }
         }
-        Action::Allow | Action::Route => {}
+    }
+    if changed {
+        if let Some(b) = decoded.reencode(&conv).map_err(|e| {
+            Reject::new(RejectKind::BadUpstreamResponse, "redaction_failed", e.to_string())
+        })? {
+            out = Bytes::from(b);
+        }
     }
     audit_response(&shared, &handle).await?;
     parts.headers.remove(CONTENT_LENGTH);
@@ -438,6 +460,34 @@ impl StreamScanner {
 
 type FrameResult = Result<Frame<Bytes>, BoxError>;
 
+/// Restores pseudonyms in released stream text, per channel, holding back
+/// only a possible placeholder prefix split across chunks; `end` flushes it.
+fn restore_piece<'v>(
+    vault: Option<&'v Vault>,
+    restorers: &mut BTreeMap<api::DeltaKey, Restorer<'v>>,
+    key: api::DeltaKey,
+    text: &str,
+    end: bool,
+) -> String {
+    let Some(v) = vault else {
+        return text.to_owned();
+    };
+    let r = restorers.entry(key).or_insert_with(|| {
+        if key.kind == api::DeltaKind::ToolArguments {
+            v.json_restorer()
+        } else {
+            v.restorer()
+        }
+    });
+    let mut out = r.push(text);
+    if end {
+        if let Some(r) = restorers.remove(&key) {
+            out.push_str(&r.finish());
+        }
+    }
+    out
+}
+
 /// Masks PII in what a stream delivered and stores it as the response payload.
 async fn stream_audit_payload(
     shared: &Shared,
@@ -462,11 +512,12 @@ fn stream_response(
     handle: ExchangeHandle,
     api: Api,
     resp: Response<ProxyBody>,
+    vault: Option<Arc<Vault>>,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(CONTENT_LENGTH);
     let (tx, rx) = mpsc::channel::<FrameResult>(16);
-    tokio::spawn(pump(shared, handle, api, body, tx));
+    tokio::spawn(pump(shared, handle, api, body, tx, vault));
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
@@ -494,7 +545,10 @@ async fn pump(
     api: Api,
     mut body: ProxyBody,
     tx: mpsc::Sender<FrameResult>,
+    vault: Option<Arc<Vault>>,
 ) {
+    let vault_ref: Option<&Vault> = vault.as_deref();
+    let mut restorers: BTreeMap<api::DeltaKey, Restorer<'_>> = BTreeMap::new();
     let holdback = shared.guards.output.max_match_bytes().unwrap_or(4096);
     let mut scanner = StreamScanner::new(holdback);
     let mut parser = SseParser::new(shared.settings.max_sse_event_bytes);
@@ -569,6 +623,7 @@ async fn pump(
                     }
                     match scanner.push(&shared, &handle, key, "", true).await {
                         Scan::Release(text) => {
+                            let text = restore_piece(vault_ref, &mut restorers, key, &text, true);
                             if let Some((t, i)) = templates.get(&key) {
                                 if let Some(e) = t.delta_only(*i, &text) {
                                     out.push(e);
@@ -594,7 +649,7 @@ async fn pump(
                     // A snapshot repeats the key's text: show exactly what was
                     // forwarded, never the raw upstream text.
                     let rest = match scanner.push(&shared, &handle, key, "", true).await {
-                        Scan::Release(t) => t,
+                        Scan::Release(t) => restore_piece(vault_ref, &mut restorers, key, &t, true),
                         Scan::Block(r) => {
                             let _ = send_events(&tx, &out).await;
                             break 'outer Err(r);
@@ -609,6 +664,13 @@ async fn pump(
                         .await
                     {
                         Scan::Release(t) => {
+                            let t = restore_piece(
+                                vault_ref,
+                                &mut restorers,
+                                key,
+                                &t,
+                                boundary || snapshot,
+                            );
                             if !snapshot {
                                 templates.insert(key, (ev.clone(), i));
                                 forwarded.entry(key).or_default().push_str(&t);

@@ -37,6 +37,10 @@ pub struct Guards {
     pub scorer: RiskScorer,
     /// Risk + findings → decision.
     pub engine: Arc<dyn DecisionEngine>,
+    /// Redaction operators per entity type (config); a policy may override.
+    pub redactor: Arc<menshen_classifiers::Redactor>,
+    /// Secret from which per-conversation pseudonym vault keys derive.
+    pub vault_secret: Arc<[u8]>,
 }
 
 impl fmt::Debug for Guards {

@@ -390,3 +390,15 @@ pub fn anthropic_stream_text(body: &str) -> String {
         .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// Starts a proxy with a real audit log in `dir`; returns the log so the test
+/// can shut it down (final checkpoint) before exporting.
+pub async fn proxy_with_audit(config: &str, upstream: &Upstream, dir: &std::path::Path) -> (Running, menshen_audit::AuditLog) {
+    let text = format!("data_dir = \"{}\"\n{}", dir.display(), config.replace("{upstream}", &upstream.url()));
+    let env: BTreeMap<String, String> = [("UPSTREAM_KEY".to_owned(), "sk-upstream-secret".to_owned())].into();
+    let mut settings = Settings::from_toml("test.toml", &text, &env).unwrap();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    let (log, hook) = app::open_audit(&settings).unwrap().unwrap();
+    let shared = app::build_shared(settings, Some(hook)).unwrap();
+    (Running::start(shared).await.unwrap(), log)
+}

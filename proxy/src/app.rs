@@ -14,7 +14,9 @@ use menshen_classifiers::{
     Pipeline, RedactionConfig, Redactor, RiskScorer, SecretsDetector,
 };
 use sha2::Digest;
-use menshen_policies::{DecisionEngine, ThresholdEngine};
+use menshen_policies::{PolicySet, PolicySource, ReviewQueue, ThresholdEngine};
+
+use crate::policy::PolicyEngine;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -37,6 +39,12 @@ pub enum BuildError {
         /// What failed.
         message: String,
     },
+    /// The policy bundle does not load, compile or pass its tests.
+    #[error("policy: {0}")]
+    Policy(String),
+    /// The review queue cannot be opened.
+    #[error("review queue: {0}")]
+    Review(String),
     /// TLS roots or similar.
     #[error("upstream clients: {0}")]
     Upstream(#[from] std::io::Error),
@@ -131,13 +139,23 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             k.to_vec().into()
         }
     };
-    let engine: Arc<dyn DecisionEngine> = Arc::new(ThresholdEngine::new(settings.block_at));
+    let engine = if settings.policy.rego {
+        let source = match &settings.policy.bundle {
+            Some(dir) => PolicySource::Dir(dir.clone()),
+            None => PolicySource::EmbeddedBaseline,
+        };
+        let set = PolicySet::new(source).map_err(|e| BuildError::Policy(e.to_string()))?;
+        PolicyEngine::Rego(Arc::new(set))
+    } else {
+        PolicyEngine::Threshold(Arc::new(ThresholdEngine::new(settings.block_at)))
+    };
     Ok(Guards {
         input: input.build(),
         // Streaming windows are unique; caching them would only evict history.
         output: output.cache_capacity(0).build(),
         scorer: RiskScorer::new(),
         engine,
+        review: None,
         redactor: Arc::new(redactor),
         vault_secret,
     })
@@ -186,9 +204,22 @@ pub fn build_shared(
     settings: Settings,
     audit: Option<Arc<dyn AuditHook>>,
 ) -> Result<Arc<Shared>, BuildError> {
-    let guards = build_guards(&settings)?;
+    let mut guards = build_guards(&settings)?;
+    if settings.policy.review {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let q = ReviewQueue::open(settings.data_dir.join("review.sqlite"))
+            .map_err(|e| BuildError::Review(e.to_string()))?;
+        guards.review = Some(Arc::new(q));
+    }
+    let policy_watch = match &guards.engine {
+        PolicyEngine::Rego(set) if settings.policy.bundle.is_some() => {
+            Some(set.watch(settings.policy.reload_interval))
+        }
+        _ => None,
+    };
     let upstreams = UpstreamClients::new(&settings.upstreams)?;
     Ok(Arc::new(Shared {
+        policy_watch,
         settings,
         metrics: Metrics::new(),
         upstreams,

@@ -159,6 +159,56 @@ pub struct RawConfig {
     /// Redaction operators.
     #[serde(default)]
     pub redaction: RawRedaction,
+    /// Policy engine.
+    #[serde(default)]
+    pub policy: RawPolicy,
+}
+
+const fn default_reload_interval_s() -> u64 {
+    5
+}
+
+/// `[policy]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// `rego` (default: the bundle below, or the embedded `baseline` pack) or
+    /// `threshold` (built-in: block at `decision.block_at`, redact entities).
+    #[serde(default)]
+    pub engine: Option<Spanned<String>>,
+    /// An OPA-style bundle directory (`.rego` files, `data.json`, optional `.manifest`).
+    #[serde(default)]
+    pub bundle: Option<String>,
+    /// How often the bundle directory is checked for changes, in seconds (SIGHUP reloads at once).
+    #[serde(default = "default_reload_interval_s")]
+    pub reload_interval_s: u64,
+    /// Keep a human review queue (SQLite under `data_dir`) for `review` decisions.
+    #[serde(default = "default_true")]
+    pub review: bool,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        RawPolicy {
+            engine: None,
+            bundle: None,
+            reload_interval_s: default_reload_interval_s(),
+            review: true,
+        }
+    }
+}
+
+/// Validated policy settings.
+#[derive(Debug, Clone)]
+pub struct PolicySettings {
+    /// Use Rego (else the threshold engine).
+    pub rego: bool,
+    /// Bundle directory; `None`: the embedded baseline.
+    pub bundle: Option<PathBuf>,
+    /// Reload poll interval.
+    pub reload_interval: Duration,
+    /// Keep a review queue.
+    pub review: bool,
 }
 
 const fn default_checkpoint_every() -> u64 {
@@ -714,6 +764,8 @@ pub struct Settings {
     pub keywords: Option<GuardSettings>,
     /// Redaction operators.
     pub redaction: RedactionSettings,
+    /// Policy engine.
+    pub policy: PolicySettings,
 }
 
 /// Defaults used when `menshen serve` runs without a config file.
@@ -996,7 +1048,22 @@ impl RawConfig {
             })?;
             redaction.pseudonym_secret = Some(key.into_bytes());
         }
+        let engine = match &self.policy.engine {
+            None => "rego".to_owned(),
+            Some(e) if ["rego", "threshold"].contains(&e.get_ref().as_str()) => e.get_ref().clone(),
+            Some(e) => {
+                return Err(ConfigError::new("policy.engine", format!("`{}` is not one of: rego, threshold", e.get_ref()))
+                    .at(&src, e.span()))
+            }
+        };
+        let policy = PolicySettings {
+            rego: engine == "rego",
+            bundle: self.policy.bundle.as_ref().map(PathBuf::from),
+            reload_interval: Duration::from_secs(self.policy.reload_interval_s.max(1)),
+            review: self.policy.review,
+        };
         Ok(Settings {
+            policy,
             rules,
             pii,
             secrets,

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod policy;
 pub mod scan;
 pub mod server;
 pub mod sse;

@@ -223,6 +223,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         None => (None, None),
     };
     let shared = app::build_shared(settings, hook)?;
+    #[cfg(unix)]
+    {
+        let shared = Arc::clone(&shared);
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading policies");
+                    shared.guards.engine.reload();
+                }
+            });
+        }
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

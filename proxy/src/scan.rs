@@ -152,7 +152,7 @@ pub async fn scan_one(guards: &Guards, input: &ScanInput) -> Value {
         guards,
     );
     let risk = pi.risk.score;
-    let decision = match guards.engine.decide(&pi) {
+    let decision = match guards.engine.evaluate(&pi).0 {
         Ok(d) => d,
         Err(e) => return json!({"error": format!("policy: {e}")}),
     };

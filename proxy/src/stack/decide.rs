@@ -165,12 +165,13 @@ pub(crate) fn run_policy(
     shared: &Shared,
     input: &PolicyInput,
     on_error: FailMode,
-) -> Result<Decision, Reject> {
-    match shared.guards.engine.decide(input) {
-        Ok(d) => Ok(d),
+) -> Result<(Decision, String), Reject> {
+    let (result, version) = shared.guards.engine.evaluate(input);
+    match result {
+        Ok(d) => Ok((d, version)),
         Err(e) => {
             shared.metrics.policy_error();
-            tracing::error!(error = %e, "policy evaluation failed");
+            tracing::error!(error = %e, policy.version = %version, "policy evaluation failed");
             match on_error {
                 FailMode::Block => Err(Reject::new(
                     RejectKind::GuardUnavailable,
@@ -180,7 +181,7 @@ pub(crate) fn run_policy(
                 FailMode::Allow => {
                     let mut d = Decision::allow();
                     d.reasons.push("policy_error_fail_open".to_owned());
-                    Ok(d)
+                    Ok((d, version))
                 }
             }
         }
@@ -360,6 +361,42 @@ pub(crate) fn apply_redaction(
     Ok(changed)
 }
 
+/// Stores a review case (redacted content, findings, decision) and returns
+/// its id. Without a review queue the request cannot be held, so it fails
+/// closed.
+fn hold_for_review(
+    shared: &Shared,
+    handle: &ExchangeHandle,
+    conv: &Conversation,
+    ex: &Exchange,
+    decision: &Decision,
+    input: &PolicyInput,
+) -> Result<String, Reject> {
+    let Some(queue) = &shared.guards.review else {
+        return Err(Reject::new(
+            RejectKind::GuardUnavailable,
+            "review_unavailable",
+            "the policy asked for human review but no review queue is configured",
+        ));
+    };
+    let policy_version = handle.with(|e| e.policy_version.clone());
+    let case = menshen_policies::NewCase {
+        redacted_content: audit_text(conv, &ex.findings),
+        findings: input.findings.clone(),
+        decision: Some(decision.clone()),
+        tenant: ex.tenant.clone(),
+        route: ex.route.clone().unwrap_or_default(),
+        subject: ex.user.clone().unwrap_or_default(),
+        request_id: ex.request_id.clone(),
+        policy_version,
+        ..menshen_policies::NewCase::default()
+    };
+    queue.create(case).map(|id| id.to_string()).map_err(|e| {
+        tracing::error!(error = %e, "review case not stored");
+        Reject::new(RejectKind::GuardUnavailable, "review_unavailable", "the review queue is unavailable")
+    })
+}
+
 fn guard_failure_blocks(ex: &Exchange, route_on_error: FailMode) -> bool {
     route_on_error == FailMode::Block && ex.failures.iter().any(|f| f.on_error == OnError::Block)
 }
@@ -411,7 +448,6 @@ where
                 .then(|| audit_text(&decoded.conversation, &ex.findings));
             handle.with(|e| {
                 e.risk = input.risk.clone();
-                e.policy_version = shared.guards.engine.version().to_owned();
                 e.audit_prompt = audit_prompt;
             });
             if guard_failure_blocks(&ex, on_error) {
@@ -431,7 +467,10 @@ where
                 .into());
             }
             let decision = match run_policy(&shared, &input, on_error) {
-                Ok(d) => d,
+                Ok((d, version)) => {
+                    handle.with(|e| e.policy_version = version);
+                    d
+                }
                 Err(r) => {
                     handle.with(|e| e.decision = Some(Decision::block("policy_error")));
                     return Err(r.into());
@@ -442,7 +481,12 @@ where
             handle.with(|e| e.decision = Some(decision.clone()));
             let mut body = body;
             match decision.action {
-                Action::Block | Action::Review => return Err(refusal(&decision).into()),
+                Action::Review => {
+                    let case = hold_for_review(&shared, &handle, &decoded.conversation, &ex, &decision, &input)?;
+                    handle.with(|e| e.review_case = Some(case));
+                    return Err(refusal(&decision).into());
+                }
+                Action::Block => return Err(refusal(&decision).into()),
                 Action::Allow => {}
                 Action::Redact => {
                     let mut conv = decoded.conversation.clone();

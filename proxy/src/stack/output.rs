@@ -152,7 +152,8 @@ fn decide_output(
         &shared.guards,
     );
     let risk = input.risk.clone();
-    let decision = run_policy(shared, &input, on_error(shared, &ex))?;
+    let (decision, version) = run_policy(shared, &input, on_error(shared, &ex))?;
+    handle.with(|e| e.policy_version = version);
     shared
         .metrics
         .decision("response", decision.action.as_str());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use menshen_classifiers::{Pipeline, RiskScorer};
-use menshen_policies::{DecisionEngine, Direction};
+use menshen_policies::Direction;
 
 use super::Exchange;
 use crate::config::Settings;
@@ -36,7 +36,9 @@ pub struct Guards {
     /// Findings → risk.
     pub scorer: RiskScorer,
     /// Risk + findings → decision.
-    pub engine: Arc<dyn DecisionEngine>,
+    pub engine: crate::policy::PolicyEngine,
+    /// Where `review` decisions are held, when configured.
+    pub review: Option<Arc<menshen_policies::ReviewQueue>>,
     /// Redaction operators per entity type (config); a policy may override.
     pub redactor: Arc<menshen_classifiers::Redactor>,
     /// Secret from which per-conversation pseudonym vault keys derive.
@@ -66,4 +68,6 @@ pub struct Shared {
     pub guards: Guards,
     /// Audit writer, if configured.
     pub audit: Option<Arc<dyn AuditHook>>,
+    /// Polls the policy bundle for changes while held.
+    pub policy_watch: Option<menshen_policies::WatchHandle>,
 }

@@ -259,8 +259,15 @@ pub async fn proxy(config: &str, upstream: &Upstream) -> Running {
         [("UPSTREAM_KEY".to_owned(), "sk-upstream-secret".to_owned())].into();
     let mut settings = Settings::from_toml("test.toml", &text, &env).unwrap();
     settings.listen = "127.0.0.1:0".parse().unwrap();
+    // Review queue and other state in a directory of the test's own.
+    settings.data_dir = tempfile::tempdir().unwrap().keep();
     let shared = app::build_shared(settings, None).unwrap();
     Running::start(shared).await.unwrap()
+}
+
+/// BASIC with the built-in threshold engine and pseudonymizing redaction.
+pub fn threshold_config() -> String {
+    format!("{BASIC}\n[policy]\nengine = \"threshold\"\n")
 }
 
 pub const BASIC: &str = r#"

@@ -146,6 +146,27 @@ impl Upstream {
         up
     }
 
+    /// Also serves the same mock on a Unix domain socket at `path`.
+    pub fn serve_unix(&self, path: &std::path::Path) {
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let up2 = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else { break };
+                let up = up2.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let up = up.clone();
+                        async move { Ok::<_, Infallible>(up.handle(req).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(sock), svc)
+                        .await;
+                });
+            }
+        });
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

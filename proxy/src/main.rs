@@ -45,6 +45,21 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run the input detectors over labelled JSON Lines and print precision, recall and false-positive rate per label, plus throughput.
+    Eval {
+        /// Labelled data (`{"text", "label", ...}` per line), e.g. ../shared/data/*.jsonl.
+        #[arg(long = "data", required = true)]
+        data: Vec<PathBuf>,
+        /// TOML config whose detectors to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Score at or above which a finding flags a row.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Count only findings in these categories (e.g. OWASP-LLM-2025:LLM01); default all.
+        #[arg(long = "category")]
+        categories: Vec<String>,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         /// The file.
@@ -169,6 +184,32 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 };
                 let v = rt.block_on(scan_one(&guards, &input));
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            data,
+            config,
+            threshold,
+            categories,
+        } => {
+            use menshen_classifiers::eval::{evaluate, load_jsonl, EvalConfig};
+            let settings = load(config.as_ref(), &ScanEnv)?;
+            let guards = app::build_guards(&settings)?;
+            let cfg = EvalConfig {
+                threshold,
+                categories: categories
+                    .into_iter()
+                    .map(menshen_classifiers::Category::new)
+                    .collect(),
+                ..EvalConfig::default()
+            };
+            let rt = runtime()?;
+            for path in data {
+                let rows = load_jsonl(&path).with_context(|| format!("reading {}", path.display()))?;
+                let report = rt.block_on(evaluate(&guards.input, &rows, &cfg));
+                println!("== {}", path.display());
+                println!("{report}");
             }
             Ok(std::process::ExitCode::SUCCESS)
         }

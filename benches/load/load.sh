@@ -74,19 +74,43 @@ NGINX
 "$NGINX" -p "$WORK/up" -c "$WORK/up/nginx.conf" -e "$WORK/up/error.log" & PIDS+=($!)
 "$NGINX" -p "$WORK/ngx" -c "$WORK/ngx/nginx.conf" -e "$WORK/ngx/error.log" & PIDS+=($!)
 
-cat > "$WORK/menshen.toml" <<TOML
-data_dir = "$WORK/data"
+# Three menshen configurations in front of the same upstream.
+start_menshen() { # name port extra-toml
+  mkdir -p "$WORK/$1"
+  cat > "$WORK/$1/menshen.toml" <<TOML
+data_dir = "$WORK/$1/data"
 [server]
-listen = "127.0.0.1:$MEN"
+listen = "127.0.0.1:$2"
 [[upstreams]]
 name = "up"
 url = "http://127.0.0.1:$UP"
 [[routes]]
 name = "default"
 upstream = "up"
+$3
 TOML
-(cd "$WORK" && MENSHEN_LOG=warn "$BIN" serve --config "$WORK/menshen.toml" 2>"$WORK/menshen.log") & PIDS+=($!)
-MEN_PID=$!
+  (cd "$WORK/$1" && MENSHEN_LOG=warn exec "$BIN" serve --config "$WORK/$1/menshen.toml" 2>"$WORK/$1/menshen.log") &
+  PIDS+=($!)
+  echo $! > "$WORK/$1/pid"
+}
+start_menshen phrase $MEN '
+[guards.rules]
+enabled = false
+[guards.pii]
+enabled = false
+[guards.secrets]
+enabled = false
+[policy]
+engine = "threshold"
+[audit]
+enabled = false'
+start_menshen full $MEN_FULL '
+[audit]
+mode = "async"'
+MEN_SYNC=18405
+start_menshen sync $MEN_SYNC '
+[audit]
+mode = "sync"'
 
 # A ~1 KB chat request, and a variant with PII and an injection attempt.
 python3 - "$WORK" <<'PY'
@@ -105,7 +129,7 @@ for name, body in (("clean", clean), ("hostile", hostile)):
     print(name, len(b), "bytes", file=sys.stderr)
 PY
 
-for port in $UP $NGX $MEN; do
+for port in $UP $NGX $MEN $MEN_FULL $MEN_SYNC; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -123,26 +147,31 @@ run() { # label url script conns
 to_ms() { # wrk latency like 1.23ms / 850.00us / 1.02s
   awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v }'
 }
-rss() { awk '/VmHWM/ {print $2/1024 " MiB"}' "/proc/$1/status" 2>/dev/null || echo "-"; }
+rss() { awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "-"; }
 
 declare -a ROWS
 for script in clean hostile; do
   for conns in 1 "$CONNS"; do
     ROWS+=("$(run "upstream direct" "http://127.0.0.1:$UP/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-")
     ROWS+=("$(run "nginx pass-through" "http://127.0.0.1:$NGX/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-")
-    ROWS+=("$(run "menshen (built-in guards)" "http://127.0.0.1:$MEN/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$MEN_PID")")
+    ROWS+=("$(run "menshen (phrase guard)" "http://127.0.0.1:$MEN/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/phrase/pid")")")
+    ROWS+=("$(run "menshen (full, async audit)" "http://127.0.0.1:$MEN_FULL/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/full/pid")")")
+    ROWS+=("$(run "menshen (full, sync audit)" "http://127.0.0.1:$MEN_SYNC/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/sync/pid")")")
   done
 done
 
-printf '\n%-28s %-8s %5s %10s %9s %9s %9s %12s %10s\n' target body conns "req/s" "p50 ms" "p99 ms" "non-2xx" "peak RSS" "÷ nginx"
+printf '\n%-30s %-8s %5s %10s %9s %9s %9s %12s %10s\n' target body conns "req/s" "p50 ms" "p99 ms" "non-2xx" "peak RSS" "÷ nginx"
 base_rps=""
 for r in "${ROWS[@]}"; do
   IFS='|' read -r label rps p50 p99 non2xx body conns mem <<<"$r"
   if [[ "$label" == "nginx pass-through" ]]; then base_rps="$rps"; fi
   ratio="-"
   if [[ -n "$base_rps" && "$label" != "upstream direct" ]]; then ratio="$(awk -v a="$rps" -v b="$base_rps" 'BEGIN{printf "%.2f", a/b}')"; fi
-  printf '%-28s %-8s %5s %10s %9s %9s %9s %12s %10s\n' "$label" "$body" "$conns" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$non2xx" "$mem" "$ratio"
+  printf '%-30s %-8s %5s %10s %9s %9s %9s %12s %10s\n' "$label" "$body" "$conns" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$non2xx" "$mem" "$ratio"
 done
 echo
 echo "Ratios compare each row with the nginx pass-through row of the same body and concurrency."
 echo "Added latency = p50 of a row at 1 connection minus p50 of 'upstream direct' at 1 connection."
+echo "phrase guard: the built-in banned-phrase guard only, threshold policy, no audit."
+echo "full: phrases + injection rules + PII + secrets, Rego baseline policy, signed audit log (async or sync)."
+echo "hostile rows: non-2xx are the expected blocks of the injection attempt."

@@ -13,11 +13,12 @@ use menshen_proxy::config::Settings;
 use menshen_proxy::scan::{scan_one, ScanInput};
 
 fn body(user: &str) -> serde_json::Value {
-    let ctx: String = "You are a helpful assistant for a travel company. Answer briefly and cite sources. "
-        .repeat(8)
-        .chars()
-        .take(700)
-        .collect();
+    let ctx: String =
+        "You are a helpful assistant for a travel company. Answer briefly and cite sources. "
+            .repeat(8)
+            .chars()
+            .take(700)
+            .collect();
     serde_json::json!({"model": "m", "messages": [
         {"role": "system", "content": ctx},
         {"role": "user", "content": user}
@@ -25,11 +26,17 @@ fn body(user: &str) -> serde_json::Value {
 }
 
 fn bench(c: &mut Criterion) {
-    let env: BTreeMap<String, String> =
-        [("MENSHEN_UPSTREAM".to_owned(), "http://127.0.0.1:9".to_owned())].into();
+    let env: BTreeMap<String, String> = [(
+        "MENSHEN_UPSTREAM".to_owned(),
+        "http://127.0.0.1:9".to_owned(),
+    )]
+    .into();
     let settings = Settings::embedded(&env).unwrap();
     let guards = Arc::new(app::build_guards(&settings).unwrap());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("stack");
     for (name, user) in [
         ("clean_1k", "What is the capital of France, and what should I see there in two days? Please keep it short."),

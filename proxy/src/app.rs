@@ -13,8 +13,8 @@ use menshen_classifiers::{
     Category, DetectorSettings, OnError, Operator, PhraseListDetector, PiiConfig, PiiDetector,
     Pipeline, RedactionConfig, Redactor, RiskScorer, SecretsDetector,
 };
-use sha2::Digest;
 use menshen_policies::{PolicySet, PolicySource, ReviewQueue, ThresholdEngine};
+use sha2::Digest;
 
 use crate::policy::PolicyEngine;
 use tokio::net::TcpListener;
@@ -92,7 +92,8 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             message: e.to_string(),
         }
     };
-    let mut add = |det: Arc<dyn menshen_classifiers::Detector>, g: &crate::config::GuardSettings| {
+    let mut add = |det: Arc<dyn menshen_classifiers::Detector>,
+                   g: &crate::config::GuardSettings| {
         let ds = DetectorSettings {
             timeout: g.timeout,
             on_error: on_error(g.on_error),
@@ -237,7 +238,10 @@ pub fn build_shared(
 /// When the log cannot be opened.
 pub fn open_audit(
     settings: &Settings,
-) -> Result<Option<(menshen_audit::AuditLog, Arc<crate::audit::AuditWriter>)>, menshen_audit::AuditError> {
+) -> Result<
+    Option<(menshen_audit::AuditLog, Arc<crate::audit::AuditWriter>)>,
+    menshen_audit::AuditError,
+> {
     use menshen_audit::{AuditConfig, AuditLog, AuditMode, OnFull, PayloadMode};
     let Some(a) = &settings.audit else {
         tracing::warn!("audit log DISABLED by config: decisions are not recorded");
@@ -245,7 +249,11 @@ pub fn open_audit(
     };
     let mut cfg = AuditConfig::new(settings.data_dir.join("audit"))
         .with_origin(a.origin.clone())
-        .with_mode(if a.sync { AuditMode::Sync } else { AuditMode::Async });
+        .with_mode(if a.sync {
+            AuditMode::Sync
+        } else {
+            AuditMode::Async
+        });
     cfg.on_full = if a.fail_closed_when_full {
         OnFull::FailClosed
     } else {

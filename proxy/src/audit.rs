@@ -29,7 +29,9 @@ pub struct AuditWriter {
 
 impl fmt::Debug for AuditWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuditWriter").field("stats", &self.sink.stats()).finish()
+        f.debug_struct("AuditWriter")
+            .field("stats", &self.sink.stats())
+            .finish()
     }
 }
 
@@ -73,7 +75,11 @@ fn summaries(findings: &[Finding]) -> Vec<FindingSummary> {
 pub fn record_for(ex: &Exchange, direction: Direction) -> AuditRecord {
     let (decision, findings, risk) = match direction {
         Direction::Request => (&ex.decision, &ex.findings, ex.risk.score),
-        Direction::Response => (&ex.output_decision, &ex.output_findings, ex.output_risk.score),
+        Direction::Response => (
+            &ex.output_decision,
+            &ex.output_findings,
+            ex.output_risk.score,
+        ),
     };
     let (action, reasons) = match (decision, ex.reject_code) {
         (Some(d), _) => (d.action.as_str().to_owned(), d.reasons.clone()),
@@ -132,7 +138,11 @@ pub fn record_for(ex: &Exchange, direction: Direction) -> AuditRecord {
 }
 
 impl AuditHook for AuditWriter {
-    fn record(&self, exchange: Exchange, direction: Direction) -> BoxFuture<'static, Result<(), BoxError>> {
+    fn record(
+        &self,
+        exchange: Exchange,
+        direction: Direction,
+    ) -> BoxFuture<'static, Result<(), BoxError>> {
         let sink = self.sink.clone();
         async move {
             let rec = record_for(&exchange, direction);

@@ -953,7 +953,11 @@ impl RawConfig {
             |d| PathBuf::from(d.get_ref()),
         );
         let a = &self.audit;
-        let choice = |v: &Option<Spanned<String>>, key: &str, allowed: &[&str], default: &str| -> Result<String, ConfigError> {
+        let choice = |v: &Option<Spanned<String>>,
+                      key: &str,
+                      allowed: &[&str],
+                      default: &str|
+         -> Result<String, ConfigError> {
             match v {
                 None => Ok(default.to_owned()),
                 Some(s) if allowed.contains(&s.get_ref().as_str()) => Ok(s.get_ref().clone()),
@@ -966,14 +970,30 @@ impl RawConfig {
         };
         let audit = if a.enabled {
             let mode = choice(&a.mode, "audit.mode", &["async", "sync"], "async")?;
-            let on_full = choice(&a.on_full, "audit.on_full", &["backpressure", "fail_closed"], "backpressure")?;
-            let payloads = choice(&a.payloads, "audit.payloads", &["redacted", "hmac", "none"], "redacted")?;
+            let on_full = choice(
+                &a.on_full,
+                "audit.on_full",
+                &["backpressure", "fail_closed"],
+                "backpressure",
+            )?;
+            let payloads = choice(
+                &a.payloads,
+                "audit.payloads",
+                &["redacted", "hmac", "none"],
+                "redacted",
+            )?;
             if payloads == "hmac" && a.hmac_key_path.is_none() {
-                return Err(ConfigError::new("audit.hmac_key_path", "required when payloads = \"hmac\""));
+                return Err(ConfigError::new(
+                    "audit.hmac_key_path",
+                    "required when payloads = \"hmac\"",
+                ));
             }
             let origin = a.origin.clone().unwrap_or_else(|| "menshen".to_owned());
             if origin.is_empty() || origin.contains(char::is_whitespace) || origin.contains('+') {
-                return Err(ConfigError::new("audit.origin", "must be non-empty without spaces or `+`"));
+                return Err(ConfigError::new(
+                    "audit.origin",
+                    "must be non-empty without spaces or `+`",
+                ));
             }
             if a.checkpoint_every == 0 || a.checkpoint_interval_s == 0 || a.queue_capacity == 0 {
                 return Err(ConfigError::new(
@@ -1001,12 +1021,19 @@ impl RawConfig {
             }
             if let Some(m) = g.min_score {
                 if !(0.0..=1.0).contains(&m) {
-                    return Err(ConfigError::new(format!("guards.{name}.min_score"), "must be within 0..=1"));
+                    return Err(ConfigError::new(
+                        format!("guards.{name}.min_score"),
+                        "must be within 0..=1",
+                    ));
                 }
             }
             Ok(Some(GuardSettings {
                 timeout: Duration::from_millis(g.timeout_ms),
-                on_error: fail_mode(g.on_error.as_ref(), &format!("guards.{name}.on_error"), &src)?,
+                on_error: fail_mode(
+                    g.on_error.as_ref(),
+                    &format!("guards.{name}.on_error"),
+                    &src,
+                )?,
                 output: g.output,
                 dir: g.dir.as_ref().map(PathBuf::from),
                 min_score: g.min_score,
@@ -1025,26 +1052,42 @@ impl RawConfig {
             if OPERATORS.contains(&v.get_ref().as_str()) {
                 Ok(v.get_ref().clone())
             } else {
-                Err(ConfigError::new(key, format!("`{}` is not one of: {}", v.get_ref(), OPERATORS.join(", ")))
-                    .at(&src, v.span()))
+                Err(ConfigError::new(
+                    key,
+                    format!("`{}` is not one of: {}", v.get_ref(), OPERATORS.join(", ")),
+                )
+                .at(&src, v.span()))
             }
         };
         let mut redaction = RedactionSettings {
-            default: r.default.as_ref().map(|d| op(d, "redaction.default".into())).transpose()?,
+            default: r
+                .default
+                .as_ref()
+                .map(|d| op(d, "redaction.default".into()))
+                .transpose()?,
             ..RedactionSettings::default()
         };
         for (entity, v) in &r.entities {
-            redaction.entities.insert(entity.clone(), op(v, format!("redaction.entities.{entity}"))?);
+            redaction.entities.insert(
+                entity.clone(),
+                op(v, format!("redaction.entities.{entity}"))?,
+            );
         }
         if let Some(var) = &r.hash_key_env {
             let key = env.var(var).filter(|k| k.len() >= 16).ok_or_else(|| {
-                ConfigError::new("redaction.hash_key_env", format!("environment variable {var} must hold at least 16 bytes"))
+                ConfigError::new(
+                    "redaction.hash_key_env",
+                    format!("environment variable {var} must hold at least 16 bytes"),
+                )
             })?;
             redaction.hash_key = Some(key.into_bytes());
         }
         if let Some(var) = &r.pseudonym_secret_env {
             let key = env.var(var).filter(|k| k.len() >= 16).ok_or_else(|| {
-                ConfigError::new("redaction.pseudonym_secret_env", format!("environment variable {var} must hold at least 16 bytes"))
+                ConfigError::new(
+                    "redaction.pseudonym_secret_env",
+                    format!("environment variable {var} must hold at least 16 bytes"),
+                )
             })?;
             redaction.pseudonym_secret = Some(key.into_bytes());
         }
@@ -1052,8 +1095,11 @@ impl RawConfig {
             None => "rego".to_owned(),
             Some(e) if ["rego", "threshold"].contains(&e.get_ref().as_str()) => e.get_ref().clone(),
             Some(e) => {
-                return Err(ConfigError::new("policy.engine", format!("`{}` is not one of: rego, threshold", e.get_ref()))
-                    .at(&src, e.span()))
+                return Err(ConfigError::new(
+                    "policy.engine",
+                    format!("`{}` is not one of: rego, threshold", e.get_ref()),
+                )
+                .at(&src, e.span()))
             }
         };
         let policy = PolicySettings {

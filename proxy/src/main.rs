@@ -206,7 +206,8 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             };
             let rt = runtime()?;
             for path in data {
-                let rows = load_jsonl(&path).with_context(|| format!("reading {}", path.display()))?;
+                let rows =
+                    load_jsonl(&path).with_context(|| format!("reading {}", path.display()))?;
                 let report = rt.block_on(evaluate(&guards.input, &rows, &cfg));
                 println!("== {}", path.display());
                 println!("{report}");
@@ -228,7 +229,9 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Audit { args } => {
             let argv = std::iter::once(std::ffi::OsString::from("menshen audit")).chain(args);
             let code = menshen_audit::run_cli(argv);
-            Ok(std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)))
+            Ok(std::process::ExitCode::from(
+                u8::try_from(code).unwrap_or(1),
+            ))
         }
         Command::HashKey => {
             let mut key = String::new();
@@ -260,14 +263,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .collect();
     let audit = app::open_audit(&settings).context("opening the audit log")?;
     let (log, hook) = match audit {
-        Some((log, hook)) => (Some(log), Some(hook as Arc<dyn menshen_proxy::stack::AuditHook>)),
+        Some((log, hook)) => (
+            Some(log),
+            Some(hook as Arc<dyn menshen_proxy::stack::AuditHook>),
+        ),
         None => (None, None),
     };
     let shared = app::build_shared(settings, hook)?;
     #[cfg(unix)]
     {
         let shared = Arc::clone(&shared);
-        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
                     tracing::info!("SIGHUP: reloading policies");

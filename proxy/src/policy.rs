@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use menshen_policies::{Decision, DecisionEngine, PolicyError, PolicyInput, PolicySet, ThresholdEngine};
+use menshen_policies::{
+    Decision, DecisionEngine, PolicyError, PolicyInput, PolicySet, ThresholdEngine,
+};
 
 /// The policy in force.
 #[derive(Debug, Clone)]

@@ -62,7 +62,7 @@ pub(super) fn request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
 }
 
 /// Message content: a string or an array of content blocks.
-fn content(v: &Value, p: &Path, b: &mut Builder, mi: usize) -> Result<(), DecodeError> {
+fn content(v: &Value, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<(), DecodeError> {
     match v {
         Value::String(s) => b.text(mi, s, p),
         Value::Array(blocks) => {
@@ -75,7 +75,7 @@ fn content(v: &Value, p: &Path, b: &mut Builder, mi: usize) -> Result<(), Decode
     Ok(())
 }
 
-fn content_block(v: &Value, p: &Path, b: &mut Builder, mi: usize) -> Result<(), DecodeError> {
+fn content_block(v: &Value, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<(), DecodeError> {
     let c = obj(v, p)?;
     match type_of(c) {
         Some("text") => {
@@ -131,7 +131,7 @@ fn content_block(v: &Value, p: &Path, b: &mut Builder, mi: usize) -> Result<(), 
 /// part built by `mk`; anything else (images, ...) stays opaque.
 fn untrusted_block(
     v: &Value,
-    p: &Path,
+    p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
     mk: &dyn Fn(String) -> Part,
@@ -165,7 +165,7 @@ fn untrusted_block(
 /// A `document` block: its text, title and context are all third-party text.
 fn document(
     c: &Map<String, Value>,
-    p: &Path,
+    p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
 ) -> Result<(), DecodeError> {
@@ -217,7 +217,7 @@ fn source_media_type(c: &Map<String, Value>) -> Option<String> {
 /// and what a redaction rewrites (then parsed back, see [`Slot::Json`]).
 fn tool_use(
     c: &Map<String, Value>,
-    p: &Path,
+    p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
 ) -> Result<(), DecodeError> {

@@ -164,8 +164,15 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
 
 /// A position in the body, kept both as a JSON pointer (for writing back)
 /// and as a readable path (for errors), e.g. `messages[2].content`.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Path(Vec<Seg>);
+///
+/// A borrowed linked list: the decoders walk every field of every message,
+/// and extending a path must not allocate (only rendering one does, for
+/// slots and errors).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    seg: Option<Seg>,
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Seg {
@@ -175,33 +182,51 @@ enum Seg {
 
 // === impl Path ===
 
-impl Path {
-    pub(super) fn root() -> Self {
-        Path(Vec::new())
+impl<'a> Path<'a> {
+    pub(super) const fn root() -> Path<'static> {
+        Path {
+            parent: None,
+            seg: None,
+        }
     }
 
-    pub(super) fn key(&self, key: &'static str) -> Self {
-        let mut segs = Vec::with_capacity(self.0.len().saturating_add(1));
-        segs.extend_from_slice(&self.0);
-        segs.push(Seg::Key(key));
-        Path(segs)
+    pub(super) fn key(&'a self, key: &'static str) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Some(Seg::Key(key)),
+        }
     }
 
-    pub(super) fn index(&self, i: usize) -> Self {
-        let mut segs = Vec::with_capacity(self.0.len().saturating_add(1));
-        segs.extend_from_slice(&self.0);
-        segs.push(Seg::Index(i));
-        Path(segs)
+    pub(super) fn index(&'a self, i: usize) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Some(Seg::Index(i)),
+        }
+    }
+
+    /// Segments from the root down.
+    fn segs(&self) -> Vec<Seg> {
+        let mut out = Vec::new();
+        let mut cur = Some(self);
+        while let Some(p) = cur {
+            out.extend(p.seg);
+            cur = p.parent;
+        }
+        out.reverse();
+        out
     }
 
     /// RFC 6901 pointer. Keys are fixed API field names without `~` or `/`,
     /// but escape anyway so the invariant does not rest on that.
     pub(super) fn pointer(&self) -> String {
         let mut out = String::new();
-        for seg in &self.0 {
+        for seg in self.segs() {
             out.push('/');
             match seg {
-                Seg::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
+                Seg::Key(k) if k.contains(['~', '/']) => {
+                    out.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                }
+                Seg::Key(k) => out.push_str(k),
                 Seg::Index(i) => {
                     let _ = write!(out, "{i}");
                 }
@@ -215,12 +240,13 @@ impl Path {
     }
 }
 
-impl fmt::Display for Path {
+impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
+        let segs = self.segs();
+        if segs.is_empty() {
             return f.write_str("body");
         }
-        for (n, seg) in self.0.iter().enumerate() {
+        for (n, seg) in segs.into_iter().enumerate() {
             match seg {
                 Seg::Key(k) if n == 0 => f.write_str(k)?,
                 Seg::Key(k) => write!(f, ".{k}")?,
@@ -231,22 +257,22 @@ impl fmt::Display for Path {
     }
 }
 
-pub(super) fn wrong(p: &Path, expected: &'static str) -> DecodeError {
+pub(super) fn wrong(p: &Path<'_>, expected: &'static str) -> DecodeError {
     DecodeError::WrongShape {
         path: p.to_string(),
         expected,
     }
 }
 
-pub(super) fn obj<'a>(v: &'a Value, p: &Path) -> Result<&'a Map<String, Value>, DecodeError> {
+pub(super) fn obj<'a>(v: &'a Value, p: &Path<'_>) -> Result<&'a Map<String, Value>, DecodeError> {
     v.as_object().ok_or_else(|| wrong(p, "an object"))
 }
 
-pub(super) fn arr<'a>(v: &'a Value, p: &Path) -> Result<&'a Vec<Value>, DecodeError> {
+pub(super) fn arr<'a>(v: &'a Value, p: &Path<'_>) -> Result<&'a Vec<Value>, DecodeError> {
     v.as_array().ok_or_else(|| wrong(p, "an array"))
 }
 
-pub(super) fn string<'a>(v: &'a Value, p: &Path) -> Result<&'a str, DecodeError> {
+pub(super) fn string<'a>(v: &'a Value, p: &Path<'_>) -> Result<&'a str, DecodeError> {
     v.as_str().ok_or_else(|| wrong(p, "a string"))
 }
 
@@ -258,7 +284,7 @@ pub(super) fn get<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value>
 pub(super) fn req<'a>(
     m: &'a Map<String, Value>,
     key: &'static str,
-    p: &Path,
+    p: &Path<'_>,
 ) -> Result<&'a Value, DecodeError> {
     get(m, key).ok_or_else(|| DecodeError::MissingField {
         path: p.key(key).to_string(),
@@ -268,7 +294,7 @@ pub(super) fn req<'a>(
 pub(super) fn opt_str<'a>(
     m: &'a Map<String, Value>,
     key: &'static str,
-    p: &Path,
+    p: &Path<'_>,
 ) -> Result<Option<&'a str>, DecodeError> {
     get(m, key).map(|v| string(v, &p.key(key))).transpose()
 }
@@ -276,7 +302,7 @@ pub(super) fn opt_str<'a>(
 pub(super) fn opt_bool(
     m: &Map<String, Value>,
     key: &'static str,
-    p: &Path,
+    p: &Path<'_>,
 ) -> Result<Option<bool>, DecodeError> {
     get(m, key)
         .map(|v| v.as_bool().ok_or_else(|| wrong(&p.key(key), "a boolean")))
@@ -286,7 +312,7 @@ pub(super) fn opt_bool(
 pub(super) fn opt_u64(
     m: &Map<String, Value>,
     key: &'static str,
-    p: &Path,
+    p: &Path<'_>,
 ) -> Result<Option<u64>, DecodeError> {
     get(m, key)
         .map(|v| {
@@ -343,7 +369,7 @@ impl Builder {
         }
     }
 
-    pub(super) fn text(&mut self, message: usize, text: &str, p: &Path) {
+    pub(super) fn text(&mut self, message: usize, text: &str, p: &Path<'_>) {
         self.part(
             message,
             Part::Text {
@@ -357,7 +383,7 @@ impl Builder {
         self.part(message, Part::Image { media_type }, None);
     }
 
-    pub(super) fn tool(&mut self, name: &str, description: Option<(&str, Path)>) {
+    pub(super) fn tool(&mut self, name: &str, description: Option<(&str, Path<'_>)>) {
         let tool = self.conversation.tools.len();
         let text = description.as_ref().map_or("", |(d, _)| *d);
         self.conversation.tools.push(ToolSpec {
@@ -381,7 +407,10 @@ mod tests {
 
     #[test]
     fn path_renders_pointer_and_display() {
-        let p = Path::root().key("messages").index(2).key("content");
+        let root = Path::root();
+        let messages = root.key("messages");
+        let second = messages.index(2);
+        let p = second.key("content");
         assert_eq!(p.pointer(), "/messages/2/content");
         assert_eq!(p.to_string(), "messages[2].content");
         assert_eq!(Path::root().to_string(), "body");

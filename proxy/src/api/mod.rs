@@ -339,43 +339,14 @@ impl Decoded {
     /// is no longer JSON. Nothing is written unless every edit can be, so a
     /// failed call leaves `self` unchanged.
     pub fn apply(&mut self, edited: &Conversation) -> Result<usize, EncodeError> {
-        let mut edits = Vec::new();
-        for (location, slot) in self.locations.iter() {
-            let before =
-                text_of(&self.conversation, *location).ok_or(EncodeError::ShapeChanged {
-                    location: *location,
-                })?;
-            let after = text_of(edited, *location).ok_or(EncodeError::ShapeChanged {
-                location: *location,
-            })?;
-            if before == after {
-                continue;
-            }
-            let (pointer, value) = match slot {
-                Slot::Str(pointer) => (pointer, Value::String(after.to_owned())),
-                Slot::Json(pointer) => {
-                    let value = serde_json::from_str(after).map_err(|_| {
-                        EncodeError::InvalidToolArguments {
-                            location: *location,
-                        }
-                    })?;
-                    (pointer, value)
-                }
-            };
-            if self.value.pointer(pointer).is_none() {
-                return Err(EncodeError::MissingTarget {
-                    pointer: pointer.clone(),
-                });
-            }
-            edits.push((*location, pointer.clone(), value, after.to_owned()));
-        }
+        let edits = plan(&self.conversation, &self.locations, &self.value, edited)?;
         let changed = edits.len();
-        for (location, pointer, value, text) in edits {
-            if let Some(target) = self.value.pointer_mut(&pointer) {
-                *target = value;
+        for edit in edits {
+            if let Some(target) = self.value.pointer_mut(edit.pointer) {
+                *target = edit.value;
             }
-            if let Some(t) = self.conversation.text_at_mut(location) {
-                *t = text;
+            if let Some(t) = self.conversation.text_at_mut(edit.location) {
+                edit.text.clone_into(t);
             }
         }
         Ok(changed)
@@ -394,9 +365,65 @@ impl Decoded {
     /// # Errors
     /// As for [`apply`](Self::apply).
     pub fn reencode(&self, edited: &Conversation) -> Result<Option<Vec<u8>>, EncodeError> {
-        let mut copy = self.clone();
-        Ok((copy.apply(edited)? > 0).then(|| copy.to_bytes()))
+        let edits = plan(&self.conversation, &self.locations, &self.value, edited)?;
+        if edits.is_empty() {
+            return Ok(None);
+        }
+        let mut value = self.value.clone();
+        for edit in edits {
+            if let Some(target) = value.pointer_mut(edit.pointer) {
+                *target = edit.value;
+            }
+        }
+        Ok(Some(value.to_string().into_bytes()))
     }
+}
+
+/// The writes that would make `value` carry `edited`'s texts, checked
+/// up front so that a failure writes nothing.
+fn plan<'e>(
+    conversation: &Conversation,
+    locations: &'e LocationMap,
+    value: &Value,
+    edited: &'e Conversation,
+) -> Result<Vec<Edit<'e>>, EncodeError> {
+    let mut edits = Vec::new();
+    for (&location, slot) in locations.iter() {
+        let shape_changed = EncodeError::ShapeChanged { location };
+        let before = text_of(conversation, location).ok_or(shape_changed.clone())?;
+        let after = text_of(edited, location).ok_or(shape_changed)?;
+        if before == after {
+            continue;
+        }
+        let (pointer, new_value) = match slot {
+            Slot::Str(pointer) => (pointer, Value::String(after.to_owned())),
+            Slot::Json(pointer) => {
+                let parsed = serde_json::from_str(after)
+                    .map_err(|_| EncodeError::InvalidToolArguments { location })?;
+                (pointer, parsed)
+            }
+        };
+        if value.pointer(pointer).is_none() {
+            return Err(EncodeError::MissingTarget {
+                pointer: pointer.clone(),
+            });
+        }
+        edits.push(Edit {
+            location,
+            pointer,
+            value: new_value,
+            text: after,
+        });
+    }
+    Ok(edits)
+}
+
+/// One planned write of [`plan`].
+struct Edit<'e> {
+    location: Location,
+    pointer: &'e str,
+    value: Value,
+    text: &'e str,
 }
 
 /// The text at `location` by direct indexing (the `segments()` scan would make

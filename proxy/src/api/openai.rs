@@ -19,7 +19,7 @@ fn text_part(text: String) -> Part {
 
 fn meta(
     root: &Map<String, Value>,
-    p: &Path,
+    p: &Path<'_>,
     max_tokens_keys: &[&'static str],
 ) -> Result<Meta, DecodeError> {
     let mut max_tokens = None;
@@ -77,7 +77,7 @@ pub(super) fn chat_request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeErr
 
 /// `{name, description?}` as in chat `tools[].function`, legacy `functions[]`
 /// and responses `tools[]`.
-fn tool_spec(v: &Value, p: &Path, b: &mut Builder) -> Result<(), DecodeError> {
+fn tool_spec(v: &Value, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
     let f = obj(v, p)?;
     let name = opt_str(f, "name", p)?.unwrap_or_default();
     let description = opt_str(f, "description", p)?.map(|d| (d, p.key("description")));
@@ -85,7 +85,7 @@ fn tool_spec(v: &Value, p: &Path, b: &mut Builder) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn chat_message(v: &Value, p: &Path, b: &mut Builder) -> Result<(), DecodeError> {
+fn chat_message(v: &Value, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
     let m = obj(v, p)?;
     let role_name = string(req(m, "role", p)?, &p.key("role"))?;
     let role =
@@ -130,7 +130,7 @@ fn chat_message(v: &Value, p: &Path, b: &mut Builder) -> Result<(), DecodeError>
 /// that vLLM, llama.cpp and DeepSeek return: all model-written text.
 fn assistant_extras(
     m: &Map<String, Value>,
-    p: &Path,
+    p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
 ) -> Result<(), DecodeError> {
@@ -175,7 +175,7 @@ fn tool_call(
     mi: usize,
     id: Option<&str>,
     f: &Map<String, Value>,
-    p: &Path,
+    p: &Path<'_>,
     args_key: &'static str,
 ) -> Result<(), DecodeError> {
     let name = opt_str(f, "name", p)?.unwrap_or_default();
@@ -207,7 +207,7 @@ pub(super) fn scannable_arguments(arguments: &str) -> String {
 /// Message content: a string, an array of content parts, or absent.
 fn chat_content(
     v: Option<&Value>,
-    p: &Path,
+    p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
     mk: MakePart<'_>,
@@ -232,7 +232,7 @@ fn chat_content(
 /// their `text`, if any, is scanned; otherwise they pass as opaque parts.
 fn content_part(
     v: &Value,
-    p: &Path,
+    p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
     mk: MakePart<'_>,
@@ -290,7 +290,7 @@ pub(super) fn chat_response(v: &Value, b: &mut Builder) -> Result<Meta, DecodeEr
     response_meta(root, &p)
 }
 
-fn response_meta(root: &Map<String, Value>, p: &Path) -> Result<Meta, DecodeError> {
+fn response_meta(root: &Map<String, Value>, p: &Path<'_>) -> Result<Meta, DecodeError> {
     Ok(Meta {
         model: opt_str(root, "model", p)?.map(str::to_owned),
         ..Meta::default()
@@ -382,7 +382,7 @@ pub(super) fn responses_request(v: &Value, b: &mut Builder) -> Result<Meta, Deco
 
 /// One responses item (input or output). Item types that carry no text the
 /// model reads as prompt (`item_reference`, built-in tool calls) are skipped.
-fn response_item(v: &Value, p: &Path, b: &mut Builder, input: bool) -> Result<(), DecodeError> {
+fn response_item(v: &Value, p: &Path<'_>, b: &mut Builder, input: bool) -> Result<(), DecodeError> {
     let item = obj(v, p)?;
     match type_of(item) {
         // Easy input messages may omit `type`.

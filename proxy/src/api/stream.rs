@@ -368,7 +368,7 @@ fn u32_field(v: &Value, key: &str, default: usize) -> u32 {
 // === impl Reader ===
 
 impl Reader {
-    fn push(&mut self, key: DeltaKey, v: &Value, p: &Path, origin: Origin) {
+    fn push(&mut self, key: DeltaKey, v: &Value, p: &Path<'_>, origin: Origin) {
         let Some(text) = v.pointer(&p.pointer()).and_then(Value::as_str) else {
             return;
         };
@@ -389,10 +389,12 @@ impl Reader {
         let Some(choices) = v.get("choices").and_then(Value::as_array) else {
             return;
         };
-        let cp = Path::root().key("choices");
+        let root = Path::root();
+        let cp = root.key("choices");
         for (pos, choice) in choices.iter().enumerate() {
             let index = u32_field(choice, "index", pos);
-            let dp = cp.index(pos).key("delta");
+            let choice_p = cp.index(pos);
+            let dp = choice_p.key("delta");
             let key = |sub, kind| DeltaKey { index, sub, kind };
             for (field, kind) in [
                 ("content", DeltaKind::Text),
@@ -414,15 +416,13 @@ impl Reader {
             {
                 for (j, call) in calls.iter().enumerate() {
                     let sub = u32_field(call, "index", j);
-                    let ap = dp
-                        .key("tool_calls")
-                        .index(j)
-                        .key("function")
-                        .key("arguments");
                     self.push(
                         key(sub, DeltaKind::ToolArguments),
                         v,
-                        &ap,
+                        &dp.key("tool_calls")
+                            .index(j)
+                            .key("function")
+                            .key("arguments"),
                         Origin::ChatToolCall { pos, j },
                     );
                 }
@@ -447,7 +447,8 @@ impl Reader {
         let Some(choices) = v.get("choices").and_then(Value::as_array) else {
             return;
         };
-        let cp = Path::root().key("choices");
+        let root = Path::root();
+        let cp = root.key("choices");
         for (pos, choice) in choices.iter().enumerate() {
             let key = DeltaKey {
                 index: u32_field(choice, "index", pos),
@@ -572,7 +573,8 @@ impl Reader {
                 self.terminal |= done;
                 self.boundary |= done;
                 self.error |= ty == "response.failed";
-                let op = root.key("response").key("output");
+                let response = root.key("response");
+                let op = response.key("output");
                 let items = v
                     .pointer("/response/output")
                     .and_then(Value::as_array)
@@ -592,7 +594,7 @@ impl Reader {
     }
 
     /// Snapshots of an output item (`message` content parts, or a function call's arguments).
-    fn item_snapshots(&mut self, item: &Value, index: u32, v: &Value, p: &Path) {
+    fn item_snapshots(&mut self, item: &Value, index: u32, v: &Value, p: &Path<'_>) {
         match item.get("type").and_then(Value::as_str) {
             Some("message") => {
                 let parts = item
@@ -631,15 +633,15 @@ impl Reader {
                         sub: u32::try_from(j).unwrap_or(u32::MAX),
                         kind: DeltaKind::Reasoning,
                     };
-                    let tp = p.key("summary").index(j).key("text");
-                    self.push(key, v, &tp, Origin::Snapshot);
+                    let summary = p.key("summary");
+                    self.push(key, v, &summary.index(j).key("text"), Origin::Snapshot);
                 }
             }
             _ => {}
         }
     }
 
-    fn content_snapshot(&mut self, part: &Value, index: u32, sub: u32, v: &Value, p: &Path) {
+    fn content_snapshot(&mut self, part: &Value, index: u32, sub: u32, v: &Value, p: &Path<'_>) {
         let (kind, field) = match part.get("type").and_then(Value::as_str) {
             Some("output_text") => (DeltaKind::Text, "text"),
             Some("refusal") => (DeltaKind::Refusal, "refusal"),

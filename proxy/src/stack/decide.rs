@@ -274,7 +274,10 @@ pub fn audit_text(conv: &Conversation, findings: &[Finding]) -> String {
         out.push_str(": ");
         out.push_str(seg.text);
         if out.len() > AUDIT_PAYLOAD_CAP {
-            let cut = (0..=AUDIT_PAYLOAD_CAP).rev().find(|i| out.is_char_boundary(*i)).unwrap_or(0);
+            let cut = (0..=AUDIT_PAYLOAD_CAP)
+                .rev()
+                .find(|i| out.is_char_boundary(*i))
+                .unwrap_or(0);
             out.truncate(cut);
             out.push_str(" …[truncated]");
             break;
@@ -328,9 +331,14 @@ pub(crate) fn apply_redaction(
     let redactor: &menshen_classifiers::Redactor = if overrides.is_empty() {
         &shared.guards.redactor
     } else {
-        custom = crate::app::build_redactor(&shared.settings.redaction, &overrides).map_err(|e| {
-            Reject::new(RejectKind::GuardUnavailable, "redaction_failed", e.to_string())
-        })?;
+        custom =
+            crate::app::build_redactor(&shared.settings.redaction, &overrides).map_err(|e| {
+                Reject::new(
+                    RejectKind::GuardUnavailable,
+                    "redaction_failed",
+                    e.to_string(),
+                )
+            })?;
         &custom
     };
     let mut by_loc: BTreeMap<_, Vec<Finding>> = BTreeMap::new();
@@ -345,7 +353,9 @@ pub(crate) fn apply_redaction(
     }
     let mut changed = false;
     for (loc, fs) in by_loc {
-        let Some(text) = conv.text_at_mut(loc) else { continue };
+        let Some(text) = conv.text_at_mut(loc) else {
+            continue;
+        };
         let out = redactor.redact(text, &fs, vault);
         if out != *text {
             *text = out;
@@ -354,7 +364,11 @@ pub(crate) fn apply_redaction(
     }
     // Findings without an entity (e.g. a phrase the policy wants cut) are
     // masked by detector id.
-    let rest: Vec<Finding> = findings.iter().filter(|f| f.entity.is_none()).cloned().collect();
+    let rest: Vec<Finding> = findings
+        .iter()
+        .filter(|f| f.entity.is_none())
+        .cloned()
+        .collect();
     if !rest.is_empty() && redact_conversation(conv, &rest, ops) {
         changed = true;
     }
@@ -393,7 +407,11 @@ fn hold_for_review(
     };
     queue.create(case).map(|id| id.to_string()).map_err(|e| {
         tracing::error!(error = %e, "review case not stored");
-        Reject::new(RejectKind::GuardUnavailable, "review_unavailable", "the review queue is unavailable")
+        Reject::new(
+            RejectKind::GuardUnavailable,
+            "review_unavailable",
+            "the review queue is unavailable",
+        )
     })
 }
 
@@ -482,7 +500,14 @@ where
             let mut body = body;
             match decision.action {
                 Action::Review => {
-                    let case = hold_for_review(&shared, &handle, &decoded.conversation, &ex, &decision, &input)?;
+                    let case = hold_for_review(
+                        &shared,
+                        &handle,
+                        &decoded.conversation,
+                        &ex,
+                        &decision,
+                        &input,
+                    )?;
                     handle.with(|e| e.review_case = Some(case));
                     return Err(refusal(&decision).into());
                 }

@@ -247,7 +247,13 @@ async fn whole_response(
         }
         Action::Redact => {
             let mut scratch = Vault::new(VaultKey::random());
-            changed |= apply_redaction(&shared, &mut conv, &report.findings, &decision.redact, &mut scratch)?;
+            changed |= apply_redaction(
+                &shared,
+                &mut conv,
+                &report.findings,
+                &decision.redact,
+                &mut scratch,
+            )?;
         }
         Action::Allow | Action::Route => {}
     }
@@ -270,7 +276,11 @@ async fn whole_response(
     }
     if changed {
         if let Some(b) = decoded.reencode(&conv).map_err(|e| {
-            Reject::new(RejectKind::BadUpstreamResponse, "redaction_failed", e.to_string())
+            Reject::new(
+                RejectKind::BadUpstreamResponse,
+                "redaction_failed",
+                e.to_string(),
+            )
         })? {
             out = Bytes::from(b);
         }

@@ -100,11 +100,23 @@ async fn unix_socket_upstream_for_a_colocated_model_server() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("llama.sock");
     up.serve_unix(&sock);
-    let cfg = BASIC.replace("url = \"{upstream}\"", &format!("url = \"unix:{}\"", sock.display()));
+    let cfg = BASIC.replace(
+        "url = \"{upstream}\"",
+        &format!("url = \"unix:{}\"", sock.display()),
+    );
     let p = proxy(&cfg, &up).await;
-    let r = post(p.addr, "/v1/chat/completions", &[], &chat("hello over a socket")).await;
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[],
+        &chat("hello over a socket"),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["choices"][0]["message"]["content"], "Hello from upstream");
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Hello from upstream"
+    );
     assert_eq!(up.requests().await.len(), 1);
 }
 
@@ -112,14 +124,17 @@ async fn unix_socket_upstream_for_a_colocated_model_server() {
 async fn clients_may_speak_http2() {
     let up = Upstream::start().await;
     let p = proxy(BASIC, &up).await;
-    let client: Client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .http2_only(true)
-        .build_http();
+    let client: Client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
     let req = http::Request::builder()
         .method("POST")
         .uri(format!("http://{}/v1/chat/completions", p.addr))
         .header("content-type", "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::from(chat("hi over h2"))))
+        .body(http_body_util::Full::new(bytes::Bytes::from(chat(
+            "hi over h2",
+        ))))
         .unwrap();
     let resp = client.request(req).await.unwrap();
     assert_eq!(resp.version(), http::Version::HTTP_2);

@@ -152,7 +152,9 @@ impl Upstream {
         let up2 = self.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((sock, _)) = listener.accept().await else { break };
+                let Ok((sock, _)) = listener.accept().await else {
+                    break;
+                };
                 let up = up2.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -421,9 +423,18 @@ pub fn anthropic_stream_text(body: &str) -> String {
 
 /// Starts a proxy with a real audit log in `dir`; returns the log so the test
 /// can shut it down (final checkpoint) before exporting.
-pub async fn proxy_with_audit(config: &str, upstream: &Upstream, dir: &std::path::Path) -> (Running, menshen_audit::AuditLog) {
-    let text = format!("data_dir = \"{}\"\n{}", dir.display(), config.replace("{upstream}", &upstream.url()));
-    let env: BTreeMap<String, String> = [("UPSTREAM_KEY".to_owned(), "sk-upstream-secret".to_owned())].into();
+pub async fn proxy_with_audit(
+    config: &str,
+    upstream: &Upstream,
+    dir: &std::path::Path,
+) -> (Running, menshen_audit::AuditLog) {
+    let text = format!(
+        "data_dir = \"{}\"\n{}",
+        dir.display(),
+        config.replace("{upstream}", &upstream.url())
+    );
+    let env: BTreeMap<String, String> =
+        [("UPSTREAM_KEY".to_owned(), "sk-upstream-secret".to_owned())].into();
     let mut settings = Settings::from_toml("test.toml", &text, &env).unwrap();
     settings.listen = "127.0.0.1:0".parse().unwrap();
     let (log, hook) = app::open_audit(&settings).unwrap().unwrap();

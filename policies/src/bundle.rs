@@ -170,9 +170,10 @@ impl Bundle {
     pub fn owns(&self, path: &str) -> bool {
         let path = path.replace('.', "/");
         let path = path.trim_matches('/');
-        let path = path
-            .strip_prefix("data")
-            .map_or(path, |p| p.trim_start_matches('/'));
+        let path = match path {
+            "data" => "",
+            p => p.strip_prefix("data/").unwrap_or(p),
+        };
         self.roots()
             .is_none_or(|roots| roots.iter().any(|r| under(path, r)))
     }
@@ -439,6 +440,12 @@ mod tests {
         assert_eq!(ok.manifest().revision, "r1");
         assert!(ok.owns("data.menshen.decision"));
         assert!(!ok.owns("other"));
+        assert!(!ok.owns("data.menshenx"));
+        assert!(
+            !ok.owns("data.database"),
+            "only a leading `data` segment is stripped"
+        );
+        assert!(ok.owns("menshen/config"));
         let bad = Bundle::from_files(
             "t",
             [(".manifest", manifest), ("other/data.json", r#"{"k": 1}"#)],

@@ -41,8 +41,8 @@ pub use input::{
 };
 pub use review::{Case, CaseFilter, CaseId, CaseStatus, NewCase, Outcome, ReviewQueue};
 pub use set::{
-    Evaluation, PolicyKey, PolicySet, PolicySource, PolicyStats, ReloadError, ReloadReport, ShadowDiff,
-    WatchHandle,
+    Evaluation, PolicyKey, PolicySet, PolicySource, PolicyStats, ReloadError, ReloadReport,
+    ShadowDiff, WatchHandle,
 };
 pub use store::StoreError;
 pub use testing::{run_bundle_tests, run_tests, TestOutcome, TestReport, TestResult};

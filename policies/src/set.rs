@@ -116,6 +116,26 @@ pub struct ReloadReport {
     pub errors: Vec<ReloadError>,
 }
 
+/// Counters for metrics (`menshen_policy_*`): every failure is counted,
+/// never silent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyStats {
+    /// Live evaluations.
+    pub evaluations: u64,
+    /// Live evaluations that returned a malformed or undefined decision.
+    pub malformed: u64,
+    /// Live evaluations that failed in Rego (errors, timeouts).
+    pub errors: u64,
+    /// Shadow evaluations.
+    pub shadow_evaluations: u64,
+    /// Shadow evaluations that decided differently.
+    pub shadow_differences: u64,
+    /// Successful reloads (bundles swapped in).
+    pub reloads: u64,
+    /// Failed reloads.
+    pub reload_failures: u64,
+}
+
 /// Stops the file watcher when dropped.
 #[derive(Debug)]
 pub struct WatchHandle {
@@ -139,6 +159,11 @@ pub struct PolicySet {
     shadow_log: Mutex<VecDeque<ShadowDiff>>,
     shadow_evaluated: AtomicU64,
     shadow_differed: AtomicU64,
+    evaluations: AtomicU64,
+    malformed: AtomicU64,
+    eval_errors: AtomicU64,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
     reload_lock: Mutex<()>,
 }
 
@@ -270,6 +295,11 @@ impl PolicySet {
             shadow_log: Mutex::new(VecDeque::new()),
             shadow_evaluated: AtomicU64::new(0),
             shadow_differed: AtomicU64::new(0),
+            evaluations: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            eval_errors: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
+            reload_failures: AtomicU64::new(0),
             reload_lock: Mutex::new(()),
         })
     }
@@ -374,6 +404,18 @@ impl PolicySet {
         };
         let live = slot.live.load();
         let decision = live.decide(input);
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        match &decision {
+            Ok(_) => {}
+            Err(PolicyError::Malformed { reason }) => {
+                self.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(policy.version = live.version(), error = %reason, "malformed policy decision");
+            }
+            Err(e) => {
+                self.eval_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(policy.version = live.version(), error = %e, "policy evaluation failed");
+            }
+        }
         let shadow_differs = slot.shadow.as_ref().map(|sh| {
             let cand = sh.engine.load();
             let cd = cand.decide(input);
@@ -450,6 +492,20 @@ impl PolicySet {
         )
     }
 
+    /// Evaluation, error, shadow and reload counters.
+    pub fn stats(&self) -> PolicyStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        PolicyStats {
+            evaluations: get(&self.evaluations),
+            malformed: get(&self.malformed),
+            errors: get(&self.eval_errors),
+            shadow_evaluations: get(&self.shadow_evaluated),
+            shadow_differences: get(&self.shadow_differed),
+            reloads: get(&self.reloads),
+            reload_failures: get(&self.reload_failures),
+        }
+    }
+
     /// Reloads every directory bundle whose content changed: load, compile,
     /// run its tests, then swap. Failures leave the old bundle serving and
     /// are recorded for [`PolicySet::last_error`]. Safe to call from a
@@ -484,6 +540,7 @@ impl PolicySet {
                     Ok(Some(engine)) => {
                         errors.retain(|e| e.origin != origin);
                         tracing::info!(policy.origin = %origin, policy.version = engine.version(), "policy reloaded");
+                        self.reloads.fetch_add(1, Ordering::Relaxed);
                         report.swapped.push((origin, engine.version().to_owned()));
                         cell.store(Arc::new(engine));
                     }
@@ -495,6 +552,7 @@ impl PolicySet {
                             error = %e.message,
                             "policy reload failed; keeping the previous bundle"
                         );
+                        self.reload_failures.fetch_add(1, Ordering::Relaxed);
                         errors.retain(|x| x.origin != origin);
                         errors.push(e.clone());
                         report.errors.push(e);

@@ -113,6 +113,8 @@ fn reload_swaps_good_bundles_and_keeps_old_on_broken_file() {
     assert!(set.last_error().is_none());
     assert_ne!(set.version(), v1);
     assert_eq!(reasons(&set, "", ""), ["v2"]);
+    let stats = set.stats();
+    assert_eq!((stats.reloads, stats.reload_failures), (1, 2));
 }
 
 #[test]
@@ -151,6 +153,7 @@ fn shadow_candidate_differences_are_recorded_not_acted_on() {
     assert_eq!(diffs[0].candidate, "allow [candidate]");
     assert_eq!(diffs[0].tenant, "t");
     assert_eq!(set.shadow_stats(), (1, 1));
+    assert_eq!(set.stats().evaluations, 1);
 }
 
 #[test]
@@ -195,6 +198,15 @@ fn malformed_and_undefined_decisions_are_errors() {
             .unwrap()
             .action,
         Action::Allow
+    );
+    // Through a set, failures are counted.
+    let set = PolicySet::new(PolicySource::Dir(root.path().to_path_buf())).unwrap();
+    assert!(set.evaluate(&input("typo", "")).decision.is_err());
+    assert!(set.evaluate(&input("ok", "")).decision.is_ok());
+    let stats = set.stats();
+    assert_eq!(
+        (stats.evaluations, stats.malformed, stats.errors),
+        (2, 1, 0)
     );
 }
 

@@ -56,7 +56,9 @@ suspended if input.subject.suspended
 # the user is told, as the 办法 expects a warning before/with sanctions.
 triggers_suspension if {
 	input.subject.consecutive_violations + 1 >= cfg.suspension.consecutive
-} else if {
+}
+
+triggers_suspension if {
 	input.subject.violations_24h + 1 >= cfg.suspension.per_24h
 }
 

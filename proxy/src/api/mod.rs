@@ -192,9 +192,9 @@ pub enum EncodeError {
     },
 }
 
-/// The deepest nesting [`DecodeLimits`] accepts: serde_json's own recursion
-/// limit, above which it fails with a less precise error.
-pub const MAX_DEPTH_CEILING: usize = 128;
+/// The deepest nesting [`DecodeLimits`] accepts: serde_json refuses a 128th
+/// level itself, with a less precise error than [`DecodeError::TooDeep`].
+pub const MAX_DEPTH_CEILING: usize = 127;
 
 /// Default nesting limit: far above real requests (JSON-schema tool
 /// parameters reach ~20), far below anything that costs memory.

@@ -386,8 +386,22 @@ fn nesting_limit_is_explicit_and_enforced_before_parsing() {
     );
     assert_eq!(DecodeLimits::new(10_000).max_depth(), MAX_DEPTH_CEILING);
     assert_eq!(DecodeLimits::new(0).max_depth(), 1);
+    // At the ceiling, our check and serde_json's own limit agree: the
+    // deepest accepted body parses, one level more is `TooDeep`, not a
+    // generic JSON error.
     let limits = DecodeLimits::new(MAX_DEPTH_CEILING);
     assert!(decode_request(Api::OpenAiChat, nested(126).as_bytes(), &limits).is_ok());
+    assert_eq!(
+        decode_request(Api::OpenAiChat, nested(127).as_bytes(), &limits).unwrap_err(),
+        DecodeError::TooDeep {
+            limit: MAX_DEPTH_CEILING
+        }
+    );
+    // And serde_json's limit really is one level above the ceiling.
+    let depth_128 = format!("{}{}", "[".repeat(128), "]".repeat(128));
+    assert!(serde_json::from_str::<Value>(&depth_128).is_err());
+    let depth_127 = format!("{}{}", "[".repeat(127), "]".repeat(127));
+    assert!(serde_json::from_str::<Value>(&depth_127).is_ok());
 }
 
 // === OpenAI completions ===

@@ -8,6 +8,7 @@ use std::fmt::{self, Write as _};
 
 use menshen_classifiers::{Conversation, Location, Message, Part, Role, ToolSpec};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 use super::{DecodeError, DecodeLimits, LocationMap, Slot};
@@ -151,12 +152,17 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
             let value = map.next_value_seed(StrictSeed {
                 duplicate: self.duplicate,
             })?;
-            if out.contains_key(&key) {
-                let err = de::Error::custom(format_args!("duplicate key `{key}`"));
-                *self.duplicate.borrow_mut() = Some(key);
-                return Err(err);
+            match out.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(slot) => {
+                    let key = slot.key().clone();
+                    let err = de::Error::custom(format_args!("duplicate key `{key}`"));
+                    *self.duplicate.borrow_mut() = Some(key);
+                    return Err(err);
+                }
             }
-            out.insert(key, value);
         }
         Ok(Value::Object(out))
     }

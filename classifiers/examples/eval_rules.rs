@@ -22,8 +22,11 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
     let mut threshold = 0.5f32;
+    let mut dump = false;
     while let Some(a) = args.next() {
-        if a == "--threshold" {
+        if a == "--dump" {
+            dump = true;
+        } else if a == "--threshold" {
             threshold = args
                 .next()
                 .context("--threshold needs a value")?
@@ -39,8 +42,9 @@ fn main() -> anyhow::Result<()> {
         detector.rule_count(),
         detector.version()
     );
+    let detector = Arc::new(detector);
     let pipeline = Pipeline::builder()
-        .detector(Arc::new(detector))
+        .detector(detector.clone())
         .cache_capacity(0)
         .build();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -75,6 +79,45 @@ fn main() -> anyhow::Result<()> {
             let report = rt.block_on(evaluate(&pipeline, &rows, &config));
             println!("\n== {name} ({mode:?}, threshold {threshold})\n{report}");
         }
+        if dump {
+            dump_rows(&detector, &rows, threshold);
+        }
     }
     Ok(())
+}
+
+/// With `--dump`: prints benign rows that were flagged and attack rows that
+/// were missed (first 200 chars), for tuning on the phenomenon.
+fn dump_rows(
+    detector: &RuleDetector,
+    rows: &[menshen_classifiers::eval::LabeledRow],
+    threshold: f32,
+) {
+    use menshen_classifiers::Trust;
+    for row in rows {
+        let Some(label) = row.label.as_deref() else {
+            continue;
+        };
+        let hits: Vec<String> = detector
+            .scan_text(&row.text, Trust::Trusted)
+            .into_iter()
+            .filter(|f| f.score >= threshold)
+            .filter_map(|f| f.rule)
+            .collect();
+        let short: String = row
+            .text
+            .chars()
+            .take(200)
+            .collect::<String>()
+            .replace('\n', " ");
+        match (label, hits.is_empty()) {
+            ("benign" | "safety_probe" | "redteam_attempt", false) => {
+                println!("FP [{label}] {hits:?} {short}");
+            }
+            ("injection" | "jailbreak" | "indirect_injection", true) => {
+                println!("MISS [{label}] {short}");
+            }
+            _ => {}
+        }
+    }
 }

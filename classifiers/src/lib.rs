@@ -26,6 +26,7 @@ mod conversation;
 mod detector;
 pub mod eval;
 mod finding;
+pub mod keywords;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 pub mod normalize;

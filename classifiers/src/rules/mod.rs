@@ -54,6 +54,7 @@ use sha2::{Digest, Sha256};
 use crate::normalize::{Normalized, Normalizer, View, ViewKind};
 use crate::{Category, Detector, Finding, ScanFuture, Segment, Span, Trust};
 
+pub(crate) use pack::valid_category;
 pub use pack::{PackError, PackErrorKind, PackMeta, RulePack, RuleScope, RuleSpec};
 
 /// The detector id of the injection rules.

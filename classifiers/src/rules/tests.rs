@@ -257,3 +257,79 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Corpus {
+    case: Vec<Case>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    text: String,
+    #[serde(default)]
+    trust: Option<String>,
+    #[serde(default)]
+    expect: Vec<Expected>,
+    #[serde(default)]
+    quiet: bool,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    rule: String,
+    category: String,
+    span: String,
+}
+
+#[test]
+fn corpus_cases_hold() {
+    let corpus: Corpus =
+        toml::from_str(include_str!("../../testdata/rules_injection.toml")).unwrap();
+    assert!(corpus.case.len() >= 20);
+    let d = det();
+    let mut failures = Vec::new();
+    for case in &corpus.case {
+        let trust = match case.trust.as_deref() {
+            Some("untrusted") => Trust::Untrusted,
+            _ => Trust::Trusted,
+        };
+        let findings = d.scan_text(&case.text, trust);
+        if case.quiet {
+            if let Some(f) = findings.iter().find(|f| f.score >= 0.5) {
+                failures.push(format!("{}: unexpected {:?}", case.name, f.rule));
+            }
+            continue;
+        }
+        assert!(!case.expect.is_empty(), "{}: no expectation", case.name);
+        for e in &case.expect {
+            let found = findings.iter().any(|f| {
+                f.rule.as_deref() == Some(e.rule.as_str())
+                    && f.category.as_str() == e.category
+                    && f.span
+                        .and_then(|s| case.text.get(s.start..s.end))
+                        .is_some_and(|t| t == e.span)
+            });
+            if !found {
+                let got: Vec<_> = findings
+                    .iter()
+                    .map(|f| {
+                        let s = f.span.unwrap_or(Span::new(0, 0));
+                        (
+                            f.rule.clone(),
+                            case.text.get(s.start..s.end).map(str::to_owned),
+                        )
+                    })
+                    .collect();
+                failures.push(format!(
+                    "{}: missing {} {:?}; got {got:?}",
+                    case.name, e.rule, e.span
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

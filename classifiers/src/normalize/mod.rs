@@ -247,9 +247,43 @@ impl Normalizer {
         let mut prev1: Option<char> = None;
         let mut prev2: Option<char> = None;
         let mut spaced = false;
-        for (i, c) in text.char_indices() {
+        let mut i = 0usize;
+        while i < bytes.len() {
+            // Fast path: a run of ASCII bytes that need no context (letters,
+            // most punctuation) is copied and lowercased in bulk.
+            let run_end = plain_ascii_run(bytes, i);
+            if run_end > i {
+                let Some(run) = text.get(i..run_end) else {
+                    break;
+                };
+                if cfg.collapse_spacing && spaced && breaks_spacing(run, prev1) {
+                    spaced = false;
+                }
+                out.ident_ascii(i, run);
+                let mut tail = run.chars().rev();
+                match (tail.next(), tail.next()) {
+                    (Some(last), Some(before)) => {
+                        prev1 = Some(last);
+                        prev2 = Some(before);
+                    }
+                    (Some(last), None) => {
+                        prev2 = prev1;
+                        prev1 = Some(last);
+                    }
+                    _ => {}
+                }
+                i = run_end;
+                continue;
+            }
+            let Some(c) = text.get(i..).and_then(|s| s.chars().next()) else {
+                break;
+            };
             let len = c.len_utf8();
             let next = i.saturating_add(len);
+            let start = i;
+            i = next;
+            // From here on `i` is the current char's start again.
+            let i = start;
             if cfg.collapse_spacing {
                 if is_token(c) && prev1.is_some_and(is_token) {
                     spaced = false;
@@ -465,6 +499,29 @@ impl Out {
         self.last_alpha = c.is_ascii_alphabetic();
     }
 
+    /// Writes the ASCII run `s` (lowercased), which stands for the same
+    /// bytes at `orig`.
+    fn ident_ascii(&mut self, orig: usize, s: &str) {
+        if self.ident_next != Some(orig) {
+            self.runs.push(Run {
+                norm: to_u32(self.text.len()),
+                orig: to_u32(orig),
+                orig_end: to_u32(orig),
+                identity: true,
+            });
+        }
+        let start = self.text.len();
+        self.text.push_str(s);
+        if let Some(tail) = self.text.get_mut(start..) {
+            tail.make_ascii_lowercase();
+        }
+        self.ident_next = Some(orig.saturating_add(s.len()));
+        self.last_alpha = s
+            .bytes()
+            .next_back()
+            .is_some_and(|b| b.is_ascii_alphabetic());
+    }
+
     /// Writes `s` (possibly empty) for the original bytes `start..end`.
     fn atomic(&mut self, start: usize, end: usize, s: &str) {
         self.ident_next = None;
@@ -513,6 +570,50 @@ fn map_end(runs: &[Run], last: usize, end: usize) -> usize {
         Some(r) => r.orig_end as usize,
         None => 0,
     }
+}
+
+/// ASCII bytes whose folding needs no context: everything but separators,
+/// leetspeak candidates and non-ASCII.
+const fn is_plain_ascii(b: u8) -> bool {
+    b.is_ascii()
+        && !matches!(
+            b,
+            b' ' | b'.'
+                | b'-'
+                | b'_'
+                | b'*'
+                | b'0'
+                | b'1'
+                | b'3'
+                | b'4'
+                | b'5'
+                | b'7'
+                | b'@'
+                | b'$'
+        )
+}
+
+/// End of the run of plain ASCII bytes starting at `i` (`i` when none).
+fn plain_ascii_run(bytes: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while bytes.get(j).is_some_and(|b| is_plain_ascii(*b)) {
+        j = j.saturating_add(1);
+    }
+    j
+}
+
+/// Whether a plain run contains a multi-char token (two alphanumerics in a
+/// row, counting the char before the run), which ends spaced-out text.
+fn breaks_spacing(run: &str, prev1: Option<char>) -> bool {
+    let mut prev_tok = prev1.is_some_and(is_token);
+    for b in run.bytes() {
+        let tok = b.is_ascii_alphanumeric();
+        if tok && prev_tok {
+            return true;
+        }
+        prev_tok = tok;
+    }
+    false
 }
 
 /// Chars that can make up a spaced-out word.
@@ -584,8 +685,11 @@ fn is_invisible(cp: u32) -> bool {
         | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3 | 0xE0100..=0xE01EF)
 }
 
+/// Invisible characters with everyday uses that are removed but not counted
+/// as obfuscation: variation selectors, and the zero-width (non-)joiners of
+/// emoji sequences and Persian/Indic text.
 fn is_variation_selector(cp: u32) -> bool {
-    matches!(cp, 0x180B..=0x180D | 0x180F | 0xFE00..=0xFE0F | 0xE0100..=0xE01EF)
+    matches!(cp, 0x180B..=0x180D | 0x180F | 0x200C | 0x200D | 0xFE00..=0xFE0F | 0xE0100..=0xE01EF)
 }
 
 /// Scripts whose chars never change under our folding; skipping the

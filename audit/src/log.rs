@@ -202,6 +202,9 @@ struct Writer {
     cosigner: Option<NoteSigner>,
     /// Meta rows to write with the next commit.
     pending_meta: Vec<(String, String)>,
+    /// CSPRNG for commitment salts, seeded once from the OS (a syscall per
+    /// record would cost more than the rest of the append).
+    salt_rng: rand::rngs::StdRng,
 }
 
 fn now_ms() -> u64 {
@@ -371,6 +374,7 @@ impl AuditLog {
             shared: Arc::clone(&shared),
             cosigner: None,
             pending_meta: Vec::new(),
+            salt_rng: rand::SeedableRng::from_entropy(),
         };
         // Mark the (re)start in the log itself and sign right away, so a
         // crash before the first interval still leaves a checkpoint.
@@ -784,7 +788,7 @@ impl Writer {
                 match self.config.payloads {
                     PayloadMode::Redacted => {
                         let mut salt = [0u8; 16];
-                        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+                        rand::RngCore::fill_bytes(&mut self.salt_rng, &mut salt);
                         refs.insert(
                             field.to_owned(),
                             PayloadRef::Sha256Salted {
@@ -863,7 +867,8 @@ impl Writer {
                 bytes,
                 leaf,
             )?;
-            for (level, idx, hash) in nodes {
+            // Level 0 is the leaf hash, already in `leaves`.
+            for (level, idx, hash) in nodes.iter().filter(|n| n.0 > 0) {
                 batch.insert_node(*level, *idx, hash)?;
             }
             for (field, salt, body) in rows {

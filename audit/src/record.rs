@@ -32,39 +32,39 @@ pub const ENTRY_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
-    /// Decision time, Unix milliseconds (UTC).
-    pub time_ms: u64,
-    /// The proxy's request id (shared by the request and response records).
-    pub request_id: String,
-    /// Tenant resolved from the client key.
-    pub tenant: String,
-    /// Configured route name.
-    pub route: String,
     /// Wire API, e.g. `openai.chat`, `anthropic.messages`.
     pub api: String,
-    /// Model requested or routed to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// Whether this decision was on the request or the response.
-    pub direction: Direction,
     /// What was decided and why.
     pub decision: DecisionSummary,
-    /// Aggregate risk score, 0–100.
-    pub risk_score: u8,
+    /// Whether this decision was on the request or the response.
+    pub direction: Direction,
     /// One summary per (detector, category).
     #[serde(default)]
     pub findings: Vec<FindingSummary>,
-    /// Content hash of the policy bundle that decided.
-    pub policy_version: String,
-    /// Human review case, when the decision went to review.
+    /// Model requested or routed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub review: Option<ReviewSummary>,
-    /// Upstream outcome, when the request reached an upstream.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<UpstreamSummary>,
+    pub model: Option<String>,
     /// Redacted prompt/response text; never written into the leaf itself.
     #[serde(skip)]
     pub payloads: Payloads,
+    /// Content hash of the policy bundle that decided.
+    pub policy_version: String,
+    /// The proxy's request id (shared by the request and response records).
+    pub request_id: String,
+    /// Human review case, when the decision went to review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewSummary>,
+    /// Aggregate risk score, 0–100.
+    pub risk_score: u8,
+    /// Configured route name.
+    pub route: String,
+    /// Tenant resolved from the client key.
+    pub tenant: String,
+    /// Decision time, Unix milliseconds (UTC).
+    pub time_ms: u64,
+    /// Upstream outcome, when the request reached an upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamSummary>,
 }
 
 /// Direction of the decision.
@@ -83,32 +83,32 @@ pub enum Direction {
 pub struct DecisionSummary {
     /// `allow`, `block`, `redact`, `review` or `route`.
     pub action: String,
-    /// Stable reason codes from the policy.
-    #[serde(default)]
-    pub reasons: Vec<String>,
     /// `true` when a guard ran in monitor mode and the action was not
     /// enforced.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub monitor: bool,
+    /// Stable reason codes from the policy.
+    #[serde(default)]
+    pub reasons: Vec<String>,
 }
 
 /// Findings of one detector in one category.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FindingSummary {
-    /// Detector name.
-    pub detector: String,
     /// Versioned category id, e.g. `OWASP-LLM-2025:LLM01`, `GBT45654:A.1.3`,
     /// `MLC:S1`.
     pub category: String,
-    /// Highest score among these findings, in thousandths (0–1000). An
-    /// integer so that every verifier re-encodes it identically.
-    pub score_milli: u16,
     /// Number of findings.
     pub count: u32,
+    /// Detector name.
+    pub detector: String,
     /// Count per entity type (`EMAIL`, `PHONE`, ...), for PII detectors.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub entities: BTreeMap<String, u32>,
+    /// Highest score among these findings, in thousandths (0–1000). An
+    /// integer so that every verifier re-encodes it identically.
+    pub score_milli: u16,
 }
 
 /// A human review case attached to the decision.
@@ -126,11 +126,11 @@ pub struct ReviewSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSummary {
+    /// Time to the upstream's response headers, milliseconds.
+    pub latency_ms: u64,
     /// HTTP status from the upstream, if one came back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// Time to the upstream's response headers, milliseconds.
-    pub latency_ms: u64,
 }
 
 /// Redacted prompt and response text for one record.
@@ -157,10 +157,10 @@ pub enum PayloadRef {
     },
     /// `HMAC-SHA-256(key, text)`; the key lives outside the database.
     HmacSha256 {
-        /// Hex MAC.
-        mac: String,
         /// Which HMAC key (first 8 hex digits of SHA-256 of the key).
         key_id: String,
+        /// Hex MAC.
+        mac: String,
     },
 }
 
@@ -168,17 +168,17 @@ pub enum PayloadRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeafEntry {
-    /// Schema version ([`ENTRY_VERSION`]).
-    pub v: u32,
-    /// Position in the log, from 0.
-    pub index: u64,
-    /// Hex leaf hash of entry `index - 1`; 64 zeros for the first entry.
-    pub prev: String,
     /// What happened.
     pub event: Event,
+    /// Position in the log, from 0.
+    pub index: u64,
     /// Commitments to this entry's payloads, by field (`prompt`, `response`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub payloads: BTreeMap<String, PayloadRef>,
+    /// Hex leaf hash of entry `index - 1`; 64 zeros for the first entry.
+    pub prev: String,
+    /// Schema version ([`ENTRY_VERSION`]).
+    pub v: u32,
 }
 
 /// The event a leaf records.
@@ -190,10 +190,10 @@ pub enum Event {
     /// The log (re)started: marks restarts, so a verifier can tell a quiet
     /// period from a stopped writer.
     LogStarted {
-        /// Time, Unix milliseconds.
-        time_ms: u64,
         /// Checkpoint key id in force (hex).
         key_id: String,
+        /// Time, Unix milliseconds.
+        time_ms: u64,
         /// Crate version of the writer.
         writer: String,
     },
@@ -206,12 +206,12 @@ pub enum Event {
     /// The checkpoint key was rotated; the manifest in the key directory
     /// lists both keys and is signed by both.
     KeyRotated {
-        /// Time, Unix milliseconds.
-        time_ms: u64,
-        /// Previous verifier key.
-        old_key: String,
         /// New verifier key.
         new_key: String,
+        /// Previous verifier key.
+        old_key: String,
+        /// Time, Unix milliseconds.
+        time_ms: u64,
     },
 }
 
@@ -287,7 +287,34 @@ impl LeafEntry {
     ///
     /// [`AuditErrorKind::Encoding`] when a number is outside the I-JSON range.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, AuditError> {
+        if self.serde_order_is_canonical() {
+            // Fields are declared in sorted order and every number is an
+            // integer, so serde's compact output *is* the JCS form; the
+            // equivalence is property-tested against the general path.
+            return serde_json::to_vec(self).map_err(|e| {
+                AuditError::with_source(AuditErrorKind::Encoding, "serializing an entry", e)
+            });
+        }
         jcs::to_canonical_vec_of(self)
+    }
+
+    /// `true` when serde's output equals RFC 8785's: integers within I-JSON
+    /// range and map keys whose UTF-8 order equals their UTF-16 order (no
+    /// characters at or above U+E000, where the two orders can differ).
+    fn serde_order_is_canonical(&self) -> bool {
+        const MAX: u64 = (1 << 53) - 1;
+        let key_ok = |k: &String| k.chars().all(|c| (c as u32) < 0xE000);
+        let event_ok = match &self.event {
+            Event::Decision(r) => {
+                r.time_ms <= MAX
+                    && r.upstream.as_ref().is_none_or(|u| u.latency_ms <= MAX)
+                    && r.findings.iter().all(|f| f.entities.keys().all(key_ok))
+            }
+            Event::LogStarted { time_ms, .. }
+            | Event::LogStopped { time_ms }
+            | Event::KeyRotated { time_ms, .. } => *time_ms <= MAX,
+        };
+        self.index <= MAX && self.payloads.keys().all(key_ok) && event_ok
     }
 
     /// Parses leaf bytes and requires them to be canonical, so that an
@@ -431,6 +458,41 @@ mod tests {
         assert!(r.validate().is_ok());
         r.findings[0].category = "LLM01".into();
         assert_eq!(r.validate().unwrap_err().kind(), AuditErrorKind::Encoding);
+    }
+
+    proptest::proptest! {
+        /// The fast serde path and the general JCS path agree byte for byte.
+        #[test]
+        fn serde_fast_path_equals_jcs(
+            tenant in ".*", reason in ".*", entity in ".*", n in 0u32..5,
+            index in 0u64..(1 << 53), score in proptest::prelude::any::<u16>(),
+        ) {
+            let mut r = sample();
+            r.tenant = tenant;
+            r.decision.reasons = vec![reason];
+            r.findings[0].entities = [(entity, n), ("\u{e000}x".to_owned(), 1), ("\u{10000}".to_owned(), 2)]
+                .into_iter()
+                .collect();
+            r.findings[0].score_milli = score;
+            let mut entry = LeafEntry {
+                v: ENTRY_VERSION,
+                index,
+                prev: hex::encode(ZERO_HASH),
+                event: Event::Decision(Box::new(r)),
+                payloads: BTreeMap::new(),
+            };
+            // With the U+E000 key the general path is taken.
+            proptest::prop_assert!(!entry.serde_order_is_canonical());
+            let general = entry.canonical_bytes().unwrap();
+            if let Event::Decision(r) = &mut entry.event {
+                r.findings[0].entities.retain(|k, _| k.chars().all(|c| (c as u32) < 0xE000));
+            }
+            if entry.serde_order_is_canonical() {
+                let fast = serde_json::to_vec(&entry).unwrap();
+                proptest::prop_assert_eq!(&fast, &jcs::to_canonical_vec_of(&entry).unwrap());
+            }
+            proptest::prop_assert!(LeafEntry::from_canonical_bytes(&general).is_ok());
+        }
     }
 
     #[test]

@@ -521,6 +521,20 @@ impl Store {
 
 impl NodeSource for Store {
     fn node(&self, level: u32, index: u64) -> Result<Hash, AuditError> {
+        if level == 0 {
+            // Leaf hashes live in `leaves` only.
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT leaf_hash FROM leaves WHERE idx = ?1")
+                .map_err(db_err("reading a leaf hash"))?;
+            let v: Option<Vec<u8>> = stmt
+                .query_row([to_i64(index)?], |r| r.get(0))
+                .optional()
+                .map_err(db_err("reading a leaf hash"))?;
+            return to_hash(
+                v.ok_or_else(|| AuditError::new(AuditErrorKind::Integrity, "leaf missing"))?,
+            );
+        }
         let mut stmt = self
             .conn
             .prepare_cached("SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2")

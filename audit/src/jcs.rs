@@ -114,24 +114,34 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
 }
 
 fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), AuditError> {
+    // JCS numbers are doubles. An integer beyond 2^53 is accepted only when
+    // it is already the ECMAScript form of the double it denotes (as when a
+    // large double printed without exponent is read back as an integer);
+    // anything else would read as a different value in another verifier.
     if let Some(u) = n.as_u64() {
-        if u > MAX_SAFE_INTEGER {
+        if u <= MAX_SAFE_INTEGER {
+            out.extend_from_slice(u.to_string().as_bytes());
+        } else if format_es6(u as f64) == u.to_string() {
+            out.extend_from_slice(u.to_string().as_bytes());
+        } else {
             return Err(AuditError::new(
                 AuditErrorKind::Encoding,
                 "integer above 2^53-1 is not I-JSON",
             ));
         }
-        out.extend_from_slice(u.to_string().as_bytes());
         return Ok(());
     }
     if let Some(i) = n.as_i64() {
-        if i.unsigned_abs() > MAX_SAFE_INTEGER {
+        if i.unsigned_abs() <= MAX_SAFE_INTEGER {
+            out.extend_from_slice(i.to_string().as_bytes());
+        } else if format_es6(i as f64) == i.to_string() {
+            out.extend_from_slice(i.to_string().as_bytes());
+        } else {
             return Err(AuditError::new(
                 AuditErrorKind::Encoding,
                 "integer below -(2^53-1) is not I-JSON",
             ));
         }
-        out.extend_from_slice(i.to_string().as_bytes());
         return Ok(());
     }
     match n.as_f64() {
@@ -331,6 +341,9 @@ mod tests {
         let err = to_canonical_vec(&json!(9_007_199_254_740_993_u64)).unwrap_err();
         assert_eq!(err.kind(), AuditErrorKind::Encoding);
         assert!(to_canonical_vec(&json!(9_007_199_254_740_991_u64)).is_ok());
+        // 2^53 and 1e19 are exact doubles: printed as ECMAScript does.
+        assert_eq!(canon(&json!(9_007_199_254_740_992_u64)), "9007199254740992");
+        assert_eq!(canon(&json!(10_000_000_000_000_000_000_u64)), "10000000000000000000");
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

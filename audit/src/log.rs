@@ -35,6 +35,9 @@ use crate::store::{Store, StoredCheckpoint, DB_FILE};
 /// deployers' logs.
 pub const MIN_RETENTION: Duration = Duration::from_secs(183 * 24 * 3600);
 
+/// How often the writer erases payloads past [`AuditConfig::retention`].
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 const fn default_queue_capacity() -> usize {
     65_536
 }
@@ -94,7 +97,7 @@ pub struct AuditConfig {
     pub mode: AuditMode,
     /// Bounded queue length, records.
     pub queue_capacity: usize,
-    /// Full-queue behaviour in async mode.
+    /// Full-queue behaviour (both modes).
     pub on_full: OnFull,
     /// Most records per group commit.
     pub max_batch: usize,
@@ -202,6 +205,8 @@ struct Writer {
     cosigner: Option<NoteSigner>,
     /// Meta rows to write with the next commit.
     pending_meta: Vec<(String, String)>,
+    /// When payloads were last pruned for retention.
+    last_prune: Option<Instant>,
     /// CSPRNG for commitment salts, seeded once from the OS (a syscall per
     /// record would cost more than the rest of the append).
     salt_rng: rand::rngs::StdRng,
@@ -375,6 +380,7 @@ impl AuditLog {
             cosigner: None,
             pending_meta: Vec::new(),
             salt_rng: rand::SeedableRng::from_entropy(),
+            last_prune: None,
         };
         // Mark the (re)start in the log itself and sign right away, so a
         // crash before the first interval still leaves a checkpoint.
@@ -523,8 +529,8 @@ impl AuditSink {
     /// Appends one record.
     ///
     /// Sync mode: resolves once the record is committed, with its index and
-    /// leaf hash. Async mode: resolves once it is queued; when the queue is
-    /// full it waits ([`OnFull::Backpressure`]) or fails
+    /// leaf hash. Async mode: resolves once it is queued. In both modes a
+    /// full queue waits ([`OnFull::Backpressure`]) or fails
     /// ([`OnFull::FailClosed`]).
     ///
     /// # Errors
@@ -543,28 +549,30 @@ impl AuditSink {
         match self.mode {
             AuditMode::Sync => {
                 let (tx, rx) = oneshot::channel();
-                self.tx
-                    .send(Msg::Append(Box::new(record), Some(tx)))
-                    .await
-                    .map_err(|_| closed())?;
+                self.enqueue(Msg::Append(Box::new(record), Some(tx)))
+                    .await?;
                 let (index, leaf_hash) = rx.await.map_err(|_| closed())??;
                 Ok(AppendReceipt::Committed { index, leaf_hash })
             }
             AuditMode::Async => {
-                let msg = Msg::Append(Box::new(record), None);
-                match self.on_full {
-                    OnFull::Backpressure => self.tx.send(msg).await.map_err(|_| closed())?,
-                    OnFull::FailClosed => self.tx.try_send(msg).map_err(|e| match e {
-                        mpsc::error::TrySendError::Full(_) => {
-                            self.shared.rejected_full.fetch_add(1, Ordering::Relaxed);
-                            AuditError::new(AuditErrorKind::QueueFull, "the audit queue is full")
-                        }
-                        mpsc::error::TrySendError::Closed(_) => closed(),
-                    })?,
-                }
+                self.enqueue(Msg::Append(Box::new(record), None)).await?;
                 let sequence = self.shared.sequence.fetch_add(1, Ordering::Relaxed);
                 Ok(AppendReceipt::Queued { sequence })
             }
+        }
+    }
+
+    /// Queues `msg`, waiting or failing on a full queue per [`OnFull`].
+    async fn enqueue(&self, msg: Msg) -> Result<(), AuditError> {
+        match self.on_full {
+            OnFull::Backpressure => self.tx.send(msg).await.map_err(|_| closed()),
+            OnFull::FailClosed => self.tx.try_send(msg).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    self.shared.rejected_full.fetch_add(1, Ordering::Relaxed);
+                    AuditError::new(AuditErrorKind::QueueFull, "the audit queue is full")
+                }
+                mpsc::error::TrySendError::Closed(_) => closed(),
+            }),
         }
     }
 
@@ -625,6 +633,9 @@ impl Writer {
                 }
                 if self.handle(&mut batch) {
                     return;
+                }
+                if self.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                    self.prune_expired_payloads();
                 }
             }
         });
@@ -747,6 +758,20 @@ impl Writer {
             .map_err(|e| AuditError::io("writing the key manifest", e))?;
         self.signer = new;
         Ok(new_v)
+    }
+
+    /// Erases payloads older than the retention period; leaves stay, so the
+    /// tree and every proof still verify. Failures are logged and retried at
+    /// the next interval: retention is not worth failing appends over.
+    fn prune_expired_payloads(&mut self) {
+        self.last_prune = Some(Instant::now());
+        let retention_ms = u64::try_from(self.config.retention.as_millis()).unwrap_or(u64::MAX);
+        let before = now_ms().saturating_sub(retention_ms);
+        match self.store.prune_payloads(before) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(audit.pruned = n, "audit payloads past retention erased"),
+            Err(e) => tracing::warn!(error = %e, "audit payload pruning failed"),
+        }
     }
 
     /// Records a clean stop and signs the final checkpoint over it.

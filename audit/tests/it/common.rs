@@ -13,7 +13,7 @@ use menshen_audit::{
 
 pub fn record(i: u64, tenant: &str) -> AuditRecord {
     AuditRecord {
-        time_ms: 1_764_500_000_000 + i,
+        time_ms: now_ms() + i,
         request_id: format!("req-{i}"),
         tenant: tenant.to_owned(),
         route: "chat".into(),
@@ -48,6 +48,13 @@ pub fn record(i: u64, tenant: &str) -> AuditRecord {
             response: None,
         },
     }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 pub fn config(dir: &Path) -> AuditConfig {

@@ -236,3 +236,30 @@ async fn payload_modes_keep_text_out_of_the_leaf() {
         AuditErrorKind::Config
     );
 }
+
+#[tokio::test]
+async fn writer_erases_payloads_past_retention_and_the_tree_still_verifies() {
+    let t = tmp();
+    let mut c = config(t.path());
+    c.retention = Duration::from_secs(1);
+    let log = AuditLog::open(c).unwrap();
+    let mut old = record(1, "a");
+    old.time_ms = now_ms() - 60_000;
+    let AppendReceipt::Committed { index, .. } = log.sink().append(old).await.unwrap() else {
+        panic!("sync mode commits")
+    };
+    let fresh = log.sink().append(record(2, "a")).await.unwrap();
+    log.shutdown().await.unwrap();
+    let store = Store::open_reader(&t.path().join("audit.sqlite")).unwrap();
+    assert!(
+        store.payloads(index).unwrap().is_empty(),
+        "expired payload kept"
+    );
+    let AppendReceipt::Committed { index: i2, .. } = fresh else {
+        panic!()
+    };
+    assert_eq!(store.payloads(i2).unwrap().len(), 1, "fresh payload erased");
+    let out = out_dir(&t, "b");
+    export_all(t.path(), &out);
+    assert!(verify(&out, &log_key(t.path())).is_valid());
+}

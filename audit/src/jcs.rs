@@ -119,9 +119,7 @@ fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), AuditError> {
     // large double printed without exponent is read back as an integer);
     // anything else would read as a different value in another verifier.
     if let Some(u) = n.as_u64() {
-        if u <= MAX_SAFE_INTEGER {
-            out.extend_from_slice(u.to_string().as_bytes());
-        } else if format_es6(u as f64) == u.to_string() {
+        if u <= MAX_SAFE_INTEGER || format_es6(u as f64) == u.to_string() {
             out.extend_from_slice(u.to_string().as_bytes());
         } else {
             return Err(AuditError::new(
@@ -132,9 +130,7 @@ fn write_number(n: &Number, out: &mut Vec<u8>) -> Result<(), AuditError> {
         return Ok(());
     }
     if let Some(i) = n.as_i64() {
-        if i.unsigned_abs() <= MAX_SAFE_INTEGER {
-            out.extend_from_slice(i.to_string().as_bytes());
-        } else if format_es6(i as f64) == i.to_string() {
+        if i.unsigned_abs() <= MAX_SAFE_INTEGER || format_es6(i as f64) == i.to_string() {
             out.extend_from_slice(i.to_string().as_bytes());
         } else {
             return Err(AuditError::new(
@@ -343,7 +339,10 @@ mod tests {
         assert!(to_canonical_vec(&json!(9_007_199_254_740_991_u64)).is_ok());
         // 2^53 and 1e19 are exact doubles: printed as ECMAScript does.
         assert_eq!(canon(&json!(9_007_199_254_740_992_u64)), "9007199254740992");
-        assert_eq!(canon(&json!(10_000_000_000_000_000_000_u64)), "10000000000000000000");
+        assert_eq!(
+            canon(&json!(10_000_000_000_000_000_000_u64)),
+            "10000000000000000000"
+        );
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

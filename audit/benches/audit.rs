@@ -136,7 +136,7 @@ fn bundle_of(n: u64) -> (tempfile::TempDir, std::path::PathBuf, NoteVerifier) {
             include_payloads: false,
             pinned: None,
             key_path: None,
-            checkpoint_interval_s: 0,
+            checkpoint_interval_s: Some(0),
         },
     )
     .unwrap();

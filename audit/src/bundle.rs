@@ -67,9 +67,10 @@ pub struct ExportOptions {
     pub pinned: Option<String>,
     /// Signing key for the manifest; `dir/checkpoint.key` when `None`.
     pub key_path: Option<PathBuf>,
-    /// Heartbeat interval of the log, seconds (recorded in the manifest for
-    /// the gap check).
-    pub checkpoint_interval_s: u64,
+    /// Heartbeat interval of the log, seconds, recorded in the manifest for
+    /// the gap check; `None` takes the interval the writer recorded, and 0
+    /// disables the check.
+    pub checkpoint_interval_s: Option<u64>,
 }
 
 /// What an export wrote.
@@ -489,7 +490,13 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ExportSummary, AuditEr
         records: indices.len() as u64,
         anchor_seq: anchor.seq,
         log_stopped,
-        checkpoint_interval_s: opts.checkpoint_interval_s,
+        checkpoint_interval_s: match opts.checkpoint_interval_s {
+            Some(s) => s,
+            None => store
+                .meta("checkpoint_interval_s")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        },
         files,
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest)
@@ -758,7 +765,10 @@ pub fn verify_bundle(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, A
             // Heartbeats: a running log signs at least every interval, so a
             // newest checkpoint much older than the export means newer ones
             // were deleted (or the writer died without closing the log).
-            let slack = manifest.checkpoint_interval_s.saturating_mul(2000) + 10_000;
+            let slack = manifest
+                .checkpoint_interval_s
+                .saturating_mul(2000)
+                .saturating_add(2000);
             let age = manifest.created_ms.saturating_sub(a.time_ms);
             if !manifest.log_stopped && manifest.checkpoint_interval_s > 0 && age > slack {
                 rep.bad(

@@ -56,9 +56,10 @@ enum Command {
         /// Signing key file (default DIR/checkpoint.key).
         #[arg(long)]
         key_file: Option<PathBuf>,
-        /// The log's heartbeat interval, seconds.
-        #[arg(long, default_value_t = 60)]
-        checkpoint_interval: u64,
+        /// The log's heartbeat interval, seconds (default: as the writer
+        /// recorded it; 0 disables the heartbeat-gap check).
+        #[arg(long)]
+        checkpoint_interval: Option<u64>,
     },
     /// Verify a bundle offline; exit 0 only when everything verifies.
     Verify {
@@ -244,7 +245,7 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
                 include_payloads: true,
                 pinned: None,
                 key_path: None,
-                checkpoint_interval_s: 0,
+                checkpoint_interval_s: Some(0),
             };
             let result = bundle::export(&dir, &opts)
                 .context("exporting the whole log")

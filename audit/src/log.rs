@@ -337,6 +337,10 @@ impl AuditLog {
                 "audit leaves have gaps: rows were deleted",
             ));
         }
+        store.set_meta(
+            "checkpoint_interval_s",
+            &config.checkpoint_interval.as_secs().max(1).to_string(),
+        )?;
         let frontier = Frontier::load(&store, size)?;
         let last_hash = match size.checked_sub(1) {
             None => ZERO_HASH,

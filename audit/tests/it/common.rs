@@ -85,7 +85,7 @@ pub fn export_opts(out: &Path) -> ExportOptions {
         include_payloads: true,
         pinned: None,
         key_path: None,
-        checkpoint_interval_s: 60,
+        checkpoint_interval_s: None,
     }
 }
 

@@ -313,3 +313,34 @@ async fn tenant_export_proves_only_that_tenants_records() {
     write_lines(&p, &l);
     assert_invalid(&verify(&out, &log_key(&dir)), "record deleted");
 }
+
+/// The insider deletes the newest checkpoints (CloudTrail's blind spot):
+/// the remaining newest one is older than the heartbeat allows.
+#[tokio::test]
+async fn deleted_newest_checkpoints_show_as_a_heartbeat_gap() {
+    let t = tmp();
+    let dir = t.path().join("log");
+    let log = menshen_audit::AuditLog::open({
+        let mut c = config(&dir);
+        c.checkpoint_interval = std::time::Duration::from_secs(1);
+        c
+    })
+    .unwrap();
+    for i in 0..10 {
+        log.sink().append(record(i, "a")).await.unwrap();
+    }
+    log.shutdown().await.unwrap();
+    // A cleanly stopped log owes no heartbeat.
+    tokio::time::sleep(std::time::Duration::from_millis(4_500)).await;
+    let out = t.path().join("clean");
+    export_all(&dir, &out);
+    let rep = verify(&out, &log_key(&dir));
+    assert!(rep.is_valid(), "{}", rep.render());
+
+    insider(&dir)
+        .execute("DELETE FROM checkpoints WHERE seq > 1", [])
+        .unwrap();
+    let out = t.path().join("cut");
+    export_all(&dir, &out);
+    assert_invalid(&verify(&out, &log_key(&dir)), "heartbeat");
+}

@@ -2,7 +2,12 @@
 //! export them, verify the bundle, print the timings.
 //!
 //! `cargo run --release -p menshen-audit --example scale -- 1000000`
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    missing_docs
+)]
 
 use std::time::Instant;
 

@@ -433,7 +433,6 @@ impl Checkpoint {
         let size = lines
             .next()
             .and_then(|s| s.parse::<u64>().ok())
-            .filter(|_| true)
             .ok_or_else(|| enc_err("checkpoint tree size is not a decimal number"))?;
         let root = lines
             .next()

@@ -1156,5 +1156,87 @@ fn check_payloads(
     None
 }
 
+/// First line of a C2SP `tlog-proof`.
+const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
+
+/// A C2SP `tlog-proof` receipt for leaf `index`: the inclusion proof against
+/// the newest checkpoint that covers it, with that signed checkpoint, so a
+/// client can keep offline evidence that its record was logged.
+///
+/// # Errors
+///
+/// [`AuditErrorKind::Integrity`] when no checkpoint covers `index` yet, or a
+/// storage error.
+pub fn tlog_proof(dir: &Path, index: u64) -> Result<String, AuditError> {
+    let store = Store::open_reader(&dir.join(DB_FILE))?;
+    let cp = store
+        .latest_checkpoint()?
+        .filter(|c| index < c.size)
+        .ok_or_else(|| {
+            AuditError::new(
+                AuditErrorKind::Integrity,
+                "no checkpoint covers this record yet",
+            )
+        })?;
+    let proof = merkle::inclusion_proof(&store, index, cp.size)?;
+    let mut s = format!("{TLOG_PROOF_HEADER}\nindex {index}\n");
+    for h in proof {
+        s.push_str(&base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            h,
+        ));
+        s.push('\n');
+    }
+    s.push('\n');
+    s.push_str(&cp.note);
+    Ok(s)
+}
+
+/// Checks a `tlog-proof` for the canonical entry bytes `entry` against
+/// trusted keys; returns the checkpoint it is anchored to.
+///
+/// # Errors
+///
+/// A description of the first failure (malformed, signature, inclusion).
+pub fn verify_tlog_proof(
+    proof: &str,
+    entry: &[u8],
+    trusted: &[NoteVerifier],
+) -> Result<Checkpoint, String> {
+    let (head, note) = proof
+        .split_once("\n\n")
+        .ok_or("tlog-proof has no checkpoint")?;
+    let mut lines = head.lines();
+    if lines.next() != Some(TLOG_PROOF_HEADER) {
+        return Err("not a c2sp.org/tlog-proof@v1".to_owned());
+    }
+    let mut line = lines.next().ok_or("tlog-proof has no index")?;
+    if line.starts_with("extra ") {
+        line = lines.next().ok_or("tlog-proof has no index")?;
+    }
+    let index: u64 = line
+        .strip_prefix("index ")
+        .and_then(|i| i.parse().ok())
+        .ok_or("tlog-proof index line malformed")?;
+    let hashes: Vec<Hash> = lines
+        .map(|l| {
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, l)
+                .ok()
+                .and_then(|b| Hash::try_from(b).ok())
+        })
+        .collect::<Option<_>>()
+        .ok_or("tlog-proof hash malformed")?;
+    let note = SignedNote::parse(note).map_err(|e| e.to_string())?;
+    if let Some(p) = describe_check(note.check(trusted)) {
+        return Err(p);
+    }
+    let cp = Checkpoint::parse_text(&note.text).map_err(|e| e.to_string())?;
+    let leaf = record::entry_leaf_hash(entry);
+    if !merkle::verify_inclusion(&leaf, index, cp.size, &hashes, &cp.root) {
+        return Err("entry is not included at that index".to_owned());
+    }
+    Ok(cp)
+}
+
 /// `VERIFY.md`, written into every bundle.
 pub const VERIFY_MD: &str = include_str!("VERIFY.md");

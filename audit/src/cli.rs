@@ -90,6 +90,14 @@ enum Command {
         /// Leaf index.
         index: u64,
     },
+    /// Print a C2SP tlog-proof receipt for one record.
+    Proof {
+        /// Audit log directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Leaf index.
+        index: u64,
+    },
     /// Print the newest records as JSON lines.
     Tail {
         /// Audit log directory.
@@ -298,6 +306,10 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
                 "proof": proof,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            Ok(0)
+        }
+        Command::Proof { dir, index } => {
+            out.write_all(bundle::tlog_proof(&dir, index)?.as_bytes())?;
             Ok(0)
         }
         Command::Tail { dir, count } => {

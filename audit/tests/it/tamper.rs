@@ -344,3 +344,31 @@ async fn deleted_newest_checkpoints_show_as_a_heartbeat_gap() {
     export_all(&dir, &out);
     assert_invalid(&verify(&out, &log_key(&dir)), "heartbeat");
 }
+
+#[tokio::test]
+async fn tlog_proof_receipt_verifies_only_for_its_entry() {
+    let t = tmp();
+    let dir = t.path().join("log");
+    fill(&dir, 9).await;
+    let store = Store::open_reader(&dir.join("audit.sqlite")).unwrap();
+    let entry = store.leaf(4).unwrap().unwrap().entry;
+    let other = store.leaf(5).unwrap().unwrap().entry;
+    let proof = menshen_audit::bundle::tlog_proof(&dir, 4).unwrap();
+    assert!(proof.starts_with("c2sp.org/tlog-proof@v1\nindex 4\n"));
+    let key = log_key(&dir);
+    let cp = menshen_audit::bundle::verify_tlog_proof(&proof, &entry, std::slice::from_ref(&key))
+        .unwrap();
+    assert_eq!(cp.size, store.size().unwrap());
+    assert!(
+        menshen_audit::bundle::verify_tlog_proof(&proof, &other, std::slice::from_ref(&key))
+            .is_err()
+    );
+    let rogue = NoteSigner::generate("test.example/audit")
+        .unwrap()
+        .verifier();
+    assert!(
+        menshen_audit::bundle::verify_tlog_proof(&proof, &entry, &[rogue])
+            .unwrap_err()
+            .contains("unknown key")
+    );
+}

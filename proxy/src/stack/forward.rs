@@ -86,7 +86,53 @@ impl Service<Request<Bytes>> for Forward {
                     ex.upstream_ms = Some(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
                 });
             }
+            let mut resp = resp;
+            strip_hop_by_hop(resp.headers_mut());
             Ok(resp.map(|b| b.map_err(BoxError::from).boxed_unsync()))
         })
+    }
+}
+
+/// Removes hop-by-hop headers (RFC 9110 §7.6.1), and those the upstream
+/// names in `Connection`, from an upstream response before it is relayed.
+fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<http::HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| http::HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for n in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_response_headers_are_not_relayed() {
+        let mut h = http::HeaderMap::new();
+        h.insert("connection", "keep-alive, x-hop".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("x-hop", "1".parse().unwrap());
+        h.insert("content-type", "application/json".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("content-type"));
     }
 }

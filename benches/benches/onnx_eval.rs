@@ -92,7 +92,9 @@ fn main() {
     let cfg = PoolConfig {
         workers: 2,
         max_batch: 64,
-        timeout: Duration::from_secs(60),
+        timeout: Duration::from_secs(600),
+        // every text of a set is submitted at once
+        queue_capacity: 100_000,
         ..PoolConfig::default()
     };
     let inj = Arc::new(

@@ -82,7 +82,10 @@ const PATTERNS: &[(Kind, &str)] = &[
     ),
     (
         Kind::Number,
-        r"(?:\+|\(\+?)?(?-u:\b)\d(?:\d|[ \-./]\(?\d|\)[ \-.]?\d|\(\d)*\)?",
+        // At least five digits: every entity read from a numeric run has
+        // more, and bare short numbers ("2024", "12") are most of the
+        // numbers in prose, so this keeps candidates rare.
+        r"(?:\+|\(\+?)?(?-u:\b)\d(?:\d|[ \-./]\(?\d|\)[ \-.]?\d|\(\d){4,}\)?",
     ),
 ];
 
@@ -367,7 +370,9 @@ impl Scanner {
                 number_run(ctx, Span::new(m.start(), m.end()));
                 m.end()
             }
-            None => span.end,
+            // Not a numeric run either: rescan right after its first byte so
+            // nothing inside the failed candidate is skipped.
+            None => span.start.saturating_add(1),
         }
     }
 }

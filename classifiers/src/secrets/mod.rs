@@ -146,12 +146,18 @@ const PATTERNS: &[(Pat, &str)] = &[
     ),
     (
         Pat::Keyword,
-        r#"(?i)(?:password|passwd|passcode|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?|密码|口令|密钥|秘钥|令牌)["']?\s{0,3}(?:[:=：]|(?-u:\b)is(?-u:\b)|是|为|為)\s{0,3}["']?[A-Za-z0-9!#$%&()*+\-./:;<>?@^_{|}~=]{6,}"#,
+        r#"(?i)(?:password|passwd|passcode|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?|密码|口令|密钥|秘钥|令牌)["']?\s{0,3}(?:[:=：]|(?-u:\b)is(?-u:\b)|是|为|為)\s{0,3}["']?[A-Za-z0-9!#$%&()*+\-./:;<>?@^_{|}~=]{6}"#,
     ),
 ];
 
-/// Value part of a keyword assignment: the token after the separator.
-const VALUE: &str = r#"(?i)(?:[:=：]|(?-u:\b)is(?-u:\b)|是|为|為)\s{0,3}["']?([A-Za-z0-9!#$%&()*+\-./:;<>?@^_{|}~=]{6,})$"#;
+/// Longest value read after a secret keyword, in bytes.
+const MAX_VALUE: usize = 256;
+
+/// Bytes a keyword-assigned value may contain (printable ASCII without
+/// quotes, commas, backquotes and backslashes).
+fn is_value_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&()*+-./:;<>?@^_{|}~=".contains(&b)
+}
 
 /// Why the secrets detector could not be built (a bug in built-in patterns).
 #[derive(Debug, thiserror::Error)]
@@ -159,16 +165,12 @@ pub enum SecretsBuildError {
     /// The candidate patterns did not compile.
     #[error("secrets candidate patterns: {0}")]
     Patterns(#[from] Box<regex_automata::meta::BuildError>),
-    /// The keyword-value pattern did not compile.
-    #[error("secrets value pattern: {0}")]
-    Value(#[from] regex::Error),
 }
 
 /// The secrets detector (id `secrets`).
 #[derive(Debug)]
 pub struct SecretsDetector {
     regex: Regex,
-    value: regex::Regex,
 }
 
 impl SecretsDetector {
@@ -180,7 +182,6 @@ impl SecretsDetector {
         let pats: Vec<&str> = PATTERNS.iter().map(|(_, p)| *p).collect();
         Ok(SecretsDetector {
             regex: Regex::new_many(&pats).map_err(Box::new)?,
-            value: regex::Regex::new(VALUE)?,
         })
     }
 
@@ -254,11 +255,20 @@ impl SecretsDetector {
     /// A value assigned to a secret-ish keyword.
     fn keyword(&self, text: &str, span: Span) -> Option<(SecretKind, Span, f32, &'static str)> {
         let s = text.get(span.start..span.end)?;
-        let caps = self.value.captures(s)?;
-        let v = caps.get(1)?;
+        // The candidate ends six (ASCII) value bytes into the value; extend
+        // it here, bounded, rather than with an unbounded regex repetition
+        // that would let one keyword swallow the rest of a hostile text.
+        let start = span.end.checked_sub(6)?;
+        let len = text
+            .as_bytes()
+            .get(start..)?
+            .iter()
+            .take(MAX_VALUE)
+            .take_while(|b| is_value_byte(**b))
+            .count();
+        let v = text.get(start..start.checked_add(len)?)?;
         // Trailing sentence punctuation is not part of the value.
-        let trimmed = v.as_str().trim_end_matches(['.', ',', ';', ')', ':']);
-        let start = span.start.checked_add(v.start())?;
+        let trimmed = v.trim_end_matches(['.', ',', ';', ')', ':']);
         let vspan = Span::new(start, start.checked_add(trimmed.len())?);
         // A provider key assigned to a keyword keeps its provider's name.
         let anchored = Input::new(text)

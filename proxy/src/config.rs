@@ -162,6 +162,36 @@ pub struct RawConfig {
     /// Policy engine.
     #[serde(default)]
     pub policy: RawPolicy,
+    /// Admin API (review queue, policy status) on its own listener.
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Listen address of the admin API (keep it off the public interface).
+    pub listen: Spanned<String>,
+    /// Env var holding the admin key (at least 16 bytes); never a client key.
+    pub key_env: String,
+}
+
+/// Validated admin settings.
+#[derive(Clone)]
+pub struct AdminSettings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// The admin key. Never logged.
+    pub key: String,
+}
+
+impl std::fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
 }
 
 const fn default_reload_interval_s() -> u64 {
@@ -766,6 +796,8 @@ pub struct Settings {
     pub redaction: RedactionSettings,
     /// Policy engine.
     pub policy: PolicySettings,
+    /// Admin API, if configured.
+    pub admin: Option<AdminSettings>,
 }
 
 /// Defaults used when `menshen serve` runs without a config file.
@@ -1108,7 +1140,38 @@ impl RawConfig {
             reload_interval: Duration::from_secs(self.policy.reload_interval_s.max(1)),
             review: self.policy.review,
         };
+        let admin = match &self.admin {
+            None => None,
+            Some(a) => {
+                let listen: SocketAddr = a.listen.get_ref().parse().map_err(|e| {
+                    ConfigError::new("admin.listen", format!("not a socket address: {e}"))
+                        .at(&src, a.listen.span())
+                })?;
+                if listen == self.server.listen.get_ref().parse().unwrap_or(listen)
+                    && listen.port() != 0
+                {
+                    return Err(
+                        ConfigError::new("admin.listen", "must differ from server.listen")
+                            .at(&src, a.listen.span()),
+                    );
+                }
+                let key = env
+                    .var(&a.key_env)
+                    .filter(|k| k.len() >= 16)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "admin.key_env",
+                            format!(
+                                "environment variable {} must hold at least 16 bytes",
+                                a.key_env
+                            ),
+                        )
+                    })?;
+                Some(AdminSettings { listen, key })
+            }
+        };
         Ok(Settings {
+            admin,
             policy,
             rules,
             pii,

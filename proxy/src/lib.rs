@@ -7,6 +7,7 @@
 //! ([`upstream`]); the answer, whole or streamed ([`sse`]), is scanned before
 //! the client sees it.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -283,6 +283,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             });
         }
     }
+    if let Some(admin) = shared.settings.admin.clone() {
+        let l = tokio::net::TcpListener::bind(admin.listen)
+            .await
+            .with_context(|| format!("binding the admin listener {}", admin.listen))?;
+        tracing::info!(listen = %admin.listen, "admin API listening");
+        tokio::spawn(menshen_proxy::admin::serve(
+            l,
+            Arc::clone(&shared),
+            admin.key,
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

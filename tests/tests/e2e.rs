@@ -15,5 +15,6 @@ mod e2e {
     mod blocking;
     mod failures;
     mod passthrough;
+    mod review;
     mod streaming;
 }

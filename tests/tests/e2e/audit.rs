@@ -44,7 +44,7 @@ async fn decisions_are_audited_and_the_bundle_verifies() {
             include_payloads: true,
             pinned: None,
             key_path: None,
-            checkpoint_interval_s: 60,
+            checkpoint_interval_s: Some(60),
         },
     )
     .unwrap();

@@ -1,0 +1,274 @@
+//! The admin API, on its own listener and with its own key (never a client
+//! key): the human review queue and the policy status.
+//!
+//! ```text
+//! GET  /admin/reviews[?status=pending|approved|rejected&tenant=T&limit=N]
+//! GET  /admin/reviews/{id}
+//! POST /admin/reviews/{id}/approve   {"reviewer": "...", "note": "..."}
+//! POST /admin/reviews/{id}/reject    {"reviewer": "...", "note": "..."}
+//! GET  /admin/policy                 version, last reload errors, counters
+//! POST /admin/policy/reload
+//! ```
+//!
+//! Every request needs `Authorization: Bearer <admin key>` (compared as
+//! SHA-256 digests). Review outcomes are written to the audit log.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use menshen_policies::{CaseFilter, CaseId, CaseStatus, Direction};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
+use crate::policy::PolicyEngine;
+use crate::stack::{full, Exchange, ProxyBody, Shared};
+
+fn reply(status: StatusCode, body: Value) -> Response<ProxyBody> {
+    let mut r = Response::new(full(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    reply(status, json!({"error": {"code": code, "message": message}}))
+}
+
+fn authorized(req: &Request<Incoming>, key_digest: &[u8; 32]) -> bool {
+    let Some(presented) = crate::stack::presented_key(req) else {
+        return false;
+    };
+    let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    // Comparing digests: timing reveals nothing usable about the key itself.
+    d == *key_digest
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    key_digest: Arc<[u8; 32]>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    if !authorized(&req, &key_digest) {
+        return Ok(error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_key",
+            "missing or wrong admin key",
+        ));
+    }
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let method = req.method().clone();
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let resp = match (method, parts.as_slice()) {
+        (Method::GET, ["admin", "policy"]) => policy_status(&shared),
+        (Method::POST, ["admin", "policy", "reload"]) => {
+            shared.guards.engine.reload();
+            policy_status(&shared)
+        }
+        (Method::GET, ["admin", "reviews"]) => list_reviews(&shared, &query),
+        (Method::GET, ["admin", "reviews", id]) => get_review(&shared, id),
+        (Method::POST, ["admin", "reviews", id, verdict @ ("approve" | "reject")]) => {
+            let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => Bytes::new(),
+            };
+            decide_review(&shared, id, verdict, &body).await
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "unknown_admin_path",
+            "no such admin endpoint",
+        ),
+    };
+    Ok(resp)
+}
+
+fn policy_status(shared: &Shared) -> Response<ProxyBody> {
+    match &shared.guards.engine {
+        PolicyEngine::Threshold(_) => reply(
+            StatusCode::OK,
+            json!({"engine": "threshold", "version": shared.guards.engine.version()}),
+        ),
+        PolicyEngine::Rego(set) => reply(
+            StatusCode::OK,
+            json!({
+                "engine": "rego",
+                "version": set.version(),
+                "versions": set.versions().into_iter().map(|(k, v)| json!({"key": k, "version": v})).collect::<Vec<_>>(),
+                "last_error": set.last_error(),
+                "errors": set.errors(),
+                "stats": set.stats(),
+                "shadow_diffs": set.shadow_diffs(),
+            }),
+        ),
+    }
+}
+
+fn parse_status(s: &str) -> Option<CaseStatus> {
+    match s {
+        "pending" => Some(CaseStatus::Pending),
+        "approved" => Some(CaseStatus::Approved),
+        "rejected" => Some(CaseStatus::Rejected),
+        _ => None,
+    }
+}
+
+fn list_reviews(shared: &Shared, query: &str) -> Response<ProxyBody> {
+    let Some(queue) = &shared.guards.review else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "review_disabled",
+            "no review queue is configured",
+        );
+    };
+    let mut filter = CaseFilter::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "status" => match parse_status(v) {
+                Some(s) => filter.status = Some(s),
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_status",
+                        "status must be pending, approved or rejected",
+                    )
+                }
+            },
+            "tenant" => filter.tenant = Some(v.to_owned()),
+            "limit" => filter.limit = v.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    match queue.list(&filter) {
+        Ok(cases) => reply(StatusCode::OK, json!({"cases": cases})),
+        Err(e) => {
+            tracing::error!(error = %e, "review queue list failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "review_unavailable",
+                "the review queue is unavailable",
+            )
+        }
+    }
+}
+
+fn get_review(shared: &Shared, id: &str) -> Response<ProxyBody> {
+    let Some(queue) = &shared.guards.review else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "review_disabled",
+            "no review queue is configured",
+        );
+    };
+    let Ok(id) = id.parse::<CaseId>() else {
+        return error(StatusCode::BAD_REQUEST, "invalid_case_id", "not a case id");
+    };
+    match queue.get(&id) {
+        Ok(Some(case)) => reply(StatusCode::OK, json!(case)),
+        Ok(None) => error(StatusCode::NOT_FOUND, "unknown_case", "no such case"),
+        Err(e) => {
+            tracing::error!(error = %e, "review queue get failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "review_unavailable",
+                "the review queue is unavailable",
+            )
+        }
+    }
+}
+
+async fn decide_review(
+    shared: &Shared,
+    id: &str,
+    verdict: &str,
+    body: &[u8],
+) -> Response<ProxyBody> {
+    let Some(queue) = &shared.guards.review else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "review_disabled",
+            "no review queue is configured",
+        );
+    };
+    let Ok(id) = id.parse::<CaseId>() else {
+        return error(StatusCode::BAD_REQUEST, "invalid_case_id", "not a case id");
+    };
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let reviewer = v.get("reviewer").and_then(Value::as_str).unwrap_or("");
+    if reviewer.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "reviewer_required",
+            "the body must name the reviewer: {\"reviewer\": \"...\"}",
+        );
+    }
+    let note = v.get("note").and_then(Value::as_str).unwrap_or("");
+    let case = match queue.get(&id) {
+        Ok(Some(c)) => c,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "unknown_case", "no such case"),
+        Err(_) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "review_unavailable",
+                "the review queue is unavailable",
+            )
+        }
+    };
+    let result = if verdict == "approve" {
+        queue.approve(&id, reviewer, note)
+    } else {
+        queue.reject(&id, reviewer, note)
+    };
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => return error(StatusCode::CONFLICT, "review_not_recorded", &e.to_string()),
+    };
+    // The outcome is part of the record of that request.
+    if let Some(audit) = &shared.audit {
+        let mut ex = Exchange::new(case.request_id.clone());
+        ex.tenant = case.tenant.clone();
+        ex.route = Some(case.route.clone());
+        ex.policy_version = case.policy_version.clone();
+        ex.review_case = Some(format!("{}:{}", id, outcome.status.as_str()));
+        ex.decision = Some(case.decision.clone());
+        if let Err(e) = audit.record(ex, Direction::Request).await {
+            shared.metrics.audit_failure();
+            tracing::error!(error = %e, "review outcome not audited");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "outcome stored but not audited; retry",
+            );
+        }
+    }
+    reply(StatusCode::OK, json!(outcome))
+}
+
+/// Serves the admin API on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, key: String) {
+    let key_digest: Arc<[u8; 32]> = Arc::new(Sha256::digest(key.as_bytes()).into());
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        let key_digest = Arc::clone(&key_digest);
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                handle(req, Arc::clone(&shared), Arc::clone(&key_digest))
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

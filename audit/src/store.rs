@@ -162,8 +162,14 @@ impl Store {
         }
         // FULL: a commit acknowledged to a sync-mode caller survives power
         // loss, not only a process crash. Group commit amortizes the fsync.
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(db_err("setting pragmas"))?;
+        // A 64 MiB page cache keeps the B-tree interior pages of a large log
+        // in memory; checkpointing the WAL every ~40 MiB instead of 4 MiB
+        // moves that work out of most group commits.
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
+             PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;",
+        )
+        .map_err(db_err("setting pragmas"))?;
         conn.execute_batch(SCHEMA)
             .map_err(db_err("creating the audit schema"))?;
         // Probe that the file is writable now, not at the first append.

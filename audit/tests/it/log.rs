@@ -263,3 +263,12 @@ async fn writer_erases_payloads_past_retention_and_the_tree_still_verifies() {
     export_all(t.path(), &out);
     assert!(verify(&out, &log_key(t.path())).is_valid());
 }
+
+#[test]
+fn handles_are_shareable_across_tasks() {
+    fn assert_shareable<T: Clone + Send + Sync + 'static>() {}
+    fn assert_send<T: Send + 'static>() {}
+    assert_shareable::<menshen_audit::AuditSink>();
+    assert_send::<AuditLog>();
+    assert_send::<menshen_audit::AuditError>();
+}

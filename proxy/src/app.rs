@@ -130,6 +130,20 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             add(Arc::new(det), g);
         }
     }
+    #[cfg(feature = "onnx")]
+    if let Some(o) = &settings.onnx {
+        for det in load_onnx(o)? {
+            let g = crate::config::GuardSettings {
+                // The pool's own timeout bounds each call; this bounds a whole conversation.
+                timeout: o.timeout.saturating_mul(4),
+                on_error: o.on_error,
+                output: o.output,
+                dir: None,
+                min_score: None,
+            };
+            add(det, &g);
+        }
+    }
     let redactor = build_redactor(&settings.redaction, &BTreeMap::new())
         .map_err(|e| guard_err("redaction")(&e))?;
     let vault_secret: Arc<[u8]> = match &settings.redaction.pseudonym_secret {
@@ -160,6 +174,55 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
         redactor: Arc::new(redactor),
         vault_secret,
     })
+}
+
+/// Loads the ONNX classifiers. With `optional`, a missing library or model
+/// is a warning naming the path and the proxy runs without them; otherwise
+/// it is a start-up error.
+#[cfg(feature = "onnx")]
+fn load_onnx(
+    o: &crate::config::OnnxSettings,
+) -> Result<Vec<Arc<dyn menshen_classifiers::Detector>>, BuildError> {
+    use menshen_classifiers::onnx::{
+        ExecutionProvider, ModelPaths, OnnxClassifier, OnnxRuntime, PoolConfig,
+    };
+    let fail = |e: &dyn std::fmt::Display| -> Result<Vec<Arc<dyn menshen_classifiers::Detector>>, BuildError> {
+        if o.optional {
+            tracing::warn!(error = %e, "ONNX classifiers not loaded; running with rules only (guards.onnx.optional = true)");
+            Ok(Vec::new())
+        } else {
+            Err(BuildError::Guard {
+                guard: "onnx".into(),
+                message: e.to_string(),
+            })
+        }
+    };
+    let runtime = match OnnxRuntime::load(&o.library) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let pool = PoolConfig {
+        provider: match o.cuda_device {
+            Some(device_id) => ExecutionProvider::Cuda { device_id },
+            None => ExecutionProvider::Cpu,
+        },
+        intra_threads: o.intra_threads,
+        timeout: o.timeout,
+        ..PoolConfig::default()
+    };
+    let mut out: Vec<Arc<dyn menshen_classifiers::Detector>> = Vec::new();
+    for dir in &o.models {
+        match OnnxClassifier::load(&runtime, &ModelPaths::in_dir(dir.clone()), pool.clone()) {
+            Ok(c) => {
+                tracing::info!(model = %dir.display(), "ONNX classifier loaded");
+                out.push(Arc::new(c));
+            }
+            Err(e) => {
+                fail(&e)?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn operator(name: &str) -> Operator {

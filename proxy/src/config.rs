@@ -480,6 +480,101 @@ pub struct RawGuards {
     /// Sensitive-topic keyword libraries (`keywords`); off unless `dir` is set.
     #[serde(default)]
     pub keywords: RawGuard,
+    /// ONNX classifiers (`onnx.injection`, `onnx.harm`).
+    #[serde(default)]
+    pub onnx: RawOnnx,
+}
+
+/// `[guards.onnx]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnnx {
+    /// Whether the classifiers run.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// When the library or a model is missing: `true` logs a warning and runs
+    /// without the classifiers; `false` refuses to start.
+    #[serde(default = "default_true")]
+    pub optional: bool,
+    /// Path of libonnxruntime.so; default `$ORT_DYLIB_PATH`, else `vendor/onnxruntime/lib/`.
+    #[serde(default)]
+    pub library: Option<String>,
+    /// Directory holding one subdirectory per model (`injection`, `harm`).
+    #[serde(default = "models_dir_default")]
+    pub models_dir: String,
+    /// Which models to load.
+    #[serde(default = "models_default")]
+    pub models: Vec<String>,
+    /// `cpu` or `cuda` (falls back to CPU with a log line).
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// CUDA device ordinal.
+    #[serde(default)]
+    pub device_id: i32,
+    /// ONNX Runtime intra-op threads per worker.
+    #[serde(default = "one")]
+    pub intra_threads: usize,
+    /// Inference timeout per call, in milliseconds.
+    #[serde(default = "onnx_timeout_default")]
+    pub timeout_ms: u64,
+    /// `block` or `allow` when a classifier fails or times out.
+    #[serde(default)]
+    pub on_error: Option<Spanned<String>>,
+    /// Scan responses too.
+    #[serde(default)]
+    pub output: bool,
+}
+
+fn models_dir_default() -> String {
+    "models/artifacts".to_owned()
+}
+fn models_default() -> Vec<String> {
+    vec!["injection".to_owned(), "harm".to_owned()]
+}
+const fn one() -> usize {
+    1
+}
+const fn onnx_timeout_default() -> u64 {
+    250
+}
+
+impl Default for RawOnnx {
+    fn default() -> Self {
+        RawOnnx {
+            enabled: true,
+            optional: true,
+            library: None,
+            models_dir: models_dir_default(),
+            models: models_default(),
+            provider: None,
+            device_id: 0,
+            intra_threads: 1,
+            timeout_ms: onnx_timeout_default(),
+            on_error: None,
+            output: false,
+        }
+    }
+}
+
+/// Validated ONNX settings.
+#[derive(Debug, Clone)]
+pub struct OnnxSettings {
+    /// Missing pieces only warn.
+    pub optional: bool,
+    /// Library path (resolved).
+    pub library: PathBuf,
+    /// Model directories.
+    pub models: Vec<PathBuf>,
+    /// CUDA device, if `provider = "cuda"`.
+    pub cuda_device: Option<i32>,
+    /// Intra-op threads.
+    pub intra_threads: usize,
+    /// Timeout.
+    pub timeout: Duration,
+    /// Failure mode.
+    pub on_error: FailMode,
+    /// Scan output.
+    pub output: bool,
 }
 
 /// Common settings of a built-in detector.
@@ -798,6 +893,8 @@ pub struct Settings {
     pub policy: PolicySettings,
     /// Admin API, if configured.
     pub admin: Option<AdminSettings>,
+    /// ONNX classifiers, if enabled.
+    pub onnx: Option<OnnxSettings>,
 }
 
 /// Defaults used when `menshen serve` runs without a config file.
@@ -1170,7 +1267,47 @@ impl RawConfig {
                 Some(AdminSettings { listen, key })
             }
         };
+        let o = &self.guards.onnx;
+        let onnx = if o.enabled {
+            let cuda_device = match o.provider.as_deref() {
+                None | Some("cpu") => None,
+                Some("cuda") => Some(o.device_id),
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "guards.onnx.provider",
+                        format!("`{other}` is not one of: cpu, cuda"),
+                    ))
+                }
+            };
+            let library = match &o.library {
+                Some(l) => PathBuf::from(l),
+                None => env
+                    .var("ORT_DYLIB_PATH")
+                    .filter(|p| !p.is_empty())
+                    .map_or_else(
+                        || PathBuf::from("vendor/onnxruntime/lib/libonnxruntime.so"),
+                        PathBuf::from,
+                    ),
+            };
+            Some(OnnxSettings {
+                optional: o.optional,
+                library,
+                models: o
+                    .models
+                    .iter()
+                    .map(|m| Path::new(&o.models_dir).join(m))
+                    .collect(),
+                cuda_device,
+                intra_threads: o.intra_threads.max(1),
+                timeout: Duration::from_millis(o.timeout_ms.max(1)),
+                on_error: fail_mode(o.on_error.as_ref(), "guards.onnx.on_error", &src)?,
+                output: o.output,
+            })
+        } else {
+            None
+        };
         Ok(Settings {
+            onnx,
             admin,
             policy,
             rules,

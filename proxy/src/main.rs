@@ -60,6 +60,11 @@ enum Command {
         #[arg(long = "category")]
         categories: Vec<String>,
     },
+    /// Policy tools: run a bundle's Rego tests (like `opa test`), or evaluate an input.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         /// The file.
@@ -73,6 +78,24 @@ enum Command {
         /// Arguments for `menshen-audit`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Run every `test_*` rule of a bundle directory; exit 1 if any fails.
+    Test {
+        /// Bundle directory.
+        dir: PathBuf,
+    },
+    /// Evaluate `data.menshen.decision` for an input document (JSON).
+    Eval {
+        /// Bundle directory.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Input JSON file, or `-` for stdin.
+        #[arg(long)]
+        input: String,
     },
 }
 
@@ -214,6 +237,30 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Policy { command } => match command {
+            PolicyCommand::Test { dir } => {
+                let report = menshen_policies::run_tests(&dir)
+                    .with_context(|| format!("loading {}", dir.display()))?;
+                print!("{}", report.render());
+                Ok(if report.is_success() {
+                    std::process::ExitCode::SUCCESS
+                } else {
+                    std::process::ExitCode::from(1)
+                })
+            }
+            PolicyCommand::Eval { bundle, input } => {
+                let mut text = String::new();
+                if input == "-" {
+                    std::io::stdin().read_to_string(&mut text)?;
+                } else {
+                    text = std::fs::read_to_string(&input)
+                        .with_context(|| format!("reading {input}"))?;
+                }
+                let d = menshen_policies::eval(&bundle, &text)?;
+                println!("{}", serde_json::to_string_pretty(&d)?);
+                Ok(std::process::ExitCode::SUCCESS)
+            }
+        },
         Command::CheckConfig { file } => {
             let s = Settings::load(&file, &ScanEnv)?;
             app::build_guards(&s)?;

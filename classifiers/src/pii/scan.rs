@@ -74,7 +74,8 @@ const PATTERNS: &[(Kind, &str)] = &[
     ),
     (
         Kind::HexColon,
-        r"(?:(?-u:\b)[0-9A-Fa-f]{1,4}|:):[0-9A-Fa-f:.]*[0-9A-Fa-f]",
+        // Bounded: an IPv6 text form is at most 45 characters.
+        r"(?:(?-u:\b)[0-9A-Fa-f]{1,4}|:):[0-9A-Fa-f:.]{0,40}[0-9A-Fa-f]",
     ),
     (
         Kind::DateText,
@@ -587,6 +588,9 @@ fn number_run(ctx: &mut Ctx<'_>, span: Span) {
             let Some(gs) = groups.get(i..=j) else {
                 continue;
             };
+            if !worth_classifying(text, gs) {
+                continue;
+            }
             let (Some(first), Some(last)) = (gs.first(), gs.last()) else {
                 continue;
             };
@@ -625,6 +629,30 @@ fn number_run(ctx: &mut Ctx<'_>, span: Span) {
             None => i.saturating_add(1),
         };
     }
+}
+
+/// A cheap pre-check before [`classify`]: every entity read from a numeric
+/// run has 5 to 19 digits, and only dates and dotted quads have one-digit
+/// groups after the first. Keeps hostile runs ("1 1 1 1 ...") fast.
+fn worth_classifying(text: &str, gs: &[Group]) -> bool {
+    let digits: usize = gs
+        .iter()
+        .map(|g| g.end.saturating_sub(g.start))
+        .fold(0usize, usize::saturating_add);
+    if !(5..=19).contains(&digits) {
+        return false;
+    }
+    let single_inner = gs
+        .iter()
+        .skip(1)
+        .any(|g| g.end.saturating_sub(g.start) == 1);
+    if !single_inner {
+        return true;
+    }
+    gs.windows(2).all(|w| match w {
+        [a, b] => matches!(text.get(a.end..b.start), Some("/" | "." | "-")),
+        _ => true,
+    })
 }
 
 /// Whether the groups form a card-network-shaped number (uniform

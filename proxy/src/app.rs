@@ -171,6 +171,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
         scorer: RiskScorer::new(),
         engine,
         review: None,
+        counters: None,
         redactor: Arc::new(redactor),
         vault_secret,
     })
@@ -274,6 +275,9 @@ pub fn build_shared(
         let q = ReviewQueue::open(settings.data_dir.join("review.sqlite"))
             .map_err(|e| BuildError::Review(e.to_string()))?;
         guards.review = Some(Arc::new(q));
+        let c = menshen_policies::SubjectCounters::open(settings.data_dir.join("subjects.sqlite"))
+            .map_err(|e| BuildError::Review(e.to_string()))?;
+        guards.counters = Some(Arc::new(c));
     }
     let policy_watch = match &guards.engine {
         PolicyEngine::Rego(set) if settings.policy.bundle.is_some() => {

@@ -415,6 +415,15 @@ fn hold_for_review(
     })
 }
 
+/// The end user a suspension rule counts against: tenant plus the user id
+/// the client sent (none: no per-subject state).
+fn subject_key(ex: &Exchange) -> Option<String> {
+    ex.user
+        .as_ref()
+        .filter(|u| !u.is_empty())
+        .map(|u| format!("{}:{u}", ex.tenant))
+}
+
 fn guard_failure_blocks(ex: &Exchange, route_on_error: FailMode) -> bool {
     route_on_error == FailMode::Block && ex.failures.iter().any(|f| f.on_error == OnError::Block)
 }
@@ -452,7 +461,7 @@ where
                 .and_then(|i| shared.settings.routes.get(i))
                 .map_or(FailMode::Block, |r| r.on_error);
             let (mut parts, body) = req.into_parts();
-            let input = policy_input(
+            let mut input = policy_input(
                 &ex,
                 &decoded.conversation,
                 Some(&parts),
@@ -460,6 +469,21 @@ where
                 &ex.findings,
                 &shared.guards,
             );
+            // The subject's violation history (suspension rules), from SQLite
+            // off the async workers.
+            let subject = subject_key(&ex);
+            if let (Some(counters), Some(subject)) =
+                (shared.guards.counters.clone(), subject.clone())
+            {
+                let state = tokio::task::spawn_blocking(move || {
+                    counters.state(&subject, time::OffsetDateTime::now_utc())
+                })
+                .await;
+                match state {
+                    Ok(Ok(s)) => input.subject = s,
+                    _ => tracing::warn!("subject counters unavailable; deciding without history"),
+                }
+            }
             let audit_prompt = shared
                 .audit
                 .is_some()
@@ -496,6 +520,16 @@ where
             };
             shared.metrics.guard_latency("decision", started.elapsed());
             shared.metrics.decision("request", decision.action.as_str());
+            if let (Some(counters), Some(subject)) = (shared.guards.counters.clone(), subject) {
+                let d = decision.clone();
+                let observed = tokio::task::spawn_blocking(move || {
+                    counters.observe(&subject, &d, time::OffsetDateTime::now_utc())
+                })
+                .await;
+                if !matches!(observed, Ok(Ok(_))) {
+                    tracing::error!("subject counters not updated");
+                }
+            }
             handle.with(|e| e.decision = Some(decision.clone()));
             let mut body = body;
             match decision.action {

@@ -39,6 +39,8 @@ pub struct Guards {
     pub engine: crate::policy::PolicyEngine,
     /// Where `review` decisions are held, when configured.
     pub review: Option<Arc<menshen_policies::ReviewQueue>>,
+    /// Per-subject violation counters (GB/T 45654 suspension), when configured.
+    pub counters: Option<Arc<menshen_policies::SubjectCounters>>,
     /// Redaction operators per entity type (config); a policy may override.
     pub redactor: Arc<menshen_classifiers::Redactor>,
     /// Secret from which per-conversation pseudonym vault keys derive.

@@ -871,34 +871,64 @@ fn verify_records(
         Vec::with_capacity(usize::try_from(manifest.records).unwrap_or(0));
     let mut last_index: Option<u64> = None;
     let mut bad_records = 0u64;
-    let mut reader = BufReader::with_capacity(1 << 20, f);
+    let mut f = f;
     let mut file_hash = Sha256::new();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
     let mut line_no = 0u64;
-    loop {
-        // Parse and hash a chunk of lines on all cores; then apply the
+    let mut carry: Vec<u8> = Vec::new();
+    let mut eof = false;
+    while !eof {
+        // Read a block of whole lines; parse and hash them on all cores while
+        // another thread digests the block for the manifest; then apply the
         // order-dependent checks in sequence.
-        let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
-        for _ in 0..CHUNK {
-            let mut line = Vec::with_capacity(1024);
-            let n = reader
-                .read_until(b'\n', &mut line)
+        let mut block = std::mem::take(&mut carry);
+        let start = block.len();
+        block.resize(start + BLOCK, 0);
+        let mut filled = start;
+        while filled < block.len() {
+            let n = std::io::Read::read(&mut f, &mut block[filled..])
                 .map_err(io_err("reading records.jsonl"))?;
             if n == 0 {
+                eof = true;
                 break;
             }
-            file_hash.update(&line);
-            if line.last() == Some(&b'\n') {
-                line.pop();
+            filled += n;
+        }
+        block.truncate(filled);
+        let cut = if eof {
+            block.len()
+        } else {
+            match block.iter().rposition(|b| *b == b'\n') {
+                Some(i) => i + 1,
+                // A line longer than a block: read on.
+                None => {
+                    carry = block;
+                    continue;
+                }
             }
-            chunk.push(line);
+        };
+        carry = block.split_off(cut);
+        if block.is_empty() {
+            continue;
         }
-        if chunk.is_empty() {
-            break;
+        let body = block.strip_suffix(b"\n").unwrap_or(&block);
+        let lines: Vec<&[u8]> = body.split(|b| *b == b'\n').collect();
+        let parsed = std::thread::scope(|sc| {
+            let digest = sc.spawn(|| {
+                let mut h = file_hash.clone();
+                h.update(&block);
+                h
+            });
+            let parsed = parse_chunk(&lines, threads, manifest, &payloads);
+            (parsed, digest.join())
+        });
+        let (parsed, digest) = parsed;
+        match digest {
+            Ok(h) => file_hash = h,
+            Err(_) => file_hash.update(&block),
         }
-        let parsed = parse_chunk(&chunk, threads, manifest, &payloads);
         for p in parsed {
             line_no += 1;
             rep.records += 1;
@@ -1075,8 +1105,8 @@ fn verify_records(
     Ok(())
 }
 
-/// Lines parsed per parallel step.
-const CHUNK: usize = 16_384;
+/// Bytes of `records.jsonl` read per parallel step.
+const BLOCK: usize = 16 << 20;
 
 /// One record line after the order-independent checks.
 struct ParsedLine {
@@ -1086,12 +1116,12 @@ struct ParsedLine {
 }
 
 fn parse_chunk(
-    chunk: &[Vec<u8>],
+    chunk: &[&[u8]],
     threads: usize,
     manifest: &Manifest,
     payloads: &BTreeMap<(u64, String), PayloadLine>,
 ) -> Vec<ParsedLine> {
-    let parse = |line: &Vec<u8>| {
+    let parse = |line: &&[u8]| {
         let leaf = record::entry_leaf_hash(line);
         let result = LeafEntry::from_canonical_bytes(line).map(|entry| {
             let mut problem = None;

@@ -358,12 +358,27 @@ fn range_eval<'a>(
         // per leaf pair, which is what makes bulk verification fast.
         let start = usize::try_from(lo - a).ok()?;
         let len = usize::try_from(hi - lo).ok()?;
-        return Some(mth_of(leaves.get(start..start + len)?));
+        return Some(mth_of_parallel(leaves.get(start..start + len)?));
     }
     let k = split_point(hi - lo);
     let left = range_eval(a, b, lo, lo + k, leaves, proof)?;
     let right = range_eval(a, b, lo + k, hi, leaves, proof)?;
     Some(node_hash(&left, &right))
+}
+
+/// [`mth_of`] with the two halves of large trees hashed on two threads.
+pub fn mth_of_parallel(leaves: &[Hash]) -> Hash {
+    if leaves.len() < (1 << 16) {
+        return mth_of(leaves);
+    }
+    let k = split_point(leaves.len() as u64) as usize;
+    let (l, r) = leaves.split_at(k);
+    let (left, right) = std::thread::scope(|s| {
+        let left = s.spawn(|| mth_of_parallel(l));
+        let right = mth_of_parallel(r);
+        (left.join().unwrap_or_else(|_| mth_of(l)), right)
+    });
+    node_hash(&left, &right)
 }
 
 /// `MTH` over a slice of leaf hashes, computed level by level.

@@ -333,7 +333,22 @@ impl LeafEntry {
             )
         })?;
         // Re-encoding must give the very same bytes: that proves them both
-        // canonical (RFC 8785) and free of anything the schema dropped.
+        // canonical (RFC 8785) and free of anything the schema dropped. On
+        // the fast path, compare while serializing instead of allocating.
+        if entry.serde_order_is_canonical() {
+            let mut cmp = CompareWriter {
+                rest: bytes,
+                same: true,
+            };
+            let written = serde_json::to_writer(&mut cmp, &entry).is_ok();
+            if written && cmp.same && cmp.rest.is_empty() {
+                return Ok(entry);
+            }
+            return Err(AuditError::new(
+                AuditErrorKind::Encoding,
+                "entry bytes are not the canonical (RFC 8785) encoding of the entry",
+            ));
+        }
         if entry.canonical_bytes()? != bytes {
             return Err(AuditError::new(
                 AuditErrorKind::Encoding,
@@ -341,6 +356,26 @@ impl LeafEntry {
             ));
         }
         Ok(entry)
+    }
+}
+
+/// An `io::Write` that only checks that what is written equals `rest`.
+struct CompareWriter<'a> {
+    rest: &'a [u8],
+    same: bool,
+}
+
+impl std::io::Write for CompareWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.rest.strip_prefix(buf) {
+            Some(rest) if self.same => self.rest = rest,
+            _ => self.same = false,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -55,6 +55,19 @@ fn record(i: u64, now: u64) -> AuditRecord {
     }
 }
 
+/// Process CPU time (user + system), seconds, from /proc (Linux); 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of those, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn main() {
     let n: u64 = std::env::args()
         .nth(1)
@@ -119,6 +132,7 @@ fn main() {
         NoteVerifier::parse(&std::fs::read_to_string(dir.join("checkpoint.pub")).unwrap()).unwrap();
     let size = std::fs::metadata(out.join("records.jsonl")).unwrap().len();
     let start = Instant::now();
+    let cpu = cpu_seconds();
     let rep = menshen_audit::verify_bundle(
         &out,
         &VerifyOptions {
@@ -128,13 +142,15 @@ fn main() {
     )
     .unwrap();
     let verify = start.elapsed();
+    let cpu = cpu_seconds() - cpu;
     assert!(rep.is_valid(), "{}", rep.render());
     println!(
-        "verify: {} records ({} MB, {} checkpoints) in {:.2} s = {:.0} records/s",
+        "verify: {} records ({} MB, {} checkpoints) in {:.2} s wall = {:.0} records/s; {:.2} s CPU",
         rep.records,
         size / 1_000_000,
         rep.checkpoints,
         verify.as_secs_f64(),
-        rep.records as f64 / verify.as_secs_f64()
+        rep.records as f64 / verify.as_secs_f64(),
+        cpu
     );
 }

@@ -82,3 +82,45 @@ async fn review_decisions_are_held_and_decided_through_the_admin_api() {
     let r = send(admin, "GET", "/admin/policy", &auth, "").await;
     assert_eq!(r.json()["engine"], "rego");
 }
+
+const ROUTING: &str = r#"package menshen
+
+import rego.v1
+
+default decision := {"action": "allow", "reasons": []}
+
+decision := {"action": "route", "route": "small", "reasons": ["simple_request"]} if {
+	input.llm.message_bytes.user < 40
+}
+"#;
+
+#[tokio::test]
+async fn route_decisions_pick_the_upstream() {
+    let big = Upstream::start().await;
+    let small = Upstream::start().await;
+    let bundle = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(bundle.path().join("menshen")).unwrap();
+    std::fs::write(bundle.path().join("menshen/decision.rego"), ROUTING).unwrap();
+    let cfg = format!(
+        "{BASIC}\n[[upstreams]]\nname = \"small\"\nurl = \"{}\"\n\n[policy]\nbundle = \"{}\"\n",
+        small.url(),
+        bundle.path().display()
+    );
+    let p = proxy(&cfg, &big).await;
+    let r = post(p.addr, "/v1/chat/completions", &[], &chat("hi")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-menshen-decision"), "route");
+    let long = "Please write a detailed comparison of three sorting algorithms with examples.";
+    let r = post(p.addr, "/v1/chat/completions", &[], &chat(long)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        small.requests().await.len(),
+        1,
+        "the short request went to the small model"
+    );
+    assert_eq!(
+        big.requests().await.len(),
+        1,
+        "the long request stayed on the default upstream"
+    );
+}

@@ -319,7 +319,13 @@ fn provider(pat: Pat, s: &str) -> Option<(SecretKind, f32, &'static str)> {
             let body = s.trim_start_matches("sk-");
             if s.contains("T3BlbkFJ") {
                 Some((SecretKind::OpenaiApiKey, 0.95, "openai key marker"))
-            } else if entropy(body) >= 3.5 && classes(body) >= 2 {
+            } else if entropy(body) >= 3.5
+                && classes(body) >= 2
+                && body.bytes().any(|b| b.is_ascii_digit())
+                && !body.contains("--")
+            {
+                // Random keys always mix in digits; "sk-this-is-a-long-name"
+                // does not.
                 let score = if body.len() >= 40 { 0.9 } else { 0.7 };
                 Some((
                     SecretKind::OpenaiApiKey,

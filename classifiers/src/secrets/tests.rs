@@ -156,3 +156,8 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn hyphenated_words_after_sk_are_not_openai_keys() {
+    assert!(kinds("see sk-learn-compatible-estimators-and-pipelines docs").is_empty());
+}

@@ -124,6 +124,9 @@ const fn default_block_at() -> u8 {
 const fn default_true() -> bool {
     true
 }
+const fn default_stream_holdback() -> usize {
+    512
+}
 const fn default_max_sse_event_bytes() -> usize {
     1024 * 1024
 }
@@ -361,6 +364,11 @@ pub struct RawServer {
     /// Largest single SSE event from an upstream, in bytes.
     #[serde(default = "default_max_sse_event_bytes")]
     pub max_sse_event_bytes: usize,
+    /// Most streamed text held back for scanning, in bytes: the detectors'
+    /// longest possible match, capped here so a stream is not delayed by
+    /// kilobytes (a PEM key is caught by its header line).
+    #[serde(default = "default_stream_holdback")]
+    pub stream_holdback_bytes: usize,
     /// Whether response text may reach clients unscanned when an output guard fails
     /// open. Off by default; `menshen_unscanned_response_bytes_total` counts any such bytes.
     #[serde(default)]
@@ -386,6 +394,7 @@ impl Default for RawServer {
             max_json_depth: default_max_json_depth(),
             max_headers: default_max_headers(),
             max_sse_event_bytes: default_max_sse_event_bytes(),
+            stream_holdback_bytes: default_stream_holdback(),
             allow_unscanned_output: false,
         }
     }
@@ -528,8 +537,11 @@ pub struct RawOnnx {
 fn models_dir_default() -> String {
     "models/artifacts".to_owned()
 }
+/// The injection model only: the harm model flags 40-47% of safety probes
+/// and 1.5% of plain questions (models/MODEL_CARD.md), too many to block on by
+/// default. Add "harm" to run it.
 fn models_default() -> Vec<String> {
-    vec!["injection".to_owned(), "harm".to_owned()]
+    vec!["injection".to_owned()]
 }
 const fn one() -> usize {
     1
@@ -863,6 +875,8 @@ pub struct Settings {
     pub max_headers: usize,
     /// SSE event size limit.
     pub max_sse_event_bytes: usize,
+    /// Stream hold-back cap.
+    pub stream_holdback_bytes: usize,
     /// Allow unscanned output when an output guard fails open.
     pub allow_unscanned_output: bool,
     /// Upstreams.
@@ -1325,6 +1339,7 @@ impl RawConfig {
             max_json_depth: self.server.max_json_depth,
             max_headers: self.server.max_headers.max(8),
             max_sse_event_bytes: self.server.max_sse_event_bytes.max(1024),
+            stream_holdback_bytes: self.server.stream_holdback_bytes.max(64),
             allow_unscanned_output: self.server.allow_unscanned_output,
             upstreams,
             routes,

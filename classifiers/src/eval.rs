@@ -410,6 +410,7 @@ impl fmt::Display for EvalReport {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // tests may index and add freely
 mod tests {
     use std::sync::Arc;
 

@@ -359,6 +359,7 @@ impl Detector for KeywordDetector {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // tests may index and add freely
 mod tests {
     use super::*;
 

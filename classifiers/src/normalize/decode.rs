@@ -80,7 +80,7 @@ fn memchr_any(bytes: &[u8]) -> bool {
 
 fn decode_run(run: &str, budget: &mut usize) -> Option<(ViewKind, String)> {
     let all_hex = run.bytes().all(|b| b.is_ascii_hexdigit());
-    if all_hex && run.len() % 2 == 0 {
+    if all_hex && run.len().is_multiple_of(2) {
         let take = run.len().min(budget.saturating_mul(2));
         let bytes = decode_hex_pairs(run.get(..take)?.as_bytes())?;
         *budget = budget.saturating_sub(bytes.len());
@@ -225,6 +225,7 @@ impl SplitWithOffsets for str {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // tests may index and add freely
 mod tests {
     use super::*;
 

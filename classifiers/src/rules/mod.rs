@@ -409,4 +409,6 @@ fn build_regex(pattern: &str) -> Result<Regex, regex::Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+// tests may index and add freely
 mod tests;

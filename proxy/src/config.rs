@@ -1049,7 +1049,7 @@ impl RawConfig {
                 on_error: fail_mode(r.on_error.as_ref(), &key("on_error"), &src)?,
             });
         }
-        routes.sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.path_prefix.len()));
         let mut clients = BTreeMap::new();
         for (i, c) in self.clients.iter().enumerate() {
             let key = format!("clients[{i}].key_sha256");

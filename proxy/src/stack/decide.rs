@@ -403,7 +403,6 @@ fn hold_for_review(
         subject: ex.user.clone().unwrap_or_default(),
         request_id: ex.request_id.clone(),
         policy_version,
-        ..menshen_policies::NewCase::default()
     };
     queue.create(case).map(|id| id.to_string()).map_err(|e| {
         tracing::error!(error = %e, "review case not stored");

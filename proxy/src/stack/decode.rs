@@ -93,7 +93,7 @@ impl<S> Decode<S> {
             .enumerate()
             .find(|(_, r)| {
                 path.starts_with(&r.path_prefix)
-                    && (r.tenants.is_empty() || r.tenants.iter().any(|t| *t == tenant))
+                    && (r.tenants.is_empty() || r.tenants.contains(&tenant))
             })
             .ok_or_else(|| {
                 Reject::new(

@@ -4,6 +4,7 @@
 //! naive implementation.
 //!
 //! `cargo bench -p menshen-benches --bench rules_scan`
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use menshen_classifiers::keywords::{KeywordDetector, KeywordList};

@@ -363,10 +363,12 @@ mod tests {
         cfg.detector_weights.insert("pii".into(), 1.5);
         let e = RiskScorer::from_config(&cfg).unwrap_err();
         assert!(e.to_string().contains("detector_weights.pii"), "{e}");
-        let mut cfg = RiskConfig::default();
-        cfg.thresholds = RiskThresholds {
-            medium: 80,
-            high: 50,
+        let cfg = RiskConfig {
+            thresholds: RiskThresholds {
+                medium: 80,
+                high: 50,
+            },
+            ..RiskConfig::default()
         };
         assert!(matches!(
             RiskScorer::from_config(&cfg),

@@ -561,7 +561,12 @@ async fn pump(
     let vault_ref: Option<&Vault> = vault.as_deref();
     let mut restorers: BTreeMap<api::DeltaKey, Restorer<'_>> = BTreeMap::new();
     let cap = shared.settings.stream_holdback_bytes;
-    let holdback = shared.guards.output.max_match_bytes().unwrap_or(cap).min(cap);
+    let holdback = shared
+        .guards
+        .output
+        .max_match_bytes()
+        .unwrap_or(cap)
+        .min(cap);
     let mut scanner = StreamScanner::new(holdback);
     let mut parser = SseParser::new(shared.settings.max_sse_event_bytes);
     let mut templates: BTreeMap<api::DeltaKey, (api::StreamEvent, usize)> = BTreeMap::new();

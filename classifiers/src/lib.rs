@@ -19,7 +19,10 @@
 //! let report = rt.block_on(pipeline.scan(&conv));
 //! assert_eq!(report.findings.len(), 1);
 //! ```
-#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::arithmetic_side_effects))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 mod category;
 mod conversation;

@@ -54,33 +54,10 @@ pub struct Decide<S> {
 
 /// Groups findings for the policy: counts and entity types, never raw text.
 pub fn summarize(findings: &[Finding], conv: Option<&Conversation>) -> Vec<FindingSummary> {
-    let mut groups: BTreeMap<(String, String), FindingSummary> = BTreeMap::new();
-    for f in findings {
-        let g = groups
-            .entry((f.detector.clone(), f.category.to_string()))
-            .or_insert_with(|| FindingSummary {
-                detector: f.detector.clone(),
-                category: f.category.to_string(),
-                ..FindingSummary::default()
-            });
-        g.count = g.count.saturating_add(1);
-        if f.score > g.score {
-            g.score = f.score;
-        }
-        if let Some(e) = &f.entity {
-            if !g.entity_types.contains(e) {
-                g.entity_types.push(e.clone());
-            }
-        }
-        if let (Some(c), Some(loc)) = (conv, f.location) {
-            if c.segments()
-                .any(|s| s.location == loc && s.trust == menshen_classifiers::Trust::Untrusted)
-            {
-                g.in_untrusted = true;
-            }
-        }
+    match conv {
+        Some(c) => menshen_policies::summarize_findings_in(findings, c),
+        None => menshen_policies::summarize_findings(findings),
     }
-    groups.into_values().collect()
 }
 
 /// Builds the policy input for an exchange.

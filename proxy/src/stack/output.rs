@@ -390,7 +390,7 @@ impl StreamScanner {
         for f in &report.failures {
             shared.metrics.guard_failure(&f.detector, f.kind.as_str());
         }
-        let ex_on_error = on_error(shared, &handle.snapshot());
+        let ex_on_error = handle.with(|e| on_error(shared, e));
         if report.must_block_on_failure() && ex_on_error == FailMode::Block {
             return Scan::Block(Reject::new(
                 RejectKind::GuardUnavailable,

@@ -48,6 +48,9 @@ pub enum BuildError {
     /// TLS roots or similar.
     #[error("upstream clients: {0}")]
     Upstream(#[from] std::io::Error),
+    /// The trace exporter cannot start.
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
 }
 
 fn on_error(m: FailMode) -> OnError {
@@ -286,10 +289,17 @@ pub fn build_shared(
         _ => None,
     };
     let upstreams = UpstreamClients::new(&settings.upstreams)?;
+    let metrics = Metrics::new();
+    let telemetry = settings
+        .telemetry
+        .as_ref()
+        .map(|t| crate::telemetry::Telemetry::start(t, metrics.clone()))
+        .transpose()?;
     Ok(Arc::new(Shared {
+        telemetry,
         policy_watch,
         settings,
-        metrics: Metrics::new(),
+        metrics,
         upstreams,
         guards,
         audit,

@@ -15,6 +15,9 @@ use http::Uri;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod telemetry;
+pub use telemetry::{RawTelemetry, TelemetrySettings};
+
 /// Looks up environment variables. Only the binary reads the real
 /// environment; tests pass a map.
 pub trait Env: Send + Sync {
@@ -168,6 +171,9 @@ pub struct RawConfig {
     /// Admin API (review queue, policy status) on its own listener.
     #[serde(default)]
     pub admin: Option<RawAdmin>,
+    /// OpenTelemetry trace export (OTLP/HTTP).
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
 }
 
 /// `[admin]`.
@@ -909,6 +915,8 @@ pub struct Settings {
     pub admin: Option<AdminSettings>,
     /// ONNX classifiers, if enabled.
     pub onnx: Option<OnnxSettings>,
+    /// Trace export, when an OTLP endpoint is configured.
+    pub telemetry: Option<TelemetrySettings>,
 }
 
 /// Defaults used when `menshen serve` runs without a config file.
@@ -1320,7 +1328,9 @@ impl RawConfig {
         } else {
             None
         };
+        let telemetry = telemetry::validate(&self.telemetry, &src, env)?;
         Ok(Settings {
+            telemetry,
             onnx,
             admin,
             policy,

@@ -19,4 +19,5 @@ pub mod scan;
 pub mod server;
 pub mod sse;
 pub mod stack;
+pub mod telemetry;
 pub mod upstream;

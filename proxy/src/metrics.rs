@@ -36,6 +36,8 @@ pub struct Metrics {
     open_connections: Gauge,
     audit_failures: Counter,
     policy_errors: Counter,
+    telemetry_exported: Counter,
+    telemetry_dropped: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -117,6 +119,18 @@ impl Metrics {
             "Policy evaluations that failed or returned malformed decisions",
             policy_errors.clone(),
         );
+        let telemetry_exported = Counter::default();
+        r.register(
+            "menshen_telemetry_spans_exported",
+            "Trace spans accepted by the OTLP collector",
+            telemetry_exported.clone(),
+        );
+        let telemetry_dropped = Family::<Labels, Counter>::default();
+        r.register(
+            "menshen_telemetry_spans_dropped",
+            "Trace spans dropped, by reason (queue_full, export_failed)",
+            telemetry_dropped.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             requests,
@@ -130,6 +144,8 @@ impl Metrics {
             open_connections,
             audit_failures,
             policy_errors,
+            telemetry_exported,
+            telemetry_dropped,
         }
     }
 
@@ -212,6 +228,19 @@ impl Metrics {
     /// Connection closed.
     pub fn connection_closed(&self) {
         self.open_connections.dec();
+    }
+
+    /// Spans the collector accepted.
+    pub fn telemetry_exported(&self, spans: u64) {
+        self.telemetry_exported.inc_by(spans);
+    }
+
+    /// Spans dropped before reaching the collector; `reason` is
+    /// `queue_full` or `export_failed`.
+    pub fn telemetry_dropped(&self, reason: &'static str, spans: u64) {
+        self.telemetry_dropped
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc_by(spans);
     }
 
     /// Audit write failed.

@@ -62,16 +62,24 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
 pub type ProxyService =
     BoxCloneService<Request<hyper::body::Incoming>, Response<ProxyBody>, Infallible>;
 
-/// Assembles the stack over `shared`.
+/// Assembles the stack over `shared`. The trace layer and phase marks
+/// ([`crate::telemetry`]) pass requests straight through unless a trace is
+/// sampled.
 pub fn build(shared: Arc<Shared>) -> ProxyService {
+    use crate::telemetry::{MarkLayer, Phase, TraceLayer};
     let svc = ServiceBuilder::new()
+        .layer(TraceLayer::new(Arc::clone(&shared)))
         .layer(RespondLayer::new(Arc::clone(&shared)))
         .layer(AuthLayer::new(Arc::clone(&shared)))
         .layer(BufferLayer::new(Arc::clone(&shared)))
         .layer(DecodeLayer::new(Arc::clone(&shared)))
+        .layer(MarkLayer::new(Phase::Input))
         .layer(InputGuardLayer::new(Arc::clone(&shared)))
+        .layer(MarkLayer::new(Phase::Decision))
         .layer(DecideLayer::new(Arc::clone(&shared)))
+        .layer(MarkLayer::new(Phase::Output))
         .layer(OutputGuardLayer::new(Arc::clone(&shared)))
+        .layer(MarkLayer::new(Phase::Upstream))
         .service(Forward::new(shared));
     BoxCloneService::new(svc)
 }

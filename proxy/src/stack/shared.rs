@@ -72,4 +72,6 @@ pub struct Shared {
     pub audit: Option<Arc<dyn AuditHook>>,
     /// Polls the policy bundle for changes while held.
     pub policy_watch: Option<menshen_policies::WatchHandle>,
+    /// Trace exporter, when telemetry is configured.
+    pub telemetry: Option<crate::telemetry::Telemetry>,
 }

@@ -34,6 +34,7 @@ pub struct Metrics {
     request_latency: Family<Labels, Histogram, fn() -> Histogram>,
     unscanned_bytes: Counter<u64, AtomicU64>,
     open_connections: Gauge,
+    inflight: Gauge,
     audit_failures: Counter,
     policy_errors: Counter,
     telemetry_exported: Counter,
@@ -107,6 +108,12 @@ impl Metrics {
             "Client connections open now",
             open_connections.clone(),
         );
+        let inflight = Gauge::default();
+        r.register(
+            "menshen_inflight_requests",
+            "Proxied requests being handled now, streamed response bodies included",
+            inflight.clone(),
+        );
         let audit_failures = Counter::default();
         r.register(
             "menshen_audit_failures",
@@ -142,6 +149,7 @@ impl Metrics {
             request_latency,
             unscanned_bytes,
             open_connections,
+            inflight,
             audit_failures,
             policy_errors,
             telemetry_exported,
@@ -230,6 +238,18 @@ impl Metrics {
         self.open_connections.dec();
     }
 
+    /// Counts a proxied request as in flight until the guard is dropped
+    /// (after its response body ends or the client goes away).
+    pub fn inflight_guard(&self) -> InflightGuard {
+        self.inflight.inc();
+        InflightGuard(self.inflight.clone())
+    }
+
+    /// Proxied requests in flight now.
+    pub fn inflight(&self) -> i64 {
+        self.inflight.get()
+    }
+
     /// Spans the collector accepted.
     pub fn telemetry_exported(&self, spans: u64) {
         self.telemetry_exported.inc_by(spans);
@@ -251,6 +271,16 @@ impl Metrics {
     /// Policy failed.
     pub fn policy_error(&self) {
         self.policy_errors.inc();
+    }
+}
+
+/// Holds one request in `menshen_inflight_requests`.
+#[derive(Debug)]
+pub struct InflightGuard(Gauge);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

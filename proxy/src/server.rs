@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -18,6 +19,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+
+use crate::metrics::InflightGuard;
 
 use crate::stack::{self, full, ProxyBody, ProxyService, Shared};
 
@@ -71,7 +74,44 @@ async fn route(
             "text/plain; version=0.0.4",
             shared.metrics.encode(),
         )),
-        _ => svc.oneshot(req).await,
+        _ => {
+            let guard = shared.metrics.inflight_guard();
+            let resp = svc.oneshot(req).await?;
+            Ok(resp.map(|inner| {
+                Tracked {
+                    inner,
+                    _guard: guard,
+                }
+                .boxed_unsync()
+            }))
+        }
+    }
+}
+
+/// A response body that keeps its request in `menshen_inflight_requests`
+/// until hyper drops it (the body ended, or the client went away).
+struct Tracked {
+    inner: ProxyBody,
+    _guard: InflightGuard,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = crate::error::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

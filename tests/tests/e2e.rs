@@ -14,6 +14,7 @@ mod e2e {
     mod audit;
     mod blocking;
     mod failures;
+    mod faults;
     mod passthrough;
     mod review;
     mod streaming;

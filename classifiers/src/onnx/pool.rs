@@ -287,7 +287,12 @@ impl Worker {
         let mut items: Vec<Item> = Vec::new();
         for job in jobs {
             if job.deadline <= now || job.reply.is_closed() {
-                // The caller has timed out or gone: skip the work.
+                // The caller has timed out or gone: skip the work, and say
+                // why to a caller still waiting (not "worker dropped it").
+                let _ = job.reply.send(Err(OnnxError::new(
+                    OnnxErrorKind::Timeout,
+                    "deadline passed before inference started",
+                )));
                 continue;
             }
             match self.tokenizer.encode(&*job.text, false) {

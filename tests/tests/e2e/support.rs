@@ -33,6 +33,8 @@ pub struct Upstream {
     pub received: Arc<Mutex<Vec<Recorded>>>,
     /// Streams whose body the upstream is still writing (drops when cancelled).
     pub live_streams: Arc<AtomicUsize>,
+    /// TCP connections to the upstream open now.
+    pub open_conns: Arc<AtomicUsize>,
 }
 
 struct LiveGuard(Arc<AtomicUsize>);
@@ -124,6 +126,7 @@ impl Upstream {
             addr,
             received: Arc::new(Mutex::new(Vec::new())),
             live_streams: Arc::new(AtomicUsize::new(0)),
+            open_conns: Arc::new(AtomicUsize::new(0)),
         };
         let up2 = up.clone();
         tokio::spawn(async move {
@@ -132,6 +135,8 @@ impl Upstream {
                     break;
                 };
                 let up = up2.clone();
+                up.open_conns.fetch_add(1, Ordering::SeqCst);
+                let open = LiveGuard(Arc::clone(&up.open_conns));
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let up = up.clone();
@@ -140,6 +145,7 @@ impl Upstream {
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tcp), svc)
                         .await;
+                    drop(open);
                 });
             }
         });

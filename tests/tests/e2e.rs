@@ -18,4 +18,5 @@ mod e2e {
     mod passthrough;
     mod review;
     mod streaming;
+    mod telemetry;
 }

@@ -444,6 +444,24 @@ upstream = "main"
     }
 
     #[test]
+    fn the_commented_example_block_is_valid_once_uncommented() {
+        let example = include_str!("../../../examples/menshen.toml");
+        let block = example
+            .split_once("# [telemetry]")
+            .map(|(_, rest)| format!("[telemetry]{rest}"))
+            .unwrap();
+        let section: String = block
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let s = load(&section, &env(&[("OTLP_AUTH", "Bearer t")])).unwrap();
+        let t = s.telemetry.unwrap();
+        assert_eq!(t.traces_url.to_string(), "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(t.headers.len(), 1);
+    }
+
+    #[test]
     fn telemetry_header_values_come_from_env_and_are_never_printed() {
         let s = load(
             "[telemetry]\notlp_endpoint = \"http://c\"\n[telemetry.headers]\nauthorization = \"OTLP_AUTH\"\n",

@@ -367,6 +367,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             let _ = ctrl_c.await;
         }
     };
+    let telemetry = shared.telemetry.clone();
     server::serve(
         listener,
         shared,
@@ -375,6 +376,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Duration::from_secs(30),
     )
     .await?;
+    if let Some(t) = telemetry {
+        t.flush(Duration::from_secs(5)).await;
+    }
     if let Some(log) = log {
         log.shutdown().await.context("closing the audit log")?;
         tracing::info!("audit log closed with a final checkpoint");

@@ -15,7 +15,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::span::{encode_request, SpanData};
 use crate::config::TelemetrySettings;
@@ -55,6 +55,7 @@ enum ExportError {
 #[derive(Debug, Clone)]
 pub(crate) struct Exporter {
     tx: mpsc::Sender<SpanData>,
+    flush: mpsc::Sender<oneshot::Sender<()>>,
     metrics: Metrics,
 }
 
@@ -82,8 +83,10 @@ impl Exporter {
             .pool_idle_timeout(Duration::from_secs(90))
             .build(https);
         let (tx, rx) = mpsc::channel(settings.queue_capacity);
+        let (flush, flush_rx) = mpsc::channel(1);
         let task = Task {
             rx,
+            flush_rx,
             client,
             settings: settings.clone(),
             metrics: metrics.clone(),
@@ -97,7 +100,19 @@ impl Exporter {
             sample_ratio = settings.sample_ratio,
             "exporting traces over OTLP/HTTP"
         );
-        Ok(Exporter { tx, metrics })
+        Ok(Exporter { tx, flush, metrics })
+    }
+
+    /// Exports everything queued so far; resolves when that export is done
+    /// or `timeout` has passed (shutdown uses it so the last spans are not lost).
+    pub(crate) async fn flush(&self, timeout: Duration) {
+        let (ack, done) = oneshot::channel();
+        let _ = tokio::time::timeout(timeout, async {
+            if self.flush.send(ack).await.is_ok() {
+                let _ = done.await;
+            }
+        })
+        .await;
     }
 
     /// Queues spans for export without waiting; what does not fit is
@@ -117,6 +132,7 @@ impl Exporter {
 
 struct Task {
     rx: mpsc::Receiver<SpanData>,
+    flush_rx: mpsc::Receiver<oneshot::Sender<()>>,
     client: HttpsClient,
     settings: TelemetrySettings,
     metrics: Metrics,
@@ -145,6 +161,16 @@ impl Task {
                     }
                 },
                 _ = tick.tick() => self.flush(&mut batch).await,
+                Some(ack) = self.flush_rx.recv() => {
+                    while let Ok(s) = self.rx.try_recv() {
+                        batch.push(s);
+                        if batch.len() >= self.settings.batch_size {
+                            self.flush(&mut batch).await;
+                        }
+                    }
+                    self.flush(&mut batch).await;
+                    let _ = ack.send(());
+                }
             }
         }
     }

@@ -126,6 +126,10 @@ fn most(slot: &mut Option<u64>, v: Option<u64>) {
 
 impl ResponseFacts {
     fn reason(&mut self, r: Option<String>) {
+        // One per choice at most; an upstream cannot grow the span unboundedly.
+        if self.finish_reasons.len() >= 16 {
+            return;
+        }
         if let Some(r) = r.filter(|r| !r.is_empty() && r.len() <= 64) {
             if !self.finish_reasons.contains(&r) {
                 self.finish_reasons.push(r);

@@ -513,18 +513,38 @@ fn decision(ex: &Exchange) -> &'static str {
 }
 
 /// Builds the exchange's spans: the server span and one child per phase
-/// that ran.
+/// that ran. Reads the exchange under its lock rather than cloning it (it
+/// holds findings and the masked audit payloads, none of which spans need).
 fn spans(timeline: &Timeline, shared: &Shared, end: Instant) -> Vec<SpanData> {
     let s = timeline.0.lock();
-    let ex = s.handle.as_ref().map(ExchangeHandle::snapshot);
+    match &s.handle {
+        Some(h) => h.with(|ex| build(&s, Some(ex), shared, end)),
+        None => build(&s, None, shared, end),
+    }
+}
+
+/// Longest `url.path` kept: the path is client-chosen text.
+const MAX_PATH: usize = 256;
+
+fn truncated(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn build(s: &TraceState, ex: Option<&Exchange>, shared: &Shared, end: Instant) -> Vec<SpanData> {
     let at = |t: Instant| {
         s.base_unix_nanos.saturating_add(
             u64::try_from(t.saturating_duration_since(s.base).as_nanos()).unwrap_or(u64::MAX),
         )
     };
-    let api = ex.as_ref().and_then(|e| e.api);
+    let api = ex.and_then(|e| e.api);
     let model = ex
-        .as_ref()
         .map(|e| e.model.as_str())
         .filter(|m| !m.is_empty() && m.len() <= 256);
     let name = match (api, model) {
@@ -567,7 +587,7 @@ fn spans(timeline: &Timeline, shared: &Shared, end: Instant) -> Vec<SpanData> {
         }
     };
     root.str("http.request.method", s.method.clone());
-    root.str("url.path", s.path.clone());
+    root.str("url.path", truncated(&s.path, MAX_PATH));
     root.int("http.response.status_code", s.status);
     if let Some(h) = &s.host {
         root.str("server.address", h.clone());
@@ -606,7 +626,7 @@ fn spans(timeline: &Timeline, shared: &Shared, end: Instant) -> Vec<SpanData> {
         }
     }
     let mut out = Vec::with_capacity(5);
-    match &ex {
+    match ex {
         None => {
             // Rejected before decoding (auth, limits): what the headers said.
             if let Some(id) = &s.request_id {
@@ -693,7 +713,7 @@ fn spans(timeline: &Timeline, shared: &Shared, end: Instant) -> Vec<SpanData> {
             to,
         );
         gen_ai(&mut c);
-        if let Some(idx) = ex.as_ref().and_then(|e| e.upstream) {
+        if let Some(idx) = ex.and_then(|e| e.upstream) {
             c.str("menshen.upstream", shared.upstreams.name(idx).to_owned());
             if let Some(UpstreamAddr::Http(uri)) =
                 shared.settings.upstreams.get(idx).map(|u| &u.addr)
@@ -709,7 +729,7 @@ fn spans(timeline: &Timeline, shared: &Shared, end: Instant) -> Vec<SpanData> {
                 }
             }
         }
-        match ex.as_ref().and_then(|e| e.upstream_status) {
+        match ex.and_then(|e| e.upstream_status) {
             Some(code) => {
                 c.int("http.response.status_code", code);
                 if code >= 500 {
@@ -720,9 +740,8 @@ fn spans(timeline: &Timeline, shared: &Shared, end: Instant) -> Vec<SpanData> {
             None => {}
         }
         out.push(c);
-        let guarded = ex.as_ref().is_some_and(|e| e.guarded);
+        let guarded = ex.is_some_and(|e| e.guarded);
         let ok = ex
-            .as_ref()
             .and_then(|e| e.upstream_status)
             .is_some_and(|c| (200..300).contains(&c));
         if let (true, true, Some(from)) = (guarded, ok, s.upstream_end) {
@@ -740,7 +759,7 @@ fn spans(timeline: &Timeline, shared: &Shared, end: Instant) -> Vec<SpanData> {
                 from,
                 to,
             );
-            if let Some(ex) = &ex {
+            if let Some(ex) = ex {
                 c.int("menshen.findings", ex.output_findings.len());
                 if let Some(d) = &ex.output_decision {
                     c.str("menshen.output.decision", d.action.as_str());

@@ -62,4 +62,10 @@ impl Telemetry {
             sample_ratio: settings.sample_ratio,
         })
     }
+
+    /// Exports every span queued so far, waiting at most `timeout`. Call it
+    /// after the server has drained, so the last exchanges are not lost.
+    pub async fn flush(&self, timeout: std::time::Duration) {
+        self.exporter.flush(timeout).await;
+    }
 }

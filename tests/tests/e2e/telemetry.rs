@@ -127,8 +127,12 @@ impl Collector {
 }
 
 async fn proxy_with_telemetry(endpoint: &str, upstream: &Upstream) -> Running {
+    proxy_flushing_every(endpoint, upstream, 50).await
+}
+
+async fn proxy_flushing_every(endpoint: &str, upstream: &Upstream, flush_ms: u64) -> Running {
     let text = format!(
-        "{BASIC}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\nservice_name = \"menshen-e2e\"\nflush_interval_ms = 50\n[telemetry.headers]\nauthorization = \"OTLP_AUTH\"\n"
+        "{BASIC}\n[telemetry]\notlp_endpoint = \"{endpoint}\"\nservice_name = \"menshen-e2e\"\nflush_interval_ms = {flush_ms}\n[telemetry.headers]\nauthorization = \"OTLP_AUTH\"\n"
     )
     .replace("{upstream}", &upstream.url());
     let env: BTreeMap<String, String> = [
@@ -424,4 +428,31 @@ async fn unsampled_callers_are_not_exported_and_a_dead_collector_is_counted() {
         "{text}"
     );
     p.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn flush_exports_queued_spans_without_waiting_for_the_interval() {
+    let collector = Collector::start().await;
+    let up = Upstream::start().await;
+    let p = proxy_flushing_every(&format!("http://{}", collector.addr), &up, 600_000).await;
+    let traceparent = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01");
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("traceparent", traceparent.as_str())],
+        &chat("hi"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        collector.spans().await.is_empty(),
+        "batch sent before the interval"
+    );
+    let telemetry = p.shared.telemetry.clone().unwrap();
+    p.stop().await.unwrap();
+    telemetry.flush(Duration::from_secs(5)).await;
+    let spans = collector.spans().await;
+    assert_eq!(spans.len(), 5, "{spans:?}");
+    assert!(spans.iter().all(|s| s["traceId"] == PARENT_TRACE));
 }

@@ -158,6 +158,37 @@ fn traces_url(base: &Uri) -> Result<Uri, String> {
         .map_err(|e| format!("not a URL: {e}"))
 }
 
+/// Parses `k=v,k2=v2` (W3C Baggage-style, values percent-decoded) into
+/// sensitive header values; `None` when any pair is invalid.
+fn parse_header_list(list: &str) -> Option<Vec<(HeaderName, HeaderValue)>> {
+    let mut out = Vec::new();
+    for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=')?;
+        let name = HeaderName::from_bytes(k.trim().as_bytes()).ok()?;
+        let mut value = HeaderValue::from_bytes(&percent_decode(v.trim())?).ok()?;
+        value.set_sensitive(true);
+        out.push((name, value));
+    }
+    Some(out)
+}
+
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
 fn positive<T: Copy + PartialOrd + Default>(
     v: Option<&Spanned<T>>,
     default: T,
@@ -262,6 +293,29 @@ pub(super) fn validate(
         })?;
         value.set_sensitive(true);
         headers.push((header, value));
+    }
+    // `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, values percent-encoded)
+    // adds headers the file does not name. Errors name the variable only:
+    // its content is a credential.
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    ] {
+        let Some(list) = env.var(var).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        for (name, value) in parse_header_list(&list).ok_or_else(|| {
+            ConfigError::new(
+                "telemetry.headers",
+                format!(
+                    "{var} is not a list of name=value pairs with valid header names and values"
+                ),
+            )
+        })? {
+            if !headers.iter().any(|(n, _)| *n == name) {
+                headers.push((name, value));
+            }
+        }
     }
     let timeout_ms = positive(
         raw.timeout_ms.as_ref(),
@@ -459,6 +513,34 @@ upstream = "main"
         let t = s.telemetry.unwrap();
         assert_eq!(t.traces_url.to_string(), "http://127.0.0.1:4318/v1/traces");
         assert_eq!(t.headers.len(), 1);
+    }
+
+    #[test]
+    fn otel_headers_env_adds_headers_the_file_does_not_name() {
+        let s = load(
+            "[telemetry]\notlp_endpoint = \"http://c\"\n[telemetry.headers]\nauthorization = \"OTLP_AUTH\"\n",
+            &env(&[
+                ("OTLP_AUTH", "Bearer from-file"),
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "authorization=Bearer%20from-env, x-tenant = a%2Cb",
+                ),
+            ]),
+        )
+        .unwrap();
+        let t = s.telemetry.unwrap();
+        assert_eq!(t.headers.len(), 2);
+        assert_eq!(t.headers[0].1, "Bearer from-file");
+        assert_eq!(t.headers[1].0, "x-tenant");
+        assert_eq!(t.headers[1].1, "a,b");
+        assert!(t.headers[1].1.is_sensitive());
+        let err = load(
+            "[telemetry]\notlp_endpoint = \"http://c\"\n",
+            &env(&[("OTEL_EXPORTER_OTLP_HEADERS", "no-equals-sign-secret")]),
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), "telemetry.headers");
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 
     #[test]

@@ -456,3 +456,33 @@ async fn flush_exports_queued_spans_without_waiting_for_the_interval() {
     assert_eq!(spans.len(), 5, "{spans:?}");
     assert!(spans.iter().all(|s| s["traceId"] == PARENT_TRACE));
 }
+
+#[tokio::test]
+async fn a_request_refused_before_decoding_still_gets_a_server_span() {
+    let collector = Collector::start().await;
+    let up = Upstream::start().await;
+    let p = proxy_with_telemetry(&format!("http://{}", collector.addr), &up).await;
+    let traceparent = format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01");
+    let r = post(
+        p.addr,
+        "/v1/unknown",
+        &[("traceparent", traceparent.as_str())],
+        &chat("zebra-unicorn-42"),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let spans = collector.trace(PARENT_TRACE, 1).await;
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let server = named(&spans, "POST");
+    assert_eq!(attr(server, "http.response.status_code")["intValue"], "404");
+    assert_eq!(
+        attr(server, "menshen.request_id")["stringValue"],
+        r.header("x-request-id")
+    );
+    assert_eq!(
+        attr(server, "menshen.decision")["stringValue"],
+        r.header("x-menshen-decision")
+    );
+    assert!(!collector.raw().await.contains("zebra-unicorn"));
+    p.stop().await.unwrap();
+}

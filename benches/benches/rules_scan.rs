@@ -94,6 +94,15 @@ fn bench_rules(c: &mut Criterion) {
         ("base64_run", "QUFB".repeat(64 * 1024)),
         ("url_escapes", "%41".repeat(85 * 1024)),
         ("zero_width", "\u{200B}x".repeat(64 * 1024)),
+        // Trigger prefixes that never complete, each starting a gated search.
+        ("trigger_prefixes", "when you read this ".repeat(13 * 1024)),
+        ("do_not_prefixes", "do not do not never ".repeat(13 * 1024)),
+        // One giant base64-looking run and deeply repeated spacing.
+        ("pathological_base64", "aWdub3Jl".repeat(32 * 1024) + "="),
+        (
+            "repeated_spacing",
+            format!("ignore{}previous instructions", " ".repeat(256 * 1024)),
+        ),
     ];
     for (name, input) in &cases {
         g.throughput(Throughput::Bytes(input.len() as u64));

@@ -33,25 +33,30 @@ pub(super) fn find_encoded(text: &str, min_len: usize, budget: &mut usize) -> Ve
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let min_len = min_len.max(8);
+    // One byte scan for runs of the base64 alphabet long enough to decode:
+    // prose is short runs and spaces.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut i = 0usize;
-    while i < bytes.len() && *budget > 0 {
-        let Some(&b) = bytes.get(i) else { break };
-        if !is_b64(b) {
+    let n = bytes.len();
+    while i < n {
+        while bytes.get(i).is_some_and(|b| !is_b64(*b)) {
             i = i.saturating_add(1);
-            continue;
         }
         let start = i;
-        let mut end = i;
-        while bytes.get(end).is_some_and(|b| is_b64(*b)) {
-            end = end.saturating_add(1);
+        while bytes.get(i).is_some_and(|b| is_b64(*b)) {
+            i = i.saturating_add(1);
         }
-        let body_end = end;
+        if i.saturating_sub(start) >= min_len {
+            runs.push((start, i));
+        }
+    }
+    for (start, body_end) in runs {
+        if *budget == 0 {
+            break;
+        }
+        let mut end = body_end;
         while end.saturating_sub(body_end) < 2 && bytes.get(end) == Some(&b'=') {
             end = end.saturating_add(1);
-        }
-        i = end.max(start.saturating_add(1));
-        if body_end.saturating_sub(start) < min_len {
-            continue;
         }
         let Some(run) = text.get(start..body_end) else {
             continue;
@@ -70,12 +75,51 @@ pub(super) fn find_encoded(text: &str, min_len: usize, budget: &mut usize) -> Ve
     out
 }
 
-fn is_b64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+/// Bytes of the base64 alphabets (standard and URL-safe), as a table.
+static B64: [bool; 256] = b64_table();
+
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // const fn, index < 256
+const fn b64_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_');
+        b += 1;
+    }
+    t
 }
 
+fn is_b64(b: u8) -> bool {
+    B64.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// Whether the text has at least three `%XX` or `\xXX` escapes: only then
+/// is it split into tokens to look for escaped segments.
 fn memchr_any(bytes: &[u8]) -> bool {
-    bytes.contains(&b'%') || bytes.windows(2).any(|w| w == b"\\x")
+    let mut n = 0usize;
+    let mut i = 0usize;
+    while let Some(off) = bytes
+        .get(i..)
+        .and_then(|t| t.iter().position(|b| matches!(b, b'%' | b'\\')))
+    {
+        let at = i.saturating_add(off);
+        let esc = match bytes.get(at) {
+            Some(b'%') => bytes.get(at.saturating_add(1)..at.saturating_add(3)),
+            _ if bytes.get(at.saturating_add(1)) == Some(&b'x') => {
+                bytes.get(at.saturating_add(2)..at.saturating_add(4))
+            }
+            _ => None,
+        };
+        if esc.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+            n = n.saturating_add(1);
+            if n >= 3 {
+                return true;
+            }
+        }
+        i = at.saturating_add(1);
+    }
+    false
 }
 
 fn decode_run(run: &str, budget: &mut usize) -> Option<(ViewKind, String)> {

@@ -249,6 +249,32 @@ impl Normalizer {
         let mut spaced = false;
         let mut i = 0usize;
         while i < bytes.len() {
+            // Fastest path, outside spaced-out text: the longest stretch of
+            // ASCII and Han characters that folding leaves as they are (bar
+            // ASCII case) is found in one byte scan and copied in bulk.
+            if !spaced {
+                let end = verbatim_stretch(text, i, prev1, prev2, out.last_alpha, cfg);
+                if end > i {
+                    let Some(run) = text.get(i..end) else {
+                        break;
+                    };
+                    out.ident_str(i, run);
+                    let mut tail = run.chars().rev();
+                    match (tail.next(), tail.next()) {
+                        (Some(last), Some(before)) => {
+                            prev1 = Some(last);
+                            prev2 = Some(before);
+                        }
+                        (Some(last), None) => {
+                            prev2 = prev1;
+                            prev1 = Some(last);
+                        }
+                        _ => {}
+                    }
+                    i = end;
+                    continue;
+                }
+            }
             // Fast path: a run of ASCII bytes that need no context (letters,
             // most punctuation) is copied and lowercased in bulk.
             let run_end = plain_ascii_run(bytes, i);
@@ -522,6 +548,29 @@ impl Out {
             .is_some_and(|b| b.is_ascii_alphabetic());
     }
 
+    /// Writes `s` with its ASCII lowercased, which stands for the same bytes
+    /// at `orig` (ASCII and chars that fold to themselves).
+    fn ident_str(&mut self, orig: usize, s: &str) {
+        if self.ident_next != Some(orig) {
+            self.runs.push(Run {
+                norm: to_u32(self.text.len()),
+                orig: to_u32(orig),
+                orig_end: to_u32(orig),
+                identity: true,
+            });
+        }
+        let start = self.text.len();
+        self.text.push_str(s);
+        if let Some(tail) = self.text.get_mut(start..) {
+            tail.make_ascii_lowercase();
+        }
+        self.ident_next = Some(orig.saturating_add(s.len()));
+        self.last_alpha = s
+            .bytes()
+            .next_back()
+            .is_some_and(|b| b.is_ascii_alphabetic());
+    }
+
     /// Writes `s` (possibly empty) for the original bytes `start..end`.
     fn atomic(&mut self, start: usize, end: usize, s: &str) {
         self.ident_next = None;
@@ -602,6 +651,100 @@ fn plain_ascii_run(bytes: &[u8], i: usize) -> usize {
     j
 }
 
+const ALPHA: u8 = 1;
+const TOKEN: u8 = 2;
+const SEP: u8 = 4;
+const LEET: u8 = 8;
+
+/// Per ASCII byte: letter, token (letter or digit), separator, leetspeak.
+static ASCII_CLASS: [u8; 128] = ascii_classes();
+
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // const fn, index < 128
+const fn ascii_classes() -> [u8; 128] {
+    let mut t = [0u8; 128];
+    let mut i = 0usize;
+    while i < 128 {
+        let b = i as u8;
+        let mut c = 0u8;
+        if b.is_ascii_alphabetic() {
+            c |= ALPHA | TOKEN;
+        }
+        if b.is_ascii_digit() {
+            c |= TOKEN;
+        }
+        if matches!(b, b' ' | b'.' | b'-' | b'_' | b'*') {
+            c |= SEP;
+        }
+        if matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'@' | b'$') {
+            c |= LEET;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+/// End of the stretch starting at `i` that folding copies verbatim (ASCII
+/// lowercased) when not inside spaced-out text: ASCII letters and
+/// punctuation, separators that cannot start a collapse (the char before
+/// them is not a lone token), leetspeak characters that touch no letter, and
+/// Han ideographs. Stops before anything that needs the per-char path, so
+/// the result is exactly what that path would produce.
+fn verbatim_stretch(
+    text: &str,
+    i: usize,
+    prev1: Option<char>,
+    prev2: Option<char>,
+    last_alpha: bool,
+    cfg: &NormalizeConfig,
+) -> usize {
+    let bytes = text.as_bytes();
+    // Facts about the last two chars seen: whether the last is a token, and
+    // whether each is a separator (or absent).
+    let mut p1_tok = prev1.is_some_and(is_token);
+    let mut p1_none_or_sep = prev1.is_none_or(is_separator);
+    let mut p2_none_or_sep = prev2.is_none_or(is_separator);
+    let mut written_alpha = last_alpha;
+    let mut j = i;
+    while let Some(&b) = bytes.get(j) {
+        let (tok, alpha, sep, len) = if b < 0x80 {
+            let class = ASCII_CLASS.get(usize::from(b)).copied().unwrap_or(0);
+            let alpha = class & ALPHA != 0;
+            let sep = class & SEP != 0;
+            if sep && cfg.collapse_spacing && p1_tok && p2_none_or_sep {
+                break;
+            }
+            if class & LEET != 0 && cfg.leetspeak {
+                let next_alpha = bytes
+                    .get(j.saturating_add(1))
+                    .is_some_and(u8::is_ascii_alphabetic);
+                if written_alpha || next_alpha {
+                    break;
+                }
+            }
+            (class & TOKEN != 0, alpha, sep, 1usize)
+        } else if (0xE4..=0xE9).contains(&b) {
+            // U+4E00..=U+9FFF (CJK Unified Ideographs) encode as E4..E9 lead bytes.
+            let cp = text
+                .get(j..)
+                .and_then(|s| s.chars().next())
+                .map_or(0, u32::from);
+            if !(0x4E00..=0x9FFF).contains(&cp) {
+                break;
+            }
+            (true, false, false, 3usize)
+        } else {
+            break;
+        };
+        p2_none_or_sep = p1_none_or_sep;
+        p1_tok = tok;
+        p1_none_or_sep = sep;
+        written_alpha = alpha;
+        j = j.saturating_add(len);
+    }
+    j
+}
+
 /// Whether a plain run contains a multi-char token (two alphanumerics in a
 /// row, counting the char before the run), which ends spaced-out text.
 fn breaks_spacing(run: &str, prev1: Option<char>) -> bool {
@@ -618,7 +761,12 @@ fn breaks_spacing(run: &str, prev1: Option<char>) -> bool {
 
 /// Chars that can make up a spaced-out word.
 fn is_token(c: char) -> bool {
-    c.is_alphanumeric()
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        // Han ideographs are letters; skip the table lookup for them.
+        (0x4E00..=0x9FFF).contains(&u32::from(c)) || c.is_alphanumeric()
+    }
 }
 
 /// Separators that spaced-out words use.

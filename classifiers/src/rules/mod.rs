@@ -15,12 +15,14 @@
 //! segment. It only annotates; the policy decides.
 //!
 //! **How it matches.** Every segment is [normalized](crate::normalize) into
-//! views (folded primary text, decoded base64/hex/URL/rot13 segments). Each
-//! pack's regexes are compiled into one [`regex::RegexSet`] and all phrases of
-//! all packs into one aho-corasick automaton, so a view is scanned in one
-//! linear pass per pack plus one, whatever the number of rules; only rules
-//! that matched are re-run for their spans. Spans are mapped back to the
-//! original text.
+//! views (folded primary text, decoded base64/hex/URL/rot13 segments). All
+//! phrases of all packs, and the literals that each rule regex needs (see
+//! `prefilter`), are compiled into one aho-corasick automaton, so a view is
+//! scanned in one linear pass whatever the number of rules; a regex only
+//! runs where one of its literals occurred (anchored at the hit when the
+//! literal starts every match, else over a bounded window), and a regex
+//! whose literals are everywhere runs once over the whole view instead.
+//! Spans are mapped back to the original text.
 //!
 //! **Trust.** Rules with `scope = "untrusted"` only fire on untrusted
 //! segments (tool results, documents, tool descriptions), and a rule's
@@ -43,17 +45,22 @@
 //! ```
 
 mod pack;
+mod prefilter;
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use futures::FutureExt;
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex_automata::meta::{self, Regex};
+use regex_automata::{Anchored, Input};
 use sha2::{Digest, Sha256};
 
 use crate::normalize::{Normalized, Normalizer, View, ViewKind};
 use crate::{Category, Detector, Finding, ScanFuture, Segment, Span, Trust};
+use prefilter::Gate;
 
 pub(crate) use pack::valid_category;
 pub use pack::{PackError, PackErrorKind, PackMeta, RulePack, RuleScope, RuleSpec};
@@ -76,33 +83,63 @@ const MAX_FINDINGS: usize = 64;
 /// flagged as ASCII smuggling. Flag emoji use up to about six.
 const TAG_SMUGGLING_MIN: usize = 8;
 
+/// Bytes searched after a prefix-literal hit: matches are assumed no longer
+/// (streaming hold-back assumes the same).
+const ANCHORED_SPAN: usize = DEFAULT_MAX_MATCH_BYTES;
+
+/// Window searched around an inner-literal hit: this far before it and
+/// [`WINDOW_AFTER`] after it.
+const WINDOW_BEFORE: usize = 128;
+const WINDOW_AFTER: usize = 512;
+
+/// A prefix-gated regex with more literal hits than this in one view (plus
+/// one per [`DENSE_BYTES_PER_HIT`] bytes of view) is run once over the whole
+/// view instead of hit by hit: each anchored search costs at most
+/// [`ANCHORED_SPAN`] bytes, so trigger-dense text stays linear.
+const DENSE_HITS: usize = 32;
+const DENSE_BYTES_PER_HIT: usize = 64;
+
 /// Prompt-injection and jailbreak rules compiled from packs.
 #[derive(Debug)]
 pub struct RuleDetector {
     id: String,
     normalizer: Normalizer,
     rules: Vec<CompiledRule>,
-    /// One regex set per pack (see [`PackSet`]).
-    sets: Vec<PackSet>,
-    phrases: Option<AhoCorasick>,
+    /// Every rule regex, in load order, with how the automaton gates it.
+    regexes: Vec<RegexRule>,
+    /// One automaton over all phrases and all gate literals.
+    automaton: Option<AhoCorasick>,
+    /// Per automaton pattern, what a hit on it means.
+    triggers: Vec<Vec<Trigger>>,
     phrase_meta: Vec<PhraseMeta>,
     max_match: usize,
     version: String,
 }
 
-/// The regex rules of one pack: a set to find which rules match in one pass,
-/// and per pattern the rule it belongs to and its own regex for spans.
-///
-/// One set per pack rather than one for everything: a lazy DFA over all
-/// patterns of all packs multiplies their partial-match states, and on
-/// trigger-dense text (long jailbreak templates) its cache thrashed down to
-/// 2.8 MB/s, against 9.1 MB/s cold and 125..420 MB/s warm per pack set
-/// (measured on 200 verazuo jailbreak rows). Cost grows with the number of
-/// packs, not of rules.
+/// One rule regex and its gate.
 #[derive(Debug)]
-struct PackSet {
-    set: RegexSet,
-    rules: Vec<(usize, Regex)>,
+struct RegexRule {
+    rule: usize,
+    regex: Regex,
+    mode: GateMode,
+    /// Every match starts a word (the pattern was compiled behind `\b`
+    /// because all its prefix literals start with an ASCII word char), so
+    /// hits inside a word are skipped.
+    word_start: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateMode {
+    Prefix,
+    Inner,
+    Always,
+}
+
+/// What an automaton hit means: a phrase matched, or a regex may match here.
+#[derive(Debug, Clone, Copy)]
+enum Trigger {
+    Phrase(usize),
+    Regex(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -160,15 +197,27 @@ impl RuleDetector {
     pub fn from_packs(packs: &[RulePack], normalizer: Normalizer) -> Result<Self, PackError> {
         let mut rules = Vec::new();
         let mut seen = HashSet::new();
-        let mut sets = Vec::new();
-        let mut phrase_texts: Vec<String> = Vec::new();
+        let mut regexes = Vec::new();
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut pattern_ids: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut triggers: Vec<Vec<Trigger>> = Vec::new();
         let mut phrase_meta = Vec::new();
         let mut seen_phrases = HashSet::new();
+        let mut longest = 0usize;
         let mut hasher = Sha256::new();
+        let mut add_pattern = |lit: Vec<u8>, trigger: Trigger| {
+            let next = patterns.len();
+            let id = *pattern_ids.entry(lit.clone()).or_insert(next);
+            if id == next {
+                patterns.push(lit);
+                triggers.push(Vec::new());
+            }
+            if let Some(t) = triggers.get_mut(id) {
+                t.push(trigger);
+            }
+        };
         for pack in packs {
             hasher.update(pack.text.as_bytes());
-            let mut patterns = Vec::new();
-            let mut set_rules = Vec::new();
             for spec in &pack.rules {
                 if !seen.insert(spec.id.clone()) {
                     return Err(PackError::new(
@@ -186,18 +235,51 @@ impl RuleDetector {
                     scope: spec.scope,
                 });
                 if let Some(p) = spec.pattern.as_deref().filter(|p| !p.trim().is_empty()) {
-                    let re = build_regex(p).map_err(|e| {
+                    // Validate the pattern as written first, so errors point
+                    // at the author's regex.
+                    build_regex(p).map_err(|e| {
                         PackError::new(&pack.source, Some(&spec.id), PackErrorKind::InvalidPattern)
                             .with_source(e)
                     })?;
-                    patterns.push(p.to_owned());
-                    set_rules.push((idx, re));
+                    let ri = regexes.len();
+                    let (mode, lits) = match prefilter::analyse(p) {
+                        Gate::Prefix(l) => (GateMode::Prefix, l),
+                        Gate::Inner(l) => (GateMode::Inner, l),
+                        Gate::Always => (GateMode::Always, Vec::new()),
+                    };
+                    // Rules are written for words: a rule whose every match
+                    // starts with an ASCII word char only matches at a word
+                    // start ("do not" is not found inside "undo not").
+                    let word_start = mode == GateMode::Prefix
+                        && lits
+                            .iter()
+                            .all(|l| l.first().is_some_and(u8::is_ascii_alphanumeric));
+                    let compiled = if word_start {
+                        format!("(?-u:\\b)(?:{p})")
+                    } else {
+                        p.to_owned()
+                    };
+                    let regex = build_regex(&compiled).map_err(|e| {
+                        PackError::new(&pack.source, Some(&spec.id), PackErrorKind::InvalidPattern)
+                            .with_source(e)
+                    })?;
+                    for lit in lits {
+                        add_pattern(lit, Trigger::Regex(ri));
+                    }
+                    regexes.push(RegexRule {
+                        rule: idx,
+                        regex,
+                        mode,
+                        word_start,
+                    });
                 }
                 for phrase in &spec.phrases {
                     let norm = normalizer.normalize_phrase(phrase.trim());
                     if norm.is_empty() || !seen_phrases.insert(norm.clone()) {
                         continue;
                     }
+                    longest = longest.max(norm.len());
+                    let pi = phrase_meta.len();
                     phrase_meta.push(PhraseMeta {
                         rule: idx,
                         word_start: norm
@@ -209,36 +291,23 @@ impl RuleDetector {
                             .next_back()
                             .is_some_and(|c| c.is_ascii_alphanumeric()),
                     });
-                    phrase_texts.push(norm);
+                    add_pattern(norm.into_bytes(), Trigger::Phrase(pi));
                 }
             }
-            if !patterns.is_empty() {
-                let set = RegexSetBuilder::new(&patterns)
-                    .size_limit(64 << 20)
-                    .dfa_size_limit(16 << 20)
-                    .build()
-                    .map_err(|e| {
-                        PackError::new(&pack.source, None, PackErrorKind::Build).with_source(e)
-                    })?;
-                sets.push(PackSet {
-                    set,
-                    rules: set_rules,
-                });
-            }
         }
-        let phrases = if phrase_texts.is_empty() {
+        let automaton = if patterns.is_empty() {
             None
         } else {
             Some(
                 AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .build(&phrase_texts)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&patterns)
                     .map_err(|e| {
                         PackError::new("rule set", None, PackErrorKind::Build).with_source(e)
                     })?,
             )
         };
-        let longest = phrase_texts.iter().map(String::len).max().unwrap_or(0);
         let digest = hasher.finalize();
         let version = digest
             .iter()
@@ -249,8 +318,9 @@ impl RuleDetector {
             id: DETECTOR_ID.to_owned(),
             normalizer,
             rules,
-            sets,
-            phrases,
+            regexes,
+            automaton,
+            triggers,
             phrase_meta,
             max_match: DEFAULT_MAX_MATCH_BYTES.max(longest.saturating_mul(4)),
             version,
@@ -332,59 +402,176 @@ impl RuleDetector {
         findings
     }
 
+    /// Ids of rules whose regex has no literal to gate on and so runs over
+    /// every view in full.
+    pub fn ungated_rules(&self) -> impl Iterator<Item = &str> + '_ {
+        self.regexes
+            .iter()
+            .filter(|r| r.mode == GateMode::Always)
+            .filter_map(|r| self.rules.get(r.rule))
+            .map(|r| r.id.as_str())
+    }
+
     fn scan_view(&self, view: &View, trust: Trust, hits: &mut Vec<Hit>) {
         let text = view.text();
+        let bytes = text.as_bytes();
         let applies = |rule: usize| {
             self.rules
                 .get(rule)
                 .is_some_and(|r| r.scope == RuleScope::Any || trust == Trust::Untrusted)
         };
-        for pack in &self.sets {
-            for pat in pack.set.matches(text).iter() {
-                let Some((rule, re)) = pack.rules.get(pat) else {
+        // One automaton pass: phrase hits, and where each regex may match.
+        let mut phrase_hits: Vec<Hit> = Vec::new();
+        let mut cand: Vec<(usize, usize)> = Vec::new();
+        let mut counts: Vec<usize> = Vec::new();
+        let dense = DENSE_HITS.saturating_add(text.len() / DENSE_BYTES_PER_HIT);
+        if let Some(ac) = &self.automaton {
+            for m in ac.find_overlapping_iter(text) {
+                let Some(trigs) = self.triggers.get(m.pattern().as_usize()) else {
                     continue;
                 };
-                if !applies(*rule) {
-                    continue;
-                }
-                for m in re.find_iter(text).take(MAX_MATCHES_PER_RULE) {
-                    hits.push(Hit {
-                        rule: *rule,
-                        span: view.to_original(Span::new(m.start(), m.end())),
-                        view: view.kind(),
-                    });
+                for t in trigs {
+                    match *t {
+                        Trigger::Regex(ri) => {
+                            let inside_word = m
+                                .start()
+                                .checked_sub(1)
+                                .and_then(|i| bytes.get(i))
+                                .is_some_and(u8::is_ascii_alphanumeric);
+                            if inside_word && self.regexes.get(ri).is_some_and(|r| r.word_start) {
+                                continue;
+                            }
+                            if counts.is_empty() {
+                                counts = vec![0; self.regexes.len()];
+                            }
+                            if let Some(c) = counts.get_mut(ri) {
+                                *c = c.saturating_add(1);
+                                if *c <= dense {
+                                    cand.push((ri, m.start()));
+                                }
+                            }
+                        }
+                        Trigger::Phrase(pi) => {
+                            let Some(meta) = self.phrase_meta.get(pi) else {
+                                continue;
+                            };
+                            let before_ok = !meta.word_start
+                                || m.start()
+                                    .checked_sub(1)
+                                    .and_then(|i| bytes.get(i))
+                                    .is_none_or(|b| !b.is_ascii_alphanumeric());
+                            let after_ok = !meta.word_end
+                                || bytes
+                                    .get(m.end())
+                                    .is_none_or(|b| !b.is_ascii_alphanumeric());
+                            if before_ok
+                                && after_ok
+                                && applies(meta.rule)
+                                && phrase_hits.len() < MAX_FINDINGS
+                            {
+                                phrase_hits.push(Hit {
+                                    rule: meta.rule,
+                                    span: view.to_original(Span::new(m.start(), m.end())),
+                                    view: view.kind(),
+                                });
+                            }
+                        }
+                    }
                 }
             }
         }
-        let Some(ac) = &self.phrases else {
-            return;
-        };
-        let bytes = text.as_bytes();
-        for m in ac.find_iter(text) {
-            let Some(meta) = self.phrase_meta.get(m.pattern().as_usize()) else {
+        cand.sort_unstable();
+        cand.dedup();
+        let mut cursor = 0usize;
+        for (ri, rr) in self.regexes.iter().enumerate() {
+            let from = cursor;
+            while cand.get(cursor).is_some_and(|c| c.0 == ri) {
+                cursor = cursor.saturating_add(1);
+            }
+            if !applies(rr.rule) {
                 continue;
-            };
-            let before_ok = !meta.word_start
-                || m.start()
-                    .checked_sub(1)
-                    .and_then(|i| bytes.get(i))
-                    .is_none_or(|b| !b.is_ascii_alphanumeric());
-            let after_ok = !meta.word_end
-                || bytes
-                    .get(m.end())
-                    .is_none_or(|b| !b.is_ascii_alphanumeric());
-            if before_ok && after_ok && applies(meta.rule) {
+            }
+            let positions = cand.get(from..cursor).unwrap_or(&[]);
+            // Positions past the dense threshold were not kept: scan it all.
+            let is_dense = counts.get(ri).is_some_and(|c| *c > dense);
+            let mode = if is_dense { GateMode::Always } else { rr.mode };
+            let mut found = 0usize;
+            let mut push = |hits: &mut Vec<Hit>, s: usize, e: usize| {
                 hits.push(Hit {
-                    rule: meta.rule,
-                    span: view.to_original(Span::new(m.start(), m.end())),
+                    rule: rr.rule,
+                    span: view.to_original(Span::new(s, e)),
                     view: view.kind(),
                 });
-                if hits.len() >= MAX_FINDINGS {
-                    return;
+                found = found.saturating_add(1);
+                found < MAX_MATCHES_PER_RULE
+            };
+            match mode {
+                GateMode::Always => {
+                    for m in rr.regex.find_iter(text) {
+                        if !push(hits, m.start(), m.end()) {
+                            break;
+                        }
+                    }
+                }
+                GateMode::Prefix => {
+                    let mut last_end = 0usize;
+                    for &(_, p) in positions {
+                        if p < last_end || !text.is_char_boundary(p) {
+                            continue;
+                        }
+                        let end = floor_boundary(text, p.saturating_add(ANCHORED_SPAN));
+                        let input = Input::new(text).range(p..end).anchored(Anchored::Yes);
+                        if let Some(m) = rr.regex.search(&input) {
+                            last_end = m.end().max(p.saturating_add(1));
+                            if !push(hits, m.start(), m.end()) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                GateMode::Inner => {
+                    let mut i = 0usize;
+                    'windows: while let Some(&(_, p)) = positions.get(i) {
+                        let start = floor_boundary(text, p.saturating_sub(WINDOW_BEFORE));
+                        let mut end = p.saturating_add(WINDOW_AFTER);
+                        i = i.saturating_add(1);
+                        while let Some(&(_, q)) = positions.get(i) {
+                            if q.saturating_sub(WINDOW_BEFORE) > end {
+                                break;
+                            }
+                            end = q.saturating_add(WINDOW_AFTER);
+                            i = i.saturating_add(1);
+                        }
+                        let end = floor_boundary(text, end);
+                        for m in rr.regex.find_iter(Input::new(text).range(start..end)) {
+                            if !push(hits, m.start(), m.end()) {
+                                break 'windows;
+                            }
+                        }
+                    }
                 }
             }
+            if hits.len() >= MAX_FINDINGS {
+                return;
+            }
+        }
+        for h in phrase_hits {
+            if hits.len() >= MAX_FINDINGS {
+                return;
+            }
+            hits.push(h);
         }
     }
+}
+
+/// The largest char boundary of `text` at or below `pos` (clamped to its
+/// length).
+fn floor_boundary(text: &str, pos: usize) -> usize {
+    let mut p = pos.min(text.len());
+    while p > 0 && !text.is_char_boundary(p) {
+        p = p.saturating_sub(1);
+    }
+    p
 }
 
 impl Detector for RuleDetector {
@@ -401,11 +588,14 @@ impl Detector for RuleDetector {
     }
 }
 
-fn build_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern)
-        .size_limit(8 << 20)
-        .dfa_size_limit(8 << 20)
-        .build()
+fn build_regex(pattern: &str) -> Result<Regex, meta::BuildError> {
+    Regex::builder()
+        .configure(
+            Regex::config()
+                .nfa_size_limit(Some(8 << 20))
+                .hybrid_cache_capacity(8 << 20),
+        )
+        .build(pattern)
 }
 
 #[cfg(test)]

@@ -110,7 +110,8 @@ impl<S> Layer<S> for TraceLayer {
     }
 }
 
-/// See the [module docs](self).
+/// Samples the exchange (continuing an incoming `traceparent`), and queues
+/// its spans when the client's response body ends or is dropped.
 #[derive(Clone, Debug)]
 pub struct Trace<S> {
     inner: S,

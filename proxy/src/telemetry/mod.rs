@@ -2,7 +2,7 @@
 //! over OTLP/HTTP with the protocol's JSON encoding.
 //!
 //! Off unless `[telemetry]` (or `OTEL_EXPORTER_OTLP_*`) names a collector;
-//! see [`TelemetrySettings`](crate::config::TelemetrySettings).
+//! see [`crate::config::TelemetrySettings`].
 //!
 //! Each sampled exchange becomes one trace fragment:
 //!
@@ -22,7 +22,7 @@
 //!
 //! Spans never hold prompt or response text, client keys, or collector
 //! credentials: attributes are computed values, and the wire readers in
-//! [`genai`] deserialize only metadata fields.
+//! the `genai` module deserialize only metadata fields.
 //!
 //! Why a small exporter instead of the `opentelemetry` crates: the proxy
 //! needs one signal (traces), one transport (OTLP/HTTP JSON) and one batch

@@ -14,6 +14,16 @@
 //! ([`OnFull::Backpressure`]) or returns [`AuditErrorKind::QueueFull`]
 //! ([`OnFull::FailClosed`]), and a failed commit is counted in
 //! [`AuditStats::failed`] and logged.
+//!
+//! When a commit fails (full disk, read-only file) the log is marked not
+//! writable ([`AuditSink::is_writable`]) until a commit succeeds again. Queued
+//! async records are not lost: the writer keeps them, in order, and retries
+//! with a growing delay (at most [`RETRY_MAX`]); while it holds
+//! `queue_capacity` of them it stops draining the queue, so appends wait
+//! ([`OnFull::Backpressure`]). With [`OnFull::FailClosed`] async appends are
+//! refused while the log is not writable, and [`AuditSink::accepting`] tells
+//! the caller to refuse requests before doing any work; sync appends are
+//! refused by the failing commit itself.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,6 +47,12 @@ pub const MIN_RETENTION: Duration = Duration::from_secs(183 * 24 * 3600);
 
 /// How often the writer erases payloads past [`AuditConfig::retention`].
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// First retry after a failed commit; doubles up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_millis(50);
+
+/// Longest wait between retries while the log cannot be written.
+pub const RETRY_MAX: Duration = Duration::from_secs(1);
 
 const fn default_queue_capacity() -> usize {
     65_536
@@ -129,6 +145,11 @@ pub struct AuditStats {
     pub rejected_full: u64,
     /// Records dropped: always 0, kept so that dashboards can prove it.
     pub dropped: u64,
+    /// Whether the last commit succeeded (false while the disk is full or
+    /// the database read-only).
+    pub writable: bool,
+    /// Async records whose commit failed, held in memory for the retry.
+    pub held: u64,
     /// Checkpoints signed since start.
     pub checkpoints: u64,
     /// Tree size.
@@ -177,6 +198,9 @@ struct Shared {
     tree_size: AtomicU64,
     sequence: AtomicU64,
     closed: AtomicBool,
+    /// Set by a failed commit, cleared by a successful one.
+    failing: AtomicBool,
+    held: AtomicU64,
 }
 
 type Reply = oneshot::Sender<Result<(u64, Hash), AuditError>>;
@@ -210,7 +234,23 @@ struct Writer {
     /// CSPRNG for commitment salts, seeded once from the OS (a syscall per
     /// record would cost more than the rest of the append).
     salt_rng: rand::rngs::StdRng,
+    /// Async records whose commit failed, oldest first, retried before
+    /// anything newer.
+    held: Vec<Resolved>,
+    /// Delay before the next retry while commits fail.
+    retry_delay: Duration,
 }
+
+/// An event with its payloads already committed to (salted hash or HMAC),
+/// ready to be placed in the tree at any index.
+struct Resolved {
+    event: Event,
+    refs: BTreeMap<String, PayloadRef>,
+    rows: Vec<(&'static str, [u8; 16], String)>,
+}
+
+/// A failed commit: the error and, in order, the events it did not write.
+type CommitFailure = (AuditError, Vec<Resolved>);
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -385,6 +425,8 @@ impl AuditLog {
             pending_meta: Vec::new(),
             salt_rng: rand::SeedableRng::from_entropy(),
             last_prune: None,
+            held: Vec::new(),
+            retry_delay: RETRY_MIN,
         };
         // Mark the (re)start in the log itself and sign right away, so a
         // crash before the first interval still leaves a checkpoint.
@@ -559,6 +601,13 @@ impl AuditSink {
                 Ok(AppendReceipt::Committed { index, leaf_hash })
             }
             AuditMode::Async => {
+                if !self.accepting() {
+                    self.shared.rejected_full.fetch_add(1, Ordering::Relaxed);
+                    return Err(AuditError::new(
+                        AuditErrorKind::Storage,
+                        "the audit log cannot be written (on_full = fail_closed)",
+                    ));
+                }
                 self.enqueue(Msg::Append(Box::new(record), None)).await?;
                 let sequence = self.shared.sequence.fetch_add(1, Ordering::Relaxed);
                 Ok(AppendReceipt::Queued { sequence })
@@ -580,10 +629,29 @@ impl AuditSink {
         }
     }
 
+    /// Whether the last commit succeeded.
+    pub fn is_writable(&self) -> bool {
+        !self.shared.failing.load(Ordering::Acquire)
+    }
+
+    /// Whether an append now can succeed without waiting for the disk: false
+    /// while the log is not writable in sync mode or with
+    /// [`OnFull::FailClosed`] (the caller should refuse the request before
+    /// doing anything on its behalf), and after shutdown.
+    pub fn accepting(&self) -> bool {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        self.is_writable()
+            || (self.mode == AuditMode::Async && self.on_full == OnFull::Backpressure)
+    }
+
     /// Counters for metrics.
     pub fn stats(&self) -> AuditStats {
         let s = &self.shared;
         AuditStats {
+            writable: !s.failing.load(Ordering::Acquire),
+            held: s.held.load(Ordering::Relaxed),
             queue_depth: (self.tx.max_capacity() - self.tx.capacity()) as u64,
             appended: s.appended.load(Ordering::Relaxed),
             failed: s.failed.load(Ordering::Relaxed),
@@ -612,10 +680,21 @@ impl Writer {
         rt.block_on(async move {
             let mut batch = Vec::with_capacity(self.config.max_batch);
             loop {
-                let deadline = self.last_cp_at + self.config.checkpoint_interval;
-                let first =
-                    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), rx.recv())
-                        .await;
+                let failing = self.shared.failing.load(Ordering::Acquire);
+                let deadline = if failing {
+                    // Retry soon, not in a tight loop.
+                    Instant::now() + self.retry_delay
+                } else {
+                    self.last_cp_at + self.config.checkpoint_interval
+                };
+                let deadline = tokio::time::Instant::from_std(deadline);
+                let first = if self.held.len() >= self.config.queue_capacity {
+                    // Holding a full queue's worth: let appends wait.
+                    tokio::time::sleep_until(deadline).await;
+                    tokio::time::timeout_at(deadline, std::future::pending()).await
+                } else {
+                    tokio::time::timeout_at(deadline, rx.recv()).await
+                };
                 match first {
                     Ok(Some(m)) => {
                         batch.push(m);
@@ -645,9 +724,11 @@ impl Writer {
         });
     }
 
-    /// Commits one drained batch; returns `true` on shutdown.
+    /// Commits one drained batch, after any records held from failed
+    /// commits; returns `true` on shutdown.
     fn handle(&mut self, batch: &mut Vec<Msg>) -> bool {
-        let mut events = Vec::new();
+        let mut items = std::mem::take(&mut self.held);
+        let held = items.len();
         let mut replies = Vec::new();
         let mut control = Vec::new();
         let mut shutdown = None;
@@ -657,7 +738,7 @@ impl Writer {
                 Msg::Append(rec, reply) => {
                     let mut rec = rec;
                     let payloads = std::mem::take(&mut rec.payloads);
-                    events.push((Event::Decision(rec), payloads));
+                    items.push(self.resolve(Event::Decision(rec), payloads));
                     replies.push(reply);
                 }
                 Msg::Checkpoint(r) => control.push(r),
@@ -665,12 +746,24 @@ impl Writer {
                 Msg::Shutdown(r) => shutdown = Some(r),
             }
         }
-        let force = !control.is_empty() || shutdown.is_some();
-        let n = events.len() as u64;
-        match self.commit_events(events, force) {
+        // While failing, an otherwise empty round writes a checkpoint: the
+        // probe that tells when the disk is back.
+        let force = !control.is_empty()
+            || shutdown.is_some()
+            || self.shared.failing.load(Ordering::Acquire);
+        let n = items.len() as u64;
+        match self.commit_resolved(items, force) {
             Ok(done) => {
                 self.shared.appended.fetch_add(n, Ordering::Relaxed);
-                for (reply, receipt) in replies.into_iter().zip(done) {
+                if self.shared.failing.swap(false, Ordering::AcqRel) {
+                    tracing::warn!(
+                        records = held,
+                        "audit log writable again; held records committed"
+                    );
+                }
+                self.shared.held.store(0, Ordering::Relaxed);
+                self.retry_delay = RETRY_MIN;
+                for (reply, receipt) in replies.into_iter().zip(done.into_iter().skip(held)) {
                     if let Some(r) = reply {
                         let _ = r.send(Ok(receipt));
                     }
@@ -679,12 +772,35 @@ impl Writer {
                     let _ = r.send(Ok(()));
                 }
             }
-            Err(e) => {
-                self.shared.failed.fetch_add(n, Ordering::Relaxed);
-                tracing::error!(error = %e, records = n, "audit commit failed; records not logged");
-                for r in replies.into_iter().flatten() {
-                    let _ = r.send(Err(AuditError::new(e.kind(), "audit commit failed")));
+            Err((e, items)) => {
+                self.shared.failing.store(true, Ordering::Release);
+                // Async records (no reply) are kept for the retry, in order;
+                // sync callers get the error and refuse their request.
+                let retriable = matches!(e.kind(), AuditErrorKind::Storage | AuditErrorKind::Io);
+                let mut refused = 0u64;
+                for (i, item) in items.into_iter().enumerate() {
+                    let reply = i.checked_sub(held).and_then(|j| replies.get_mut(j)?.take());
+                    match reply {
+                        Some(r) => {
+                            refused += 1;
+                            let _ = r.send(Err(AuditError::new(e.kind(), "audit commit failed")));
+                        }
+                        None if retriable => self.held.push(item),
+                        None => refused += 1,
+                    }
                 }
+                self.shared.failed.fetch_add(refused, Ordering::Relaxed);
+                self.shared
+                    .held
+                    .store(self.held.len() as u64, Ordering::Relaxed);
+                tracing::error!(
+                    error = %e,
+                    refused,
+                    held = self.held.len(),
+                    retry_in_ms = self.retry_delay.as_millis() as u64,
+                    "audit commit failed; async records held for retry, sync callers refused"
+                );
+                self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
                 for r in control {
                     let _ = r.send(Err(AuditError::new(e.kind(), "audit commit failed")));
                 }
@@ -694,7 +810,17 @@ impl Writer {
             let _ = r.send(self.rotate_key());
         }
         if let Some(r) = shutdown {
-            let _ = r.send(self.close());
+            let closed = self.close();
+            if !self.held.is_empty() {
+                tracing::error!(
+                    records = self.held.len(),
+                    "audit log stopped while it could not be written; held records lost"
+                );
+                self.shared
+                    .failed
+                    .fetch_add(self.held.len() as u64, Ordering::Relaxed);
+            }
+            let _ = r.send(closed);
             return true;
         }
         false
@@ -781,8 +907,16 @@ impl Writer {
     /// Records a clean stop and signs the final checkpoint over it.
     fn close(&mut self) -> Result<(), AuditError> {
         let stopped = Event::LogStopped { time_ms: now_ms() };
-        self.commit_events(vec![(stopped, Default::default())], true)
-            .map(|_| ())
+        let mut items = std::mem::take(&mut self.held);
+        items.push(self.resolve(stopped, Default::default()));
+        match self.commit_resolved(items, true) {
+            Ok(_) => Ok(()),
+            Err((e, mut items)) => {
+                items.pop();
+                self.held = items;
+                Err(e)
+            }
+        }
     }
 
     /// Appends `events` and, when due or forced, a checkpoint, in one
@@ -793,53 +927,73 @@ impl Writer {
         events: Vec<(Event, record::Payloads)>,
         force_checkpoint: bool,
     ) -> Result<Vec<(u64, Hash)>, AuditError> {
+        let items = events
+            .into_iter()
+            .map(|(event, payloads)| self.resolve(event, payloads))
+            .collect();
+        self.commit_resolved(items, force_checkpoint)
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`Self::commit_events`] for resolved events; a failure hands them back.
+    fn commit_resolved(
+        &mut self,
+        items: Vec<Resolved>,
+        force_checkpoint: bool,
+    ) -> Result<Vec<(u64, Hash)>, CommitFailure> {
         let saved = (self.frontier.clone(), self.last_hash);
-        let result = self.try_commit(events, force_checkpoint);
+        let result = self.try_commit(items, force_checkpoint);
         if result.is_err() {
             (self.frontier, self.last_hash) = saved;
         }
         result
     }
 
-    fn try_commit(
-        &mut self,
-        events: Vec<(Event, record::Payloads)>,
-        force_checkpoint: bool,
-    ) -> Result<Vec<(u64, Hash)>, AuditError> {
-        let mut receipts = Vec::with_capacity(events.len());
-        let mut prepared = Vec::with_capacity(events.len());
-        for (event, payloads) in events {
-            let index = self.frontier.size();
-            let mut refs = BTreeMap::new();
-            let mut rows = Vec::new();
-            for (field, body) in [("prompt", payloads.prompt), ("response", payloads.response)] {
-                let Some(body) = body else { continue };
-                match self.config.payloads {
-                    PayloadMode::Redacted => {
-                        let mut salt = [0u8; 16];
-                        rand::RngCore::fill_bytes(&mut self.salt_rng, &mut salt);
+    /// Commits to each payload (salted hash or HMAC) as configured.
+    fn resolve(&mut self, event: Event, payloads: record::Payloads) -> Resolved {
+        let mut refs = BTreeMap::new();
+        let mut rows = Vec::new();
+        for (field, body) in [("prompt", payloads.prompt), ("response", payloads.response)] {
+            let Some(body) = body else { continue };
+            match self.config.payloads {
+                PayloadMode::Redacted => {
+                    let mut salt = [0u8; 16];
+                    rand::RngCore::fill_bytes(&mut self.salt_rng, &mut salt);
+                    refs.insert(
+                        field.to_owned(),
+                        PayloadRef::Sha256Salted {
+                            commitment: record::payload_commitment(&salt, &body),
+                        },
+                    );
+                    rows.push((field, salt, body));
+                }
+                PayloadMode::Hmac => {
+                    if let Some((key, id)) = &self.hmac {
                         refs.insert(
                             field.to_owned(),
-                            PayloadRef::Sha256Salted {
-                                commitment: record::payload_commitment(&salt, &body),
+                            PayloadRef::HmacSha256 {
+                                mac: record::payload_hmac(key, &body),
+                                key_id: id.clone(),
                             },
                         );
-                        rows.push((field, salt, body));
                     }
-                    PayloadMode::Hmac => {
-                        if let Some((key, id)) = &self.hmac {
-                            refs.insert(
-                                field.to_owned(),
-                                PayloadRef::HmacSha256 {
-                                    mac: record::payload_hmac(key, &body),
-                                    key_id: id.clone(),
-                                },
-                            );
-                        }
-                    }
-                    PayloadMode::None => {}
                 }
+                PayloadMode::None => {}
             }
+        }
+        Resolved { event, refs, rows }
+    }
+
+    fn try_commit(
+        &mut self,
+        items: Vec<Resolved>,
+        force_checkpoint: bool,
+    ) -> Result<Vec<(u64, Hash)>, CommitFailure> {
+        let mut receipts = Vec::with_capacity(items.len());
+        let mut prepared = Vec::with_capacity(items.len());
+        let mut items = items.into_iter();
+        while let Some(Resolved { event, refs, rows }) = items.next() {
+            let index = self.frontier.size();
             let entry = LeafEntry {
                 v: ENTRY_VERSION,
                 index,
@@ -847,7 +1001,19 @@ impl Writer {
                 event,
                 payloads: refs,
             };
-            let bytes = entry.canonical_bytes()?;
+            let bytes = match entry.canonical_bytes() {
+                Ok(b) => b,
+                Err(e) => {
+                    let mut back = unprepare(prepared);
+                    back.push(Resolved {
+                        event: entry.event,
+                        refs: entry.payloads,
+                        rows,
+                    });
+                    back.extend(items);
+                    return Err((e, back));
+                }
+            };
             let leaf = record::entry_leaf_hash(&bytes);
             let nodes = self.frontier.push(leaf);
             self.last_hash = leaf;
@@ -867,7 +1033,10 @@ impl Writer {
                 seq: self.next_seq,
                 time_ms: now_ms(),
             };
-            let mut note = cp.sign(&self.signer)?;
+            let mut note = match cp.sign(&self.signer) {
+                Ok(n) => n,
+                Err(e) => return Err((e, unprepare(prepared))),
+            };
             if let Some(co) = &self.cosigner {
                 // The rotation checkpoint carries both keys' signatures, so
                 // the switch itself is vouched for by the old key.
@@ -887,8 +1056,30 @@ impl Writer {
             return Ok(receipts);
         }
 
+        if let Err(e) = self.write(&prepared, checkpoint.as_ref()) {
+            return Err((e, unprepare(prepared)));
+        }
+        self.pending_meta.clear();
+
+        self.shared.tree_size.store(size, Ordering::Relaxed);
+        if let Some(cp) = checkpoint {
+            self.next_seq = cp.seq + 1;
+            self.last_cp_size = cp.size;
+            self.last_cp_at = Instant::now();
+            self.shared.checkpoints.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(receipts)
+    }
+
+    /// One transaction: the prepared leaves, their nodes and payloads, the
+    /// checkpoint and pending meta rows.
+    fn write(
+        &mut self,
+        prepared: &[Prepared],
+        checkpoint: Option<&StoredCheckpoint>,
+    ) -> Result<(), AuditError> {
         let batch = self.store.begin()?;
-        for (entry, bytes, leaf, nodes, rows) in &prepared {
+        for (entry, bytes, leaf, nodes, rows) in prepared {
             batch.insert_leaf(
                 entry.index,
                 entry.event.time_ms(),
@@ -904,22 +1095,35 @@ impl Writer {
                 batch.insert_payload(entry.index, field, salt, body)?;
             }
         }
-        if let Some(cp) = &checkpoint {
+        if let Some(cp) = checkpoint {
             batch.insert_checkpoint(cp)?;
         }
         for (k, v) in &self.pending_meta {
             batch.set_meta(k, v)?;
         }
-        batch.commit()?;
-        self.pending_meta.clear();
-
-        self.shared.tree_size.store(size, Ordering::Relaxed);
-        if let Some(cp) = checkpoint {
-            self.next_seq = cp.seq + 1;
-            self.last_cp_size = cp.size;
-            self.last_cp_at = Instant::now();
-            self.shared.checkpoints.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(receipts)
+        batch.commit()
     }
+}
+
+/// A leaf ready to insert: entry, canonical bytes, leaf hash, new tree
+/// nodes, payload rows.
+type Prepared = (
+    LeafEntry,
+    Vec<u8>,
+    Hash,
+    Vec<(u32, u64, Hash)>,
+    Vec<(&'static str, [u8; 16], String)>,
+);
+
+/// Takes prepared leaves apart again, for a retry at the same or a later
+/// index.
+fn unprepare(prepared: Vec<Prepared>) -> Vec<Resolved> {
+    prepared
+        .into_iter()
+        .map(|(entry, _, _, _, rows)| Resolved {
+            event: entry.event,
+            refs: entry.payloads,
+            rows,
+        })
+        .collect()
 }

@@ -150,4 +150,12 @@ impl AuditHook for AuditWriter {
         }
         .boxed()
     }
+
+    fn accepting(&self) -> bool {
+        self.sink.accepting()
+    }
+
+    fn stats(&self) -> Option<menshen_audit::AuditStats> {
+        Some(self.sink.stats())
+    }
 }

@@ -60,19 +60,25 @@ async fn route(
 ) -> Result<Response<ProxyBody>, Infallible> {
     match req.uri().path() {
         "/healthz" => Ok(plain(StatusCode::OK, "text/plain", "ok\n")),
-        "/readyz" => Ok(if ready.get() {
-            plain(StatusCode::OK, "text/plain", "ready\n")
-        } else {
+        "/readyz" => Ok(if !ready.get() {
             plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain",
                 "shutting down\n",
             )
+        } else if shared.audit.as_ref().is_some_and(|a| !a.accepting()) {
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "audit log cannot be written\n",
+            )
+        } else {
+            plain(StatusCode::OK, "text/plain", "ready\n")
         }),
         "/metrics" => Ok(plain(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            shared.metrics.encode(),
+            with_audit_stats(shared.metrics.encode(), &shared),
         )),
         _ => {
             let guard = shared.metrics.inflight_guard();
@@ -86,6 +92,65 @@ async fn route(
             }))
         }
     }
+}
+
+/// Appends the audit writer's own figures (sampled now) to the exposition.
+fn with_audit_stats(mut text: String, shared: &Shared) -> String {
+    use std::fmt::Write as _;
+    let Some(st) = shared.audit.as_ref().and_then(|a| a.stats()) else {
+        return text;
+    };
+    let eof = text.rfind("# EOF").unwrap_or(text.len());
+    let tail = text.split_off(eof);
+    let mut add = |name: &str, kind: &str, help: &str, value: u64| {
+        let sample = if kind == "counter" {
+            format!("{name}_total")
+        } else {
+            name.to_owned()
+        };
+        let _ = write!(
+            text,
+            "# HELP {name} {help}.\n# TYPE {name} {kind}\n{sample} {value}\n"
+        );
+    };
+    add(
+        "menshen_audit_writable",
+        "gauge",
+        "1 while audit commits succeed, 0 while the log cannot be written",
+        u64::from(st.writable),
+    );
+    add(
+        "menshen_audit_held_records",
+        "gauge",
+        "Async audit records kept in memory until the log is writable again",
+        st.held,
+    );
+    add(
+        "menshen_audit_queue_depth",
+        "gauge",
+        "Audit records waiting for the writer",
+        st.queue_depth,
+    );
+    add(
+        "menshen_audit_appended",
+        "counter",
+        "Audit records committed",
+        st.appended,
+    );
+    add(
+        "menshen_audit_commit_failed",
+        "counter",
+        "Audit records whose commit failed and that were not retried",
+        st.failed,
+    );
+    add(
+        "menshen_audit_refused",
+        "counter",
+        "Audit appends refused (queue full or log not writable, fail-closed)",
+        st.rejected_full,
+    );
+    text.push_str(&tail);
+    text
 }
 
 /// A response body that keeps its request in `menshen_inflight_requests`

@@ -165,11 +165,26 @@ async fn full_queue_fails_closed_and_lock_timeouts_surface() {
     assert!(refused > 0);
     assert_eq!(sink.stats().rejected_full, refused);
     assert_eq!(sink.stats().dropped, 0);
-    // The writer's transaction times out (5 s busy timeout) and the batch is
-    // counted as failed, not lost silently.
+    // The writer's transaction times out (5 s busy timeout): the log is
+    // marked not writable and the batch is held for a retry, not lost.
     tokio::time::sleep(Duration::from_millis(5_500)).await;
-    assert!(sink.stats().failed >= 1, "{:?}", sink.stats());
+    let s = sink.stats();
+    assert!(!s.writable && s.held >= 1, "{s:?}");
+    assert!(!sink.accepting(), "fail-closed refuses while not writable");
+    assert_eq!(s.failed, 0, "{s:?}");
     blocker.execute_batch("ROLLBACK").unwrap();
+    // Once the lock is gone every accepted record is committed.
+    let accepted = 20 - refused;
+    for _ in 0..300 {
+        let s = sink.stats();
+        if s.writable && s.appended == accepted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = sink.stats();
+    assert!(s.writable && s.held == 0, "{s:?}");
+    assert_eq!((s.appended, s.failed), (accepted, 0), "{s:?}");
     log.shutdown().await.unwrap();
 }
 

@@ -78,7 +78,17 @@ where
         req.extensions_mut().insert(handle.clone());
         let path = req.uri().path().to_owned();
         Box::pin(async move {
-            let result = inner.call(req).await;
+            // An audit log that cannot take the record refuses the request
+            // before anything is forwarded (sync mode, or on_full = fail_closed).
+            let result = match &shared.audit {
+                Some(audit) if !audit.accepting() => Err(Reject::new(
+                    RejectKind::AuditUnavailable,
+                    "audit_unavailable",
+                    "the audit log is unavailable; request not served",
+                )
+                .into()),
+                _ => inner.call(req).await,
+            };
             let mut resp = match result {
                 Ok(resp) => resp,
                 Err(err) => {

@@ -23,6 +23,19 @@ pub trait AuditHook: Send + Sync + fmt::Debug {
         exchange: Exchange,
         direction: Direction,
     ) -> BoxFuture<'static, Result<(), BoxError>>;
+
+    /// Whether a record written now would be accepted without waiting for
+    /// the disk. False while the log cannot be written in sync mode or with
+    /// `audit.on_full = "fail_closed"`: requests are then refused before
+    /// anything is forwarded, and `/readyz` reports not ready.
+    fn accepting(&self) -> bool {
+        true
+    }
+
+    /// Counters for `/metrics`, when the hook has them.
+    fn stats(&self) -> Option<menshen_audit::AuditStats> {
+        None
+    }
 }
 
 /// Detectors, scorer and policy: the guard pipeline shared by the proxy and

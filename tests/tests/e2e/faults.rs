@@ -528,3 +528,486 @@ async fn a_broken_policy_during_load_keeps_the_old_policy_deciding() {
     assert!(wrong.is_empty(), "wrong decisions during reload: {wrong:?}");
     assert!(done.load(Ordering::Relaxed) >= 60);
 }
+
+// --- A proxy in a child process ---------------------------------------------
+//
+// The audit faults and `kill -9` need a process of their own: a file-size
+// limit (the full disk) applies to one process, and SIGKILL ends one. The
+// child is this test executable running `child_proxy` below, which assembles
+// the proxy exactly as `menshen serve` does (JSON logs on stderr, audit log
+// opened by `app::open_audit`), so it is always built from the code under
+// test.
+
+/// Not a test of its own: the body of the child process the fault tests
+/// start (a proxy from the TOML file named by `MENSHEN_FAULTS_CHILD`, which
+/// runs until its stdin closes). Without the variable it returns at once.
+#[test]
+fn child_proxy() {
+    let Ok(path) = std::env::var("MENSHEN_FAULTS_CHILD") else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MENSHEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .init();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let settings = Settings::from_toml(&path, &text, &env).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let (log, hook) = app::open_audit(&settings).unwrap().unwrap();
+        let shared = app::build_shared(settings, Some(hook)).unwrap();
+        let running = Running::start(shared).await.unwrap();
+        println!("LISTENING {}", running.addr);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+        running.stop().await.unwrap();
+        log.shutdown().await.unwrap();
+    });
+}
+
+struct ChildProxy {
+    proc: std::process::Child,
+    addr: std::net::SocketAddr,
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+impl ChildProxy {
+    /// Starts the proxy on `config` (TOML; `listen` is set to a free port).
+    fn start(config: &str, dir: &Path) -> ChildProxy {
+        use std::io::BufRead;
+        let path = dir.join(format!("child-{}.toml", uuid_like()));
+        std::fs::write(&path, config).unwrap();
+        // SIGXFSZ ignored, as a server would: past a file-size limit writes
+        // fail with EFBIG (a full disk as the process sees it).
+        let mut proc = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; exec \"$0\" \"$@\"")
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "e2e::faults::child_proxy",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("MENSHEN_FAULTS_CHILD", &path)
+            .env("MENSHEN_LOG", "debug")
+            .env("UPSTREAM_KEY", "sk-upstream-secret")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let (err, sink) = (proc.stderr.take().unwrap(), Arc::clone(&stderr));
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut out = std::io::BufReader::new(proc.stdout.take().unwrap());
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                panic!("child proxy exited: {}", stderr.lock().unwrap());
+            }
+            // libtest may have written "test ... " on the same line.
+            if let Some((_, a)) = line.trim().split_once("LISTENING ") {
+                break a.parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        ChildProxy { proc, addr, stderr }
+    }
+
+    fn pid(&self) -> u32 {
+        self.proc.id()
+    }
+
+    /// Sets the child's file-size limit (`None`: unlimited).
+    fn limit_file_size(&self, bytes: Option<u64>) {
+        let limit = bytes.map_or("unlimited".to_owned(), |b| b.to_string());
+        let st = std::process::Command::new("prlimit")
+            .arg("--pid")
+            .arg(self.pid().to_string())
+            .arg(format!("--fsize={limit}:unlimited"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "prlimit failed");
+    }
+
+    /// Closes stdin: graceful stop (drain, final checkpoint).
+    fn stop(mut self) -> String {
+        drop(self.proc.stdin.take());
+        let st = self.proc.wait().unwrap();
+        let log = self.stderr.lock().unwrap().clone();
+        assert!(st.success(), "child proxy failed: {log}");
+        log
+    }
+
+    fn kill9(mut self) {
+        self.proc.kill().unwrap();
+        let _ = self.proc.wait();
+    }
+}
+
+impl Drop for ChildProxy {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::AtomicU64;
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn have_prlimit() -> bool {
+    let ok = std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED: prlimit (util-linux) not found");
+    }
+    ok
+}
+
+/// A config for a child proxy with its audit log under `dir`.
+fn child_config(up: &Upstream, dir: &Path, audit: &str) -> String {
+    format!(
+        r#"data_dir = "{}"
+
+[server]
+listen = "127.0.0.1:0"
+
+[[upstreams]]
+name = "main"
+url = "{}"
+api_key_env = "UPSTREAM_KEY"
+timeout_ms = 5000
+
+[[routes]]
+name = "default"
+upstream = "main"
+
+[guards.onnx]
+enabled = false
+
+[policy]
+review = false
+
+[audit]
+{audit}
+"#,
+        dir.display(),
+        up.url()
+    )
+}
+
+/// Exports the audit log under `dir`, verifies the bundle and returns its
+/// records.
+fn verified_records(dir: &Path) -> String {
+    use menshen_audit::{export, verify_bundle, ExportOptions, VerifyOptions};
+    let out = dir.join(format!("bundle-{}", uuid_like()));
+    export(
+        &dir.join("audit"),
+        &ExportOptions {
+            from_ms: 0,
+            to_ms: u64::MAX / 2,
+            tenant: None,
+            out: out.clone(),
+            include_payloads: true,
+            pinned: None,
+            key_path: None,
+            checkpoint_interval_s: Some(3600),
+        },
+    )
+    .unwrap();
+    let report = verify_bundle(
+        &out,
+        &VerifyOptions {
+            keys: None,
+            previous_checkpoint: None,
+            verbose: false,
+        },
+    )
+    .unwrap();
+    assert!(report.is_valid(), "{:?}", report.items);
+    std::fs::read_to_string(out.join("records.jsonl")).unwrap()
+}
+
+fn assert_all_recorded(records: &str, ids: &[String]) {
+    let missing: Vec<&String> = ids
+        .iter()
+        .filter(|id| !records.contains(&format!("\"request_id\":\"{id}\"")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged requests have no audit record: {missing:?}",
+        missing.len(),
+        ids.len()
+    );
+}
+
+async fn ready(addr: std::net::SocketAddr) -> u16 {
+    send(addr, "GET", "/readyz", &[], "").await.status.as_u16()
+}
+
+async fn eventually_ready(addr: std::net::SocketAddr, want: u16) -> bool {
+    let end = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < end {
+        if ready(addr).await == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Sync mode on a full disk: once the writer knows, requests are refused
+/// with 503 `audit_unavailable` before anything reaches the upstream, the
+/// proxy reports not ready and `menshen_audit_writable 0`; when the disk
+/// recovers it serves again, and every answered request is in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_audit_on_a_full_disk_refuses_and_forwards_nothing() {
+    if !have_prlimit() {
+        return;
+    }
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // One-second heartbeats: an idle writer finds the full disk by itself.
+    let cfg = child_config(
+        &up,
+        dir.path(),
+        "mode = \"sync\"\ncheckpoint_interval_s = 1",
+    );
+    let child = ChildProxy::start(&cfg, dir.path());
+    let mut answered = Vec::new();
+    let r = post(child.addr, "/v1/chat/completions", &[], &chat("before")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+
+    child.limit_file_size(Some(1));
+    assert!(
+        eventually_ready(child.addr, 503).await,
+        "readiness never reported the unwritable audit log"
+    );
+    let forwarded = up.requests().await.len();
+    for _ in 0..3 {
+        let r = post(child.addr, "/v1/chat/completions", &[], &chat("during")).await;
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "audit_unavailable");
+    }
+    assert_eq!(
+        up.requests().await.len(),
+        forwarded,
+        "a request was forwarded while its audit record could not be written"
+    );
+    let m = send(child.addr, "GET", "/metrics", &[], "").await.text();
+    assert_eq!(sample(&m, "menshen_audit_writable"), Some(0.0), "{m}");
+    assert!(
+        sample(&m, "menshen_errors_total{code=\"audit_unavailable\"}") >= Some(3.0),
+        "{m}"
+    );
+
+    child.limit_file_size(None);
+    assert!(eventually_ready(child.addr, 200).await, "never recovered");
+    let r = post(child.addr, "/v1/chat/completions", &[], &chat("after")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+    let log = child.stop();
+    assert!(log.contains("audit commit failed"), "the failure is logged");
+    assert!(
+        log.contains("audit log writable again"),
+        "the recovery is logged"
+    );
+    assert_all_recorded(&verified_records(dir.path()), &answered);
+}
+
+/// Async mode on a full disk. `fail_closed`: the record of a request
+/// answered just before the writer noticed is held, later requests are
+/// refused, readiness drops; after recovery the held record is committed.
+/// `backpressure`: requests keep being served while their records are held
+/// in memory, readiness stays up, and all of them land once the disk is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_audit_on_a_full_disk_holds_records_and_applies_on_full() {
+    if !have_prlimit() {
+        return;
+    }
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let closed = ChildProxy::start(
+        &child_config(
+            &up,
+            dir.path(),
+            "mode = \"async\"\non_full = \"fail_closed\"",
+        ),
+        dir.path(),
+    );
+    let dir2 = tempfile::tempdir().unwrap();
+    let back = ChildProxy::start(
+        &child_config(
+            &up,
+            dir2.path(),
+            "mode = \"async\"\non_full = \"backpressure\"",
+        ),
+        dir2.path(),
+    );
+
+    // fail_closed
+    let mut answered = Vec::new();
+    closed.limit_file_size(Some(1));
+    let r = post(closed.addr, "/v1/chat/completions", &[], &chat("first")).await;
+    assert_eq!(r.status, 200, "queued before the writer knew: {}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+    assert!(eventually_ready(closed.addr, 503).await);
+    let forwarded = up.requests().await.len();
+    let r = post(closed.addr, "/v1/chat/completions", &[], &chat("second")).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "audit_unavailable");
+    assert_eq!(up.requests().await.len(), forwarded);
+    let m = send(closed.addr, "GET", "/metrics", &[], "").await.text();
+    assert_eq!(sample(&m, "menshen_audit_writable"), Some(0.0), "{m}");
+    assert!(sample(&m, "menshen_audit_held_records") >= Some(1.0), "{m}");
+
+    // backpressure
+    let mut answered2 = Vec::new();
+    back.limit_file_size(Some(1));
+    for i in 0..5 {
+        let r = post(
+            back.addr,
+            "/v1/chat/completions",
+            &[],
+            &chat(&format!("n{i}")),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        answered2.push(r.header("x-request-id").to_owned());
+    }
+    let held = {
+        let mut held = 0.0;
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            let m = send(back.addr, "GET", "/metrics", &[], "").await.text();
+            held = sample(&m, "menshen_audit_held_records").unwrap_or(0.0);
+            if held >= 10.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        held
+    };
+    assert!(held >= 10.0, "request and response records held: {held}");
+    assert_eq!(ready(back.addr).await, 200, "backpressure keeps serving");
+
+    closed.limit_file_size(None);
+    back.limit_file_size(None);
+    assert!(eventually_ready(closed.addr, 200).await, "never recovered");
+    let r = post(closed.addr, "/v1/chat/completions", &[], &chat("third")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+    let end = Instant::now() + Duration::from_secs(6);
+    loop {
+        let m = send(back.addr, "GET", "/metrics", &[], "").await.text();
+        if sample(&m, "menshen_audit_held_records") == Some(0.0)
+            && sample(&m, "menshen_audit_writable") == Some(1.0)
+        {
+            break;
+        }
+        assert!(Instant::now() < end, "held records never committed: {m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    closed.stop();
+    back.stop();
+    assert_all_recorded(&verified_records(dir.path()), &answered);
+    assert_all_recorded(&verified_records(dir2.path()), &answered2);
+}
+
+/// `kill -9` under load in sync mode: the restarted proxy opens the log (it
+/// checks the tree against its last checkpoint), the exported bundle
+/// verifies, and every request that was answered has its record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_loses_no_acknowledged_record() {
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = child_config(&up, dir.path(), "mode = \"sync\"");
+    let child = ChildProxy::start(&cfg, dir.path());
+    let addr = child.addr;
+    let answered = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let answered = Arc::clone(&answered);
+        workers.push(tokio::spawn(async move {
+            let c = client();
+            for i in 0.. {
+                let req = http::Request::builder()
+                    .method("POST")
+                    .uri(format!("http://{addr}/v1/chat/completions"))
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(Bytes::from(chat(&format!(
+                        "worker {w} request {i}, mail me at jane.roe@example.com"
+                    )))))
+                    .unwrap();
+                let Ok(resp) = c.request(req).await else {
+                    break;
+                };
+                let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+                let ok = resp.status() == 200;
+                // Acknowledged only once the whole answer has arrived.
+                if http_body_util::BodyExt::collect(resp.into_body())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                if ok {
+                    answered.lock().await.push(id);
+                }
+            }
+        }));
+    }
+    let enough = eventually(Duration::from_secs(8), || {
+        answered.try_lock().is_ok_and(|a| a.len() >= 40)
+    })
+    .await;
+    assert!(enough, "the load never got going");
+    child.kill9();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let answered = answered.lock().await.clone();
+
+    // Restart on the same log: it opens (checked against its checkpoint)
+    // and serves.
+    let child = ChildProxy::start(&cfg, dir.path());
+    let r = post(
+        child.addr,
+        "/v1/chat/completions",
+        &[],
+        &chat("after restart"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    child.stop();
+    let records = verified_records(dir.path());
+    assert_all_recorded(&records, &answered);
+    assert!(!records.contains("jane.roe@example.com"));
+}

@@ -6,6 +6,9 @@
 //! decode to binary and are dropped, which is what keeps false positives from
 //! "decoding" ordinary long words.
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
@@ -97,29 +100,28 @@ fn is_b64(b: u8) -> bool {
 /// Whether the text has at least three `%XX` or `\xXX` escapes: only then
 /// is it split into tokens to look for escaped segments.
 fn memchr_any(bytes: &[u8]) -> bool {
+    let Some(ac) = escape_starts() else {
+        return true;
+    };
     let mut n = 0usize;
-    let mut i = 0usize;
-    while let Some(off) = bytes
-        .get(i..)
-        .and_then(|t| t.iter().position(|b| matches!(b, b'%' | b'\\')))
-    {
-        let at = i.saturating_add(off);
-        let esc = match bytes.get(at) {
-            Some(b'%') => bytes.get(at.saturating_add(1)..at.saturating_add(3)),
-            _ if bytes.get(at.saturating_add(1)) == Some(&b'x') => {
-                bytes.get(at.saturating_add(2)..at.saturating_add(4))
-            }
-            _ => None,
-        };
-        if esc.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+    for m in ac.find_iter(bytes) {
+        let hex = m.end();
+        let digits = bytes.get(hex..hex.saturating_add(2));
+        if digits.is_some_and(|h| h.len() == 2 && h.iter().all(u8::is_ascii_hexdigit)) {
             n = n.saturating_add(1);
             if n >= 3 {
                 return true;
             }
         }
-        i = at.saturating_add(1);
     }
     false
+}
+
+/// `%` and `\x`, searched with the automaton's vectorized prefilter.
+fn escape_starts() -> Option<&'static AhoCorasick> {
+    static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    AC.get_or_init(|| AhoCorasick::new(["%", "\\x"]).ok())
+        .as_ref()
 }
 
 fn decode_run(run: &str, budget: &mut usize) -> Option<(ViewKind, String)> {

@@ -707,6 +707,33 @@ fn verbatim_stretch(
     let mut written_alpha = last_alpha;
     let mut j = i;
     while let Some(&b) = bytes.get(j) {
+        // Bulk: ASCII that is neither separator nor leetspeak needs no check;
+        // only its last byte matters to what follows.
+        let plain_start = j;
+        while bytes.get(j).is_some_and(|b| {
+            ASCII_CLASS
+                .get(usize::from(*b))
+                .is_some_and(|c| c & (SEP | LEET) == 0)
+        }) {
+            j = j.saturating_add(1);
+        }
+        if j > plain_start {
+            let last = j
+                .checked_sub(1)
+                .and_then(|k| bytes.get(k))
+                .and_then(|b| ASCII_CLASS.get(usize::from(*b)))
+                .copied()
+                .unwrap_or(0);
+            p2_none_or_sep = if j.saturating_sub(plain_start) >= 2 {
+                false
+            } else {
+                p1_none_or_sep
+            };
+            p1_tok = last & TOKEN != 0;
+            p1_none_or_sep = false;
+            written_alpha = last & ALPHA != 0;
+            continue;
+        }
         let (tok, alpha, sep, len) = if b < 0x80 {
             let class = ASCII_CLASS.get(usize::from(b)).copied().unwrap_or(0);
             let alpha = class & ALPHA != 0;

@@ -1,5 +1,5 @@
-//! Prompt-injection and jailbreak rules: data-driven packs on one `RegexSet`
-//! and one aho-corasick automaton.
+//! Prompt-injection and jailbreak rules: data-driven packs behind one
+//! aho-corasick automaton that gates every rule regex.
 //!
 //! **What it detects.** Instruction override ("ignore previous instructions",
 //! "忽略之前的指令"), system-prompt extraction, role-play jailbreaks (DAN,
@@ -52,7 +52,7 @@ use std::path::Path;
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input as AcInput, MatchKind};
 use futures::FutureExt;
 use regex_automata::meta::{self, Regex};
 use regex_automata::{Anchored, Input};
@@ -109,8 +109,9 @@ pub struct RuleDetector {
     regexes: Vec<RegexRule>,
     /// One automaton over all phrases and all gate literals.
     automaton: Option<AhoCorasick>,
-    /// Per automaton pattern, what a hit on it means.
-    triggers: Vec<Vec<Trigger>>,
+    /// Per automaton pattern, what a hit on it means: its own triggers and
+    /// those of the patterns that are its prefixes, with their lengths.
+    triggers: Vec<Vec<(Trigger, usize)>>,
     phrase_meta: Vec<PhraseMeta>,
     max_match: usize,
     version: String,
@@ -295,12 +296,27 @@ impl RuleDetector {
                 }
             }
         }
+        // The automaton reports, at each position, only the longest pattern
+        // starting there; every shorter pattern starting there is a prefix of
+        // it, so each pattern carries the triggers of its prefixes too.
+        let triggers: Vec<Vec<(Trigger, usize)>> = patterns
+            .iter()
+            .map(|p| {
+                (1..=p.len())
+                    .filter_map(|k| {
+                        let q = pattern_ids.get(p.get(..k)?)?;
+                        Some(triggers.get(*q)?.iter().map(move |t| (*t, k)))
+                    })
+                    .flatten()
+                    .collect()
+            })
+            .collect();
         let automaton = if patterns.is_empty() {
             None
         } else {
             Some(
                 AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
+                    .match_kind(MatchKind::LeftmostLongest)
                     .kind(Some(AhoCorasickKind::DFA))
                     .build(&patterns)
                     .map_err(|e| {
@@ -426,15 +442,24 @@ impl RuleDetector {
         let mut counts: Vec<usize> = Vec::new();
         let dense = DENSE_HITS.saturating_add(text.len() / DENSE_BYTES_PER_HIT);
         if let Some(ac) = &self.automaton {
-            for m in ac.find_overlapping_iter(text) {
+            // Leftmost-longest search restarted one byte after each match
+            // start: every position where some pattern starts is reported
+            // once (with its prefixes through `triggers`), overlaps included.
+            let mut at = 0usize;
+            while at < text.len() {
+                let Some(m) = ac.find(AcInput::new(text).span(at..text.len())) else {
+                    break;
+                };
+                at = m.start().saturating_add(1);
                 let Some(trigs) = self.triggers.get(m.pattern().as_usize()) else {
                     continue;
                 };
-                for t in trigs {
-                    match *t {
+                for &(t, len) in trigs {
+                    let hit = Span::new(m.start(), m.start().saturating_add(len));
+                    match t {
                         Trigger::Regex(ri) => {
-                            let inside_word = m
-                                .start()
+                            let inside_word = hit
+                                .start
                                 .checked_sub(1)
                                 .and_then(|i| bytes.get(i))
                                 .is_some_and(u8::is_ascii_alphanumeric);
@@ -447,7 +472,7 @@ impl RuleDetector {
                             if let Some(c) = counts.get_mut(ri) {
                                 *c = c.saturating_add(1);
                                 if *c <= dense {
-                                    cand.push((ri, m.start()));
+                                    cand.push((ri, hit.start));
                                 }
                             }
                         }
@@ -456,13 +481,14 @@ impl RuleDetector {
                                 continue;
                             };
                             let before_ok = !meta.word_start
-                                || m.start()
+                                || hit
+                                    .start
                                     .checked_sub(1)
                                     .and_then(|i| bytes.get(i))
                                     .is_none_or(|b| !b.is_ascii_alphanumeric());
                             let after_ok = !meta.word_end
                                 || bytes
-                                    .get(m.end())
+                                    .get(hit.end)
                                     .is_none_or(|b| !b.is_ascii_alphanumeric());
                             if before_ok
                                 && after_ok
@@ -471,7 +497,7 @@ impl RuleDetector {
                             {
                                 phrase_hits.push(Hit {
                                     rule: meta.rule,
-                                    span: view.to_original(Span::new(m.start(), m.end())),
+                                    span: view.to_original(hit),
                                     view: view.kind(),
                                 });
                             }
@@ -588,7 +614,7 @@ impl Detector for RuleDetector {
     }
 }
 
-fn build_regex(pattern: &str) -> Result<Regex, meta::BuildError> {
+fn build_regex(pattern: &str) -> Result<Regex, Box<meta::BuildError>> {
     Regex::builder()
         .configure(
             Regex::config()
@@ -596,6 +622,7 @@ fn build_regex(pattern: &str) -> Result<Regex, meta::BuildError> {
                 .hybrid_cache_capacity(8 << 20),
         )
         .build(pattern)
+        .map_err(Box::new)
 }
 
 #[cfg(test)]

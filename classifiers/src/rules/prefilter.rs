@@ -46,6 +46,9 @@ const GOOD_PREFIX_LEN: usize = 4;
 /// Shortest inner literal worth gating on: confirming one costs a window.
 const MIN_INNER_LEN: usize = 3;
 
+/// Longest gate literal kept, in bytes (two Han characters, or a word).
+const MAX_LITERAL_LEN: usize = 7;
+
 /// Most literals per rule.
 const MAX_GATE_LITERALS: usize = 400;
 
@@ -73,12 +76,37 @@ pub(super) fn analyse(pattern: &str) -> Gate {
         .as_ref()
         .is_some_and(|p| !has_common(p) && shortest(p) >= GOOD_PREFIX_LEN);
     match (prefix, inner) {
-        (Some(p), _) if rare_prefix => Gate::Prefix(p),
-        (_, Some(n)) if !has_common(&n) => Gate::Inner(n),
-        (Some(p), _) => Gate::Prefix(p),
-        (None, Some(n)) => Gate::Inner(n),
+        (Some(p), _) if rare_prefix => Gate::Prefix(trim(p)),
+        (_, Some(n)) if !has_common(&n) => Gate::Inner(trim(n)),
+        (Some(p), _) => Gate::Prefix(trim(p)),
+        (None, Some(n)) => Gate::Inner(trim(n)),
         (None, None) => Gate::Always,
     }
+}
+
+/// Cuts literals to their first [`MAX_LITERAL_LEN`] bytes (on a char
+/// boundary) and dedups them. A prefix of a literal that starts every match
+/// also starts every match, and a piece of a literal that every match
+/// contains is also contained, so the gate stays sound; the automaton stays
+/// small enough to live in cache.
+fn trim(v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = v
+        .into_iter()
+        .map(|mut l| {
+            if l.len() > MAX_LITERAL_LEN {
+                let mut end = MAX_LITERAL_LEN;
+                // Back up to a UTF-8 char start (never below one char).
+                while end > 1 && l.get(end).is_some_and(|b| (0x80..0xC0).contains(b)) {
+                    end = end.saturating_sub(1);
+                }
+                l.truncate(end);
+            }
+            l
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn shortest(v: &[Vec<u8>]) -> usize {

@@ -29,6 +29,8 @@ NUM_BUCKETS = 1048573
 MOD_P = 2147483647  # 2^31 - 1, keeps every intermediate product inside int64
 NGRAM_MULT = {1: 1000003, 2: 998244353 % MOD_P, 3: 1234567891, 4: 1865811235, 5: 1550097581}
 MAX_N = 5
+# Smallest n-gram order that is a feature (the composite chain still starts at 1).
+MIN_N = 1
 # Features are n-gram counts divided by (number of n-grams) ** NORM_POW.
 NORM_POW = 0.5
 
@@ -84,6 +86,8 @@ def buckets(ids: np.ndarray, v: int, nb: int = NUM_BUCKETS) -> np.ndarray:
     """All n-gram bucket ids of one window, concatenated over n."""
     parts = []
     for n, c in _composites(ids, v).items():
+        if n < MIN_N:
+            continue
         parts.append(((c % MOD_P) * NGRAM_MULT[n]) % nb)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
@@ -179,6 +183,9 @@ def build_graph(
             nodes.append(helper.make_node("Mul", [f"pm{n}", "V"], [f"pmv{n}"]))
             nodes.append(helper.make_node("Add", [f"pmv{n}", f"last{n}"], [f"comp{n}"]))
             comp = f"comp{n}"
+        prev = comp
+        if n < MIN_N:
+            continue
         const(f"m{n}", np.array(NGRAM_MULT[n], dtype=np.int64))
         nodes.append(helper.make_node("Mod", [comp, "P"], [f"cm{n}"]))
         nodes.append(helper.make_node("Mul", [f"cm{n}", f"m{n}"], [f"h{n}"]))
@@ -195,7 +202,6 @@ def build_graph(
         nodes.append(helper.make_node("ReduceSum", [f"mask{n}", "ax1"], [f"cnt{n}"], keepdims=1))
         sums.append(f"sum{n}")
         counts.append(f"cnt{n}")
-        prev = comp
     const("neg1", np.array([-1], dtype=np.int64))
     nodes.append(helper.make_node("Sum", sums, ["total"]))
     nodes.append(helper.make_node("Sum", counts, ["count"]))

@@ -159,7 +159,10 @@ impl StreamEvent {
     /// text it could not scan.
     pub fn parse(api: Api, sse: SseEvent) -> Result<StreamEvent, StreamError> {
         let mut r = Reader::default();
-        let json = match sse.data.as_deref().map(str::trim) {
+        // Only JSON's own whitespace is trimmed: `str::trim` also strips
+        // Unicode spaces (vertical tab, U+2028, ...), which made the proxy
+        // read data that no client's JSON parser accepts (found by fuzzing).
+        let json = match sse.data.as_deref().map(trim_json_ws) {
             None | Some("") => None,
             Some("[DONE]") => {
                 r.terminal = true;
@@ -363,6 +366,11 @@ fn u32_field(v: &Value, key: &str, default: usize) -> u32 {
         .or(u64::try_from(default).ok())
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(u32::MAX)
+}
+
+/// Trims the whitespace JSON allows around a value (RFC 8259 `ws`).
+fn trim_json_ws(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\n', '\r'])
 }
 
 // === impl Reader ===

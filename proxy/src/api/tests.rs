@@ -1042,6 +1042,21 @@ fn stream_events_without_json() {
     assert!(matches!(e, StreamError::InvalidJson { line: 1, .. }));
 }
 
+/// Fuzz regression (fuzz/regressions/sse): data that is JSON only after
+/// trimming non-JSON whitespace (here vertical tabs) was read as JSON and
+/// forwarded as is, though no client's JSON parser accepts it.
+#[test]
+fn stream_data_with_non_json_whitespace_is_not_json() {
+    for data in ["\u{b}\u{b}7", "\u{2028}{\"choices\":[]}", "\u{c}[DONE]"] {
+        let e = StreamEvent::parse(Api::OpenAiChat, SseEvent::data(data)).unwrap_err();
+        assert!(matches!(e, StreamError::InvalidJson { .. }), "{data:?}");
+    }
+    // JSON's own whitespace is fine.
+    let ev =
+        StreamEvent::parse(Api::OpenAiChat, SseEvent::data(" \t{\"choices\":[]}\r\n")).unwrap();
+    assert!(ev.json().is_some());
+}
+
 // === property tests ===
 
 fn arb_text() -> impl Strategy<Value = String> {

@@ -1,0 +1,97 @@
+//! The SSE parser fed the same bytes whole and in arbitrary chunks: the
+//! events, the failure and the unterminated tail never depend on where the
+//! chunks were cut; every event writes back to bytes that parse to it; and
+//! the per-API stream readers never panic on what the parser yields.
+//!
+//! Input layout: byte 0 picks the event size cap (large, or 1..=128 bytes
+//! to exercise the cap), byte 1 the number of cuts, then two bytes per cut,
+//! then the stream.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use menshen_proxy::api::{Api, StreamEvent};
+use menshen_proxy::sse::{SseEvent, SseParser};
+
+struct Run {
+    events: Vec<SseEvent>,
+    failed: bool,
+    tail: Option<SseEvent>,
+}
+
+fn run(limit: usize, stream: &[u8], cuts: &[usize]) -> Run {
+    let mut p = SseParser::new(limit);
+    let mut events = Vec::new();
+    let mut failed = false;
+    let mut prev = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
+        let chunk = stream.get(prev..cut).unwrap_or_default();
+        prev = cut;
+        if p.push_into(chunk, &mut events).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    let tail = p.finish();
+    Run {
+        events,
+        failed,
+        tail,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [sel, ncuts, rest @ ..] = data else {
+        return;
+    };
+    let limit = if *sel < 128 {
+        1 << 20
+    } else {
+        usize::from(*sel - 127)
+    };
+    let ncuts = usize::from(*ncuts % 16);
+    let Some((cut_bytes, stream)) = rest.split_at_checked(ncuts * 2) else {
+        return;
+    };
+    let mut cuts: Vec<usize> = cut_bytes
+        .chunks_exact(2)
+        .map(|c| usize::from(u16::from_le_bytes([c[0], c[1]])) % (stream.len() + 1))
+        .collect();
+    cuts.sort_unstable();
+
+    let whole = run(limit, stream, &[]);
+    let chunked = run(limit, stream, &cuts);
+    assert_eq!(whole.events, chunked.events, "events depend on chunking");
+    assert_eq!(whole.failed, chunked.failed, "failure depends on chunking");
+    assert_eq!(whole.tail, chunked.tail, "tail depends on chunking");
+    // Byte-at-a-time is the most hostile chunking of all.
+    if stream.len() <= 512 {
+        let every: Vec<usize> = (1..stream.len()).collect();
+        let bytewise = run(limit, stream, &every);
+        assert_eq!(whole.events, bytewise.events, "events depend on chunking");
+        assert_eq!(whole.failed, bytewise.failed);
+        assert_eq!(whole.tail, bytewise.tail);
+    }
+
+    for event in whole.events.iter().chain(whole.tail.iter()) {
+        let bytes = event.to_bytes();
+        let mut p = SseParser::new(bytes.len() + 1);
+        let back = p.push(&bytes).expect("an event fits its own size");
+        assert_eq!(back, vec![event.clone()], "write/parse round trip");
+        for api in Api::ALL {
+            let Ok(mut ev) = StreamEvent::parse(api, event.clone()) else {
+                continue;
+            };
+            for i in 0..ev.fragments().len() {
+                let _ = ev.delta_only(i, "[X]");
+                let _ = ev.set_text(i, "[X]");
+            }
+            let out = ev.to_sse();
+            if let Some(d) = out.data.as_deref().filter(|_| ev.json().is_some()) {
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(d).is_ok(),
+                    "{api}: rewritten data is not JSON"
+                );
+            }
+        }
+    }
+});

@@ -94,6 +94,26 @@ async fn route(
     }
 }
 
+/// Answers a connection over the limit with 503 and closes it, without
+/// reading its request (at most one second spent on it).
+async fn refuse_connection(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const BODY: &str = r#"{"error":{"message":"too many connections; retry later","type":"server_error","code":"too_many_connections"}}"#;
+    let reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(reply.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        // Drain what the client sent, so closing does not reset the
+        // connection before it has read the answer.
+        let mut buf = [0u8; 4096];
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
 /// Appends the audit writer's own figures (sampled now) to the exposition.
 fn with_audit_stats(mut text: String, shared: &Shared) -> String {
     use std::fmt::Write as _;
@@ -210,13 +230,6 @@ pub async fn serve(
     ready.set(true);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&limit).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
@@ -230,6 +243,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // Over the connection limit: a short 503 and close, rather than a
+        // connection left waiting in the backlog.
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            shared.metrics.error("too_many_connections");
+            tracing::warn!(peer = %peer, limit = shared.settings.max_connections, "connection refused: limit reached");
+            tokio::spawn(refuse_connection(stream));
+            continue;
+        };
         let svc = svc.clone();
         let shared2 = Arc::clone(&shared);
         let ready2 = ready.clone();

@@ -66,6 +66,34 @@ pub(crate) fn presented_key<B>(req: &Request<B>) -> Option<&str> {
         .map(str::trim)
 }
 
+/// Compares two digests in constant time: every byte is looked at, and no
+/// branch depends on where they differ.
+pub(crate) fn digest_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// The tenant whose stored key digest matches the presented key. The key is
+/// hashed, then compared with every stored digest in constant time (no
+/// early exit, no ordered lookup), so timing tells nothing about the stored
+/// digests or which of them was close.
+pub(crate) fn tenant_for<'a>(
+    clients: &'a std::collections::BTreeMap<[u8; 32], String>,
+    presented: &str,
+) -> Option<&'a String> {
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let mut found = None;
+    for (stored, tenant) in clients {
+        if digest_eq(stored, &digest) {
+            found = Some(tenant);
+        }
+    }
+    found
+}
+
 // === impl Auth ===
 
 impl<S, B> Service<Request<B>> for Auth<S>
@@ -85,10 +113,7 @@ where
         let tenant = if clients.is_empty() {
             Some("default".to_owned())
         } else {
-            presented_key(&req).and_then(|k| {
-                let digest: [u8; 32] = Sha256::digest(k.as_bytes()).into();
-                clients.get(&digest).cloned()
-            })
+            presented_key(&req).and_then(|k| tenant_for(clients, k).cloned())
         };
         match tenant {
             Some(t) => {
@@ -103,6 +128,35 @@ where
                 "missing or unknown client key",
             )
             .into()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_matched_by_digest_in_constant_time() {
+        let mut clients = std::collections::BTreeMap::new();
+        for (key, tenant) in [("key-a", "a"), ("key-b", "b"), ("key-c", "c")] {
+            let d: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+            clients.insert(d, tenant.to_owned());
+        }
+        assert_eq!(tenant_for(&clients, "key-b").map(String::as_str), Some("b"));
+        assert_eq!(tenant_for(&clients, "key-c").map(String::as_str), Some("c"));
+        assert_eq!(tenant_for(&clients, "key-"), None);
+        assert_eq!(tenant_for(&clients, ""), None);
+        // Stored as digests: the clear key is nowhere in the table.
+        assert!(clients.keys().all(|d| !d.windows(5).any(|w| w == b"key-a")));
+
+        let a = [7u8; 32];
+        let mut b = a;
+        assert!(digest_eq(&a, &b));
+        for i in [0, 15, 31] {
+            b = a;
+            b[i] ^= 0x80;
+            assert!(!digest_eq(&a, &b), "a difference at byte {i} is seen");
         }
     }
 }

@@ -25,7 +25,7 @@ mod output;
 mod respond;
 mod shared;
 
-pub(crate) use auth::presented_key;
+pub(crate) use auth::{digest_eq, presented_key};
 pub use auth::{Auth, AuthLayer};
 pub use buffer::{Buffer, BufferLayer};
 pub use decide::{Decide, DecideLayer};

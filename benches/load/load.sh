@@ -93,7 +93,16 @@ TOML
   PIDS+=($!)
   echo $! > "$WORK/$1/pid"
 }
-start_menshen phrase $MEN '
+ORT_LIB="${ORT_DYLIB_PATH:-$ROOT/vendor/onnxruntime/lib/libonnxruntime.so}"
+NO_ONNX='
+[guards.onnx]
+enabled = false'
+WITH_ONNX="
+[guards.onnx]
+library = \"$ORT_LIB\"
+models_dir = \"$ROOT/models/artifacts\""
+# 1. the built-in banned-phrase guard only (issue #2's target row)
+start_menshen phrase $MEN "
 [guards.rules]
 enabled = false
 [guards.pii]
@@ -101,16 +110,34 @@ enabled = false
 [guards.secrets]
 enabled = false
 [policy]
-engine = "threshold"
+engine = \"threshold\"
 [audit]
-enabled = false'
-start_menshen full $MEN_FULL '
+enabled = false
+$NO_ONNX"
+# 2. every rule detector, threshold decision, no audit
+MEN_RULES=18406
+start_menshen rules $MEN_RULES "
+[policy]
+engine = \"threshold\"
 [audit]
-mode = "async"'
+enabled = false
+$NO_ONNX"
+# 3. rules + Rego policy + async audit (issue #7's target row)
+MEN_RPA=18407
+start_menshen rpa $MEN_RPA "
+[audit]
+mode = \"async\"
+$NO_ONNX"
+# 4./5. the full pipeline: rules + ONNX classifier + Rego + audit
+start_menshen full $MEN_FULL "
+[audit]
+mode = \"async\"
+$WITH_ONNX"
 MEN_SYNC=18405
-start_menshen sync $MEN_SYNC '
+start_menshen sync $MEN_SYNC "
 [audit]
-mode = "sync"'
+mode = \"sync\"
+$WITH_ONNX"
 
 # A ~1 KB chat request, and a variant with PII and an injection attempt.
 python3 - "$WORK" <<'PY'
@@ -129,7 +156,7 @@ for name, body in (("clean", clean), ("hostile", hostile)):
     print(name, len(b), "bytes", file=sys.stderr)
 PY
 
-for port in $UP $NGX $MEN $MEN_FULL $MEN_SYNC; do
+for port in $UP $NGX $MEN $MEN_RULES $MEN_RPA $MEN_FULL $MEN_SYNC; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -155,23 +182,33 @@ for script in clean hostile; do
     ROWS+=("$(run "upstream direct" "http://127.0.0.1:$UP/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-")
     ROWS+=("$(run "nginx pass-through" "http://127.0.0.1:$NGX/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-")
     ROWS+=("$(run "menshen (phrase guard)" "http://127.0.0.1:$MEN/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/phrase/pid")")")
+    ROWS+=("$(run "menshen (rules)" "http://127.0.0.1:$MEN_RULES/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/rules/pid")")")
+    ROWS+=("$(run "menshen (rules+rego+async audit)" "http://127.0.0.1:$MEN_RPA/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/rpa/pid")")")
     ROWS+=("$(run "menshen (full, async audit)" "http://127.0.0.1:$MEN_FULL/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/full/pid")")")
     ROWS+=("$(run "menshen (full, sync audit)" "http://127.0.0.1:$MEN_SYNC/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/sync/pid")")")
   done
 done
 
-printf '\n%-30s %-8s %5s %10s %9s %9s %9s %12s %10s\n' target body conns "req/s" "p50 ms" "p99 ms" "non-2xx" "peak RSS" "÷ nginx"
-base_rps=""
+printf '\n%-32s %-8s %5s %10s %8s %8s %8s %8s %8s %10s %8s\n' target body conns "req/s" "p50 ms" "p99 ms" "+p50 ms" "+p99 ms" "non-2xx" "peak RSS" "÷ nginx"
+base_rps=""; direct_p50=""; direct_p99=""
 for r in "${ROWS[@]}"; do
   IFS='|' read -r label rps p50 p99 non2xx body conns mem <<<"$r"
+  p50="$(to_ms "$p50")"; p99="$(to_ms "$p99")"
+  if [[ "$label" == "upstream direct" ]]; then direct_p50="$p50"; direct_p99="$p99"; fi
   if [[ "$label" == "nginx pass-through" ]]; then base_rps="$rps"; fi
-  ratio="-"
+  ratio="-"; add50="-"; add99="-"
   if [[ -n "$base_rps" && "$label" != "upstream direct" ]]; then ratio="$(awk -v a="$rps" -v b="$base_rps" 'BEGIN{printf "%.2f", a/b}')"; fi
-  printf '%-30s %-8s %5s %10s %9s %9s %9s %12s %10s\n' "$label" "$body" "$conns" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$non2xx" "$mem" "$ratio"
+  if [[ "$label" != "upstream direct" ]]; then
+    add50="$(awk -v a="$p50" -v b="$direct_p50" 'BEGIN{printf "%.3f", a-b}')"
+    add99="$(awk -v a="$p99" -v b="$direct_p99" 'BEGIN{printf "%.3f", a-b}')"
+  fi
+  printf '%-32s %-8s %5s %10s %8s %8s %8s %8s %8s %10s %8s\n' "$label" "$body" "$conns" "$rps" "$p50" "$p99" "$add50" "$add99" "$non2xx" "$mem" "$ratio"
 done
 echo
-echo "Ratios compare each row with the nginx pass-through row of the same body and concurrency."
-echo "Added latency = p50 of a row at 1 connection minus p50 of 'upstream direct' at 1 connection."
+echo "÷ nginx: requests/s over the nginx pass-through row of the same body and concurrency."
+echo "+p50/+p99: the row's latency minus 'upstream direct' at the same body and concurrency (added latency)."
 echo "phrase guard: the built-in banned-phrase guard only, threshold policy, no audit."
-echo "full: phrases + injection rules + PII + secrets, Rego baseline policy, signed audit log (async or sync)."
+echo "rules: phrases + injection rules + PII + secrets, threshold policy, no audit."
+echo "rules+rego+async audit: the rules, the Rego baseline policy and the signed audit log in async mode."
+echo "full: the same plus the ONNX injection classifier, audit async or sync."
 echo "hostile rows: non-2xx are the expected blocks of the injection attempt."

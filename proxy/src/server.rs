@@ -78,7 +78,7 @@ async fn route(
         "/metrics" => Ok(plain(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            with_audit_stats(shared.metrics.encode(), &shared),
+            with_audit_stats(with_policy_stats(shared.metrics.encode(), &shared), &shared),
         )),
         _ => {
             let guard = shared.metrics.inflight_guard();
@@ -112,6 +112,28 @@ async fn refuse_connection(mut stream: tokio::net::TcpStream) {
         while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
     })
     .await;
+}
+
+/// Appends the Rego policy set's reload figures (sampled now).
+fn with_policy_stats(mut text: String, shared: &Shared) -> String {
+    use std::fmt::Write as _;
+    let crate::policy::PolicyEngine::Rego(set) = &shared.guards.engine else {
+        return text;
+    };
+    let st = set.stats();
+    let eof = text.rfind("# EOF").unwrap_or(text.len());
+    let tail = text.split_off(eof);
+    let _ = write!(
+        text,
+        "# HELP menshen_policy_reloads Policy bundles swapped in by a reload.\n# TYPE menshen_policy_reloads counter\nmenshen_policy_reloads_total {}\n\
+         # HELP menshen_policy_reload_failures Reloads that failed (the previous bundle kept serving).\n# TYPE menshen_policy_reload_failures counter\nmenshen_policy_reload_failures_total {}\n\
+         # HELP menshen_policy_reload_errors Bundles whose last reload failed and that still serve their previous version.\n# TYPE menshen_policy_reload_errors gauge\nmenshen_policy_reload_errors {}\n",
+        st.reloads,
+        st.reload_failures,
+        set.errors().len()
+    );
+    text.push_str(&tail);
+    text
 }
 
 /// Appends the audit writer's own figures (sampled now) to the exposition.

@@ -500,6 +500,9 @@ async fn a_broken_policy_during_load_keeps_the_old_policy_deciding() {
         status["stats"]["reload_failures"].as_u64() >= Some(1),
         "{status}"
     );
+    let m = send(p.addr, "GET", "/metrics", &[], "").await.text();
+    assert_eq!(sample(&m, "menshen_policy_reload_errors"), Some(1.0), "{m}");
+    assert!(sample(&m, "menshen_policy_reload_failures_total") >= Some(1.0));
     assert!(at_least(20).await, "requests stalled after a failed reload");
     // Still the old policy: "beta" passes.
     let r = post(p.addr, "/v1/chat/completions", &[], &model_chat("beta")).await;
@@ -511,6 +514,8 @@ async fn a_broken_policy_during_load_keeps_the_old_policy_deciding() {
     let status = r.json();
     assert_ne!(status["version"], v1, "{status}");
     assert!(status["last_error"].is_null(), "{status}");
+    let m = send(p.addr, "GET", "/metrics", &[], "").await.text();
+    assert_eq!(sample(&m, "menshen_policy_reload_errors"), Some(0.0), "{m}");
     assert!(at_least(20).await);
     let r = post(p.addr, "/v1/chat/completions", &[], &model_chat("beta")).await;
     assert_eq!(r.status, 403, "{}", r.text());

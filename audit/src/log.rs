@@ -54,6 +54,14 @@ const RETRY_MIN: Duration = Duration::from_millis(50);
 /// Longest wait between retries while the log cannot be written.
 pub const RETRY_MAX: Duration = Duration::from_secs(1);
 
+/// How long the writer waits for more async records before committing a
+/// batch smaller than [`AuditConfig::max_batch`]. Each SQLite commit costs
+/// about as much as a few dozen inserts, so under load a short wait turns
+/// many tiny transactions into a few large ones (group commit). Only async
+/// appends wait: a batch holding a sync append, a checkpoint or a shutdown
+/// is committed at once, so sync mode's latency is unchanged.
+const ASYNC_LINGER: Duration = Duration::from_millis(2);
+
 const fn default_queue_capacity() -> usize {
     65_536
 }
@@ -211,6 +219,13 @@ enum Msg {
     Checkpoint(oneshot::Sender<Result<(), AuditError>>),
     RotateKey(oneshot::Sender<Result<NoteVerifier, AuditError>>),
     Shutdown(oneshot::Sender<Result<(), AuditError>>),
+}
+
+impl Msg {
+    /// An append whose caller does not wait for the commit.
+    fn is_async_append(&self) -> bool {
+        matches!(self, Msg::Append(_, None))
+    }
 }
 
 struct Writer {
@@ -702,6 +717,22 @@ impl Writer {
                             match rx.try_recv() {
                                 Ok(m) => batch.push(m),
                                 Err(_) => break,
+                            }
+                        }
+                        // Group commit: more async records are likely on the way.
+                        if batch.len() > 1 && batch.iter().all(Msg::is_async_append) {
+                            let linger = tokio::time::Instant::now() + ASYNC_LINGER;
+                            while batch.len() < self.config.max_batch {
+                                match tokio::time::timeout_at(linger, rx.recv()).await {
+                                    Ok(Some(m)) => {
+                                        let stop = !m.is_async_append();
+                                        batch.push(m);
+                                        if stop {
+                                            break;
+                                        }
+                                    }
+                                    Ok(None) | Err(_) => break,
+                                }
                             }
                         }
                     }

@@ -82,6 +82,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
         let ds = DetectorSettings {
             timeout: p.timeout,
             on_error: on_error(p.on_error),
+            skip_operator: false,
         };
         input = input.detector_with(det.clone(), ds);
         if p.output {
@@ -96,10 +97,12 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
         }
     };
     let mut add = |det: Arc<dyn menshen_classifiers::Detector>,
-                   g: &crate::config::GuardSettings| {
+                   g: &crate::config::GuardSettings,
+                   skip_operator: bool| {
         let ds = DetectorSettings {
             timeout: g.timeout,
             on_error: on_error(g.on_error),
+            skip_operator,
         };
         input = std::mem::take(&mut input).detector_with(Arc::clone(&det), ds);
         if g.output {
@@ -112,7 +115,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             None => RuleDetector::builtin(),
         }
         .map_err(|e| guard_err("rules.injection")(&e))?;
-        add(Arc::new(det), g);
+        add(Arc::new(det), g, false);
     }
     if let Some(g) = &settings.pii {
         let mut cfg = PiiConfig::default();
@@ -120,17 +123,17 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             cfg = cfg.with_min_score(m);
         }
         let det = PiiDetector::new(cfg).map_err(|e| guard_err("pii")(&e))?;
-        add(Arc::new(det), g);
+        add(Arc::new(det), g, false);
     }
     if let Some(g) = &settings.secrets {
         let det = SecretsDetector::new().map_err(|e| guard_err("secrets")(&e))?;
-        add(Arc::new(det), g);
+        add(Arc::new(det), g, false);
     }
     if let Some(g) = &settings.keywords {
         if let Some(dir) = &g.dir {
             let lists = KeywordList::load_dir(dir).map_err(|e| guard_err("keywords")(&e))?;
             let det = KeywordDetector::new(&lists).map_err(|e| guard_err("keywords")(&e))?;
-            add(Arc::new(det), g);
+            add(Arc::new(det), g, false);
         }
     }
     #[cfg(feature = "onnx")]
@@ -144,7 +147,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
                 dir: None,
                 min_score: None,
             };
-            add(det, &g);
+            add(det, &g, !o.scan_system_prompts);
         }
     }
     let redactor = build_redactor(&settings.redaction, &BTreeMap::new())

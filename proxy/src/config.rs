@@ -538,6 +538,12 @@ pub struct RawOnnx {
     /// Scan responses too.
     #[serde(default)]
     pub output: bool,
+    /// Also classify system and developer messages. Off by default: the
+    /// operator's own system prompt is not an attack, and to a classifier
+    /// trained on user prompts it reads like one (the rule detectors still
+    /// scan it).
+    #[serde(default)]
+    pub scan_system_prompts: bool,
 }
 
 fn models_dir_default() -> String {
@@ -570,6 +576,7 @@ impl Default for RawOnnx {
             timeout_ms: onnx_timeout_default(),
             on_error: None,
             output: false,
+            scan_system_prompts: false,
         }
     }
 }
@@ -593,6 +600,8 @@ pub struct OnnxSettings {
     pub on_error: FailMode,
     /// Scan output.
     pub output: bool,
+    /// Classify system and developer messages too.
+    pub scan_system_prompts: bool,
 }
 
 /// Common settings of a built-in detector.
@@ -1324,6 +1333,7 @@ impl RawConfig {
                 timeout: Duration::from_millis(o.timeout_ms.max(1)),
                 on_error: fail_mode(o.on_error.as_ref(), "guards.onnx.on_error", &src)?,
                 output: o.output,
+                scan_system_prompts: o.scan_system_prompts,
             })
         } else {
             None

@@ -64,6 +64,17 @@ block contains "secret_material" if {
 	e in cfg.blocking_secret_types
 }
 
+# Exfiltration channels (a markdown image or link whose URL carries a data
+# placeholder): LLM02 findings that name no entity type, since PII and
+# secrets always carry one. Rendering such an image sends the conversation
+# to the URL's host, whether it arrives in a document or in the answer.
+block contains "data_exfiltration" if {
+	some f in input.findings
+	f.category == llm02
+	count(f.entity_types) == 0
+	f.score >= cfg.exfiltration_block_score
+}
+
 redact[entity] := object.get(cfg.redact_operators, entity, cfg.default_operator) if {
 	some f in input.findings
 	some entity in f.entity_types

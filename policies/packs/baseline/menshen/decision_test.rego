@@ -143,3 +143,26 @@ test_block_wins_over_review_and_redact if {
 	d.action == "block"
 	d.reasons == ["prompt_injection"]
 }
+
+test_exfiltration_link_in_a_document_is_blocked if {
+	f := object.union(finding("OWASP-LLM-2025:LLM02", 0.85), {"in_untrusted": true})
+	d := menshen.decision with input as with_findings([f])
+	d.action == "block"
+	"data_exfiltration" in d.reasons
+}
+
+test_exfiltration_link_in_the_answer_is_blocked if {
+	d := menshen.decision with input as response([finding("OWASP-LLM-2025:LLM02", 0.85)])
+	d.action == "block"
+	"data_exfiltration" in d.reasons
+}
+
+test_pii_is_not_an_exfiltration_channel if {
+	d := menshen.decision with input as with_findings([pii(["EMAIL"])])
+	d.action == "redact"
+}
+
+test_weak_exfiltration_signal_is_allowed if {
+	d := menshen.decision with input as with_findings([finding("OWASP-LLM-2025:LLM02", 0.5)])
+	d.action == "allow"
+}

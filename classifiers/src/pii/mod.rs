@@ -45,6 +45,7 @@ use futures::FutureExt;
 pub use entity::PiiEntity;
 pub use scan::ScannerBuildError;
 
+use crate::normalize::{NormalizeConfig, Normalizer};
 use crate::{Category, Detector, Finding, ScanFuture, Segment, Span};
 use entity::EntitySet;
 
@@ -123,18 +124,50 @@ impl PiiDetector {
     /// Scans `text` synchronously. Spans are byte offsets on char boundaries,
     /// in order and non-overlapping.
     pub fn scan_text(&self, text: &str) -> Vec<Finding> {
-        self.scanner
+        let finding = |d: &scan::Detection, span: Span| {
+            let name = d.entity.as_str();
+            Finding::new(DETECTOR_ID, Category::SENSITIVE_INFO, d.score)
+                .with_entity(name)
+                .with_rule(name.to_ascii_lowercase())
+                .with_span(span)
+                .with_evidence(format!("{name}: {}", d.evidence))
+        };
+        let mut out: Vec<Finding> = self
+            .scanner
             .scan(text, self.enabled, self.min_score)
-            .into_iter()
-            .map(|d| {
-                let name = d.entity.as_str();
-                Finding::new(DETECTOR_ID, Category::SENSITIVE_INFO, d.score)
-                    .with_entity(name)
-                    .with_rule(name.to_ascii_lowercase())
-                    .with_span(d.span)
-                    .with_evidence(format!("{name}: {}", d.evidence))
-            })
-            .collect()
+            .iter()
+            .map(|d| finding(d, d.span))
+            .collect();
+        if !hides_characters(text) {
+            return out;
+        }
+        // Full-width forms (`ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ`, `４１１１`) and
+        // invisible characters inside a value (`jane\u{200b}@example.com`)
+        // defeat the recognizers on the text as written, while the model reads
+        // them fine; scan the NFKC, invisible-free view too and map its spans
+        // back, so redaction covers the obfuscated original.
+        let normalized = Normalizer::new(NormalizeConfig {
+            leetspeak: false,
+            collapse_spacing: false,
+            fold_confusables: false,
+            decode: false,
+            ..NormalizeConfig::default()
+        })
+        .normalize(text);
+        if let Some(view) = normalized.primary() {
+            for d in self.scanner.scan(view.text(), self.enabled, self.min_score) {
+                let span = view.to_original(d.span);
+                let overlaps = out
+                    .iter()
+                    .filter_map(|f| f.span)
+                    .any(|s| s.start < span.end && span.start < s.end);
+                if !overlaps && span.start < span.end {
+                    out.push(finding(&d, span));
+                }
+            }
+            out.sort_by_key(|f| f.span.map(|s| s.start));
+        }
+        out
     }
 
     /// `(span, entity)` pairs only, for evaluation and tests.
@@ -159,4 +192,27 @@ impl Detector for PiiDetector {
     fn max_match_bytes(&self) -> Option<usize> {
         Some(MAX_MATCH_BYTES)
     }
+}
+
+/// Whether `text` holds characters that can hide a value from the
+/// recognizers: full-width letters, digits and `＠＋－．`, and invisible format
+/// characters (zero-width, bidi controls, word joiner, BOM, soft hyphen, tag
+/// characters). Chinese punctuation (`，：？`) is left out on purpose: it is in
+/// almost every Chinese text and hides nothing. Plain ASCII, the common case,
+/// is one SIMD pass.
+fn hides_characters(text: &str) -> bool {
+    !text.is_ascii()
+        && text.chars().any(|c| {
+            matches!(c,
+                '\u{FF10}'..='\u{FF19}' // ０-９
+                | '\u{FF20}'..='\u{FF3A}' // ＠Ａ-Ｚ
+                | '\u{FF41}'..='\u{FF5A}' // ａ-ｚ
+                | '\u{FF0B}' | '\u{FF0D}' | '\u{FF0E}' // ＋－．
+                | '\u{00AD}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{FEFF}'
+                | '\u{E0000}'..='\u{E007F}')
+        })
 }

@@ -299,3 +299,36 @@ proptest! {
         prop_assert_eq!(found(&text), vec![("CREDIT_CARD".to_owned(), grouped)]);
     }
 }
+
+#[test]
+fn full_width_and_invisible_obfuscation_is_found_and_spans_cover_the_original() {
+    let cases = [
+        (
+            "Contact me at ｊａｎｅ．ｒｏｅ＠ｅｘａｍｐｌｅ．ｃｏｍ please.",
+            "EMAIL",
+            "ｊａｎｅ．ｒｏｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+        ),
+        (
+            "Contact me at jane.roe\u{200b}@example.com please.",
+            "EMAIL",
+            "jane.roe\u{200b}@example.com",
+        ),
+        (
+            "My card is ４１１１\u{3000}１１１１\u{3000}１１１１\u{3000}１１１１.",
+            "CREDIT_CARD",
+            "４１１１\u{3000}１１１１\u{3000}１１１１\u{3000}１１１１",
+        ),
+    ];
+    for (text, entity, value) in cases {
+        let found = det().scan_text(text);
+        let f = found
+            .iter()
+            .find(|f| f.entity.as_deref() == Some(entity))
+            .unwrap_or_else(|| panic!("{entity} not found in {text:?}: {found:?}"));
+        let span = f.span.unwrap();
+        assert_eq!(&text[span.start..span.end], value, "{text:?}");
+    }
+    // Nothing new on plain text: the normalized pass only runs when
+    // something could hide a value.
+    assert!(det().scan_text("Ｈｅｌｌｏ　ｗｏｒｌｄ").is_empty());
+}

@@ -285,7 +285,7 @@ impl Normalizer {
                 if cfg.collapse_spacing && spaced && breaks_spacing(run, prev1) {
                     spaced = false;
                 }
-                out.ident_ascii(i, run);
+                out.ident_str(i, run);
                 let mut tail = run.chars().rev();
                 match (tail.next(), tail.next()) {
                     (Some(last), Some(before)) => {
@@ -525,31 +525,8 @@ impl Out {
         self.last_alpha = c.is_ascii_alphabetic();
     }
 
-    /// Writes the ASCII run `s` (lowercased), which stands for the same
-    /// bytes at `orig`.
-    fn ident_ascii(&mut self, orig: usize, s: &str) {
-        if self.ident_next != Some(orig) {
-            self.runs.push(Run {
-                norm: to_u32(self.text.len()),
-                orig: to_u32(orig),
-                orig_end: to_u32(orig),
-                identity: true,
-            });
-        }
-        let start = self.text.len();
-        self.text.push_str(s);
-        if let Some(tail) = self.text.get_mut(start..) {
-            tail.make_ascii_lowercase();
-        }
-        self.ident_next = Some(orig.saturating_add(s.len()));
-        self.last_alpha = s
-            .bytes()
-            .next_back()
-            .is_some_and(|b| b.is_ascii_alphabetic());
-    }
-
     /// Writes `s` with its ASCII lowercased, which stands for the same bytes
-    /// at `orig` (ASCII and chars that fold to themselves).
+    /// at `orig`: ASCII runs, and chars that fold to themselves.
     fn ident_str(&mut self, orig: usize, s: &str) {
         if self.ident_next != Some(orig) {
             self.runs.push(Run {

@@ -1,6 +1,7 @@
 //! The one error type of the audit crate.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// Boxed cause carried by [`AuditError`].
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -11,10 +12,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Match on [`AuditError::kind`], never on the message text: the kinds are
 /// stable, the messages are for people.
 #[derive(Debug, thiserror::Error)]
-#[error("audit {kind}: {context}")]
+#[error("audit {kind}: {context}{}", path.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default())]
 pub struct AuditError {
     kind: AuditErrorKind,
     context: &'static str,
+    /// The file involved, when there is one: a start-up error must let an
+    /// operator find the file from the log line alone.
+    path: Option<PathBuf>,
     #[source]
     source: Option<BoxError>,
 }
@@ -52,6 +56,7 @@ impl AuditError {
         Self {
             kind,
             context,
+            path: None,
             source: None,
         }
     }
@@ -65,13 +70,25 @@ impl AuditError {
         Self {
             kind,
             context,
+            path: None,
             source: Some(source.into()),
         }
+    }
+
+    /// Names the file involved.
+    pub(crate) fn at(mut self, path: &Path) -> Self {
+        self.path = Some(path.to_path_buf());
+        self
     }
 
     /// The kind of failure.
     pub fn kind(&self) -> AuditErrorKind {
         self.kind
+    }
+
+    /// The file involved, when the error names one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Shorthand for a storage error from rusqlite.

@@ -376,7 +376,7 @@ impl AuditLog {
     pub fn open(config: AuditConfig) -> Result<Self, AuditError> {
         config.validate()?;
         std::fs::create_dir_all(&config.dir)
-            .map_err(|e| AuditError::io("creating the audit directory", e))?;
+            .map_err(|e| AuditError::io("creating the audit directory", e).at(&config.dir))?;
         let store = Store::open_writer(&config.db_path())?;
         let signer = Self::signing_key(&config, &store)?;
         let hmac = match (&config.payloads, &config.hmac_key_path) {

@@ -123,6 +123,14 @@ fn db_err(context: &'static str) -> impl FnOnce(rusqlite::Error) -> AuditError {
     move |e| AuditError::storage(context, e)
 }
 
+/// [`db_err`] naming the database file (start-up errors).
+fn db_err_at<'a>(
+    path: &'a Path,
+    context: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> AuditError + 'a {
+    move |e| AuditError::storage(context, e).at(path)
+}
+
 fn to_hash(v: Vec<u8>) -> Result<Hash, AuditError> {
     Hash::try_from(v)
         .map_err(|_| AuditError::new(AuditErrorKind::Integrity, "stored hash is not 32 bytes"))
@@ -148,17 +156,18 @@ impl Store {
     /// [`AuditErrorKind::Storage`] when the file cannot be opened, is
     /// read-only, or the schema cannot be created.
     pub fn open_writer(path: &Path) -> Result<Self, AuditError> {
-        let conn = Connection::open(path).map_err(db_err("opening the audit database"))?;
+        let conn = Connection::open(path).map_err(db_err_at(path, "opening the audit database"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(db_err("setting the busy timeout"))?;
+            .map_err(db_err_at(path, "setting the busy timeout"))?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(db_err("enabling WAL mode"))?;
+            .map_err(db_err_at(path, "enabling WAL mode"))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(AuditError::new(
                 AuditErrorKind::Storage,
                 "the audit database refused WAL mode",
-            ));
+            )
+            .at(path));
         }
         // FULL: a commit acknowledged to a sync-mode caller survives power
         // loss, not only a process crash. Group commit amortizes the fsync.
@@ -169,15 +178,18 @@ impl Store {
             "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
              PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;",
         )
-        .map_err(db_err("setting pragmas"))?;
+        .map_err(db_err_at(path, "setting pragmas"))?;
         conn.execute_batch(SCHEMA)
-            .map_err(db_err("creating the audit schema"))?;
+            .map_err(db_err_at(path, "creating the audit schema"))?;
         // Probe that the file is writable now, not at the first append.
         conn.execute(
             "INSERT INTO meta(key, value) VALUES ('schema', '1') ON CONFLICT(key) DO NOTHING",
             [],
         )
-        .map_err(db_err("writing to the audit database"))?;
+        .map_err(db_err_at(
+            path,
+            "writing to the audit database (the file, its -wal and -shm files and its directory must be writable)",
+        ))?;
         Ok(Self { conn })
     }
 

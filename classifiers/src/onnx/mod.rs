@@ -22,7 +22,11 @@
 //! How it fails: a missing library or model file is a start-up
 //! [`OnnxError`] naming the path; at run time a full queue is
 //! [`DetectorErrorKind::Overloaded`](crate::DetectorErrorKind::Overloaded),
-//! a missed deadline [`DetectorErrorKind::Timeout`](crate::DetectorErrorKind::Timeout).
+//! a missed deadline [`DetectorErrorKind::Timeout`](crate::DetectorErrorKind::Timeout),
+//! and a failed run (an ONNX Runtime error, or a panic in a worker, which is
+//! caught, logged once and counted, and the worker keeps serving)
+//! [`DetectorErrorKind::Failed`](crate::DetectorErrorKind::Failed) for every
+//! request of that batch, at once.
 //! The pipeline applies the guard's `on_error` (fail closed by default).
 //!
 //! Config keys it reads (via [`PoolConfig`]): `provider` (`cpu`, or `cuda`

@@ -7,9 +7,21 @@
 //! a call fails at once with [`OnnxErrorKind::Overloaded`] instead of queueing
 //! without limit (backpressure). Each request carries its deadline; a worker
 //! drops requests whose caller already gave up, so a backlog drains fast.
+//!
+//! How a batch fails: an ONNX Runtime error, or an output of the wrong
+//! shape, answers every request of that batch with
+//! [`OnnxErrorKind::Inference`]; the worker logs when its runs start failing
+//! and when they work again (not per request: the pipeline counts each
+//! failed request in `menshen_guard_failures_total`). A panic while handling
+//! a batch (a bug here or in a dependency) is caught: every request of the
+//! batch still waiting is answered with [`OnnxErrorKind::Inference`] at once,
+//! the panic is logged once (never its message, which may quote the text)
+//! and counted ([`InferencePool::worker_panics`]), and the worker goes on
+//! serving the queue with its session, which holds no per-batch state.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -36,16 +48,26 @@ pub struct WindowScores {
     pub probs: Vec<f32>,
 }
 
+/// A text that makes a worker panic, so that tests can check what the
+/// pool does then. Compiled into test builds only: no configuration or
+/// input can reach it in a release.
+#[cfg(test)]
+pub(super) const PANIC_TEXT: &str = "\u{0}menshen test: panic in the onnx worker\u{0}";
+
+type Reply = oneshot::Sender<Result<Vec<WindowScores>, OnnxError>>;
+
 struct Job {
     text: Arc<str>,
     deadline: Instant,
-    reply: oneshot::Sender<Result<Vec<WindowScores>, OnnxError>>,
-    _admitted: Admission,
+    /// Taken by the first answer, so a job is answered at most once, also
+    /// when a panic interrupts its batch.
+    reply: Option<Reply>,
+    admitted: Option<Admission>,
 }
 
-/// One admitted request; releases its slot when the job is dropped (after
-/// its reply is sent, or when it is skipped), so the bound covers requests
-/// both waiting and running.
+/// One admitted request; releases its slot when the job is answered (or
+/// dropped unanswered), so the bound covers requests both waiting and
+/// running.
 struct Admission(Arc<AtomicUsize>);
 
 impl Drop for Admission {
@@ -60,6 +82,7 @@ pub struct InferencePool {
     tx: Mutex<Option<Sender<Job>>>,
     inflight: Arc<AtomicUsize>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    panics: Arc<AtomicU64>,
     config: PoolConfig,
 }
 
@@ -70,6 +93,10 @@ struct Worker {
     rx: Arc<Mutex<Receiver<Job>>>,
     config: PoolConfig,
     n_outputs: usize,
+    panics: Arc<AtomicU64>,
+    /// Whether the last batch failed, so that a run of failures is logged
+    /// once when it starts and once when it ends.
+    failing: bool,
 }
 
 impl InferencePool {
@@ -94,6 +121,7 @@ impl InferencePool {
         }
         let (tx, rx) = mpsc::channel();
         let rx = Arc::new(Mutex::new(rx));
+        let panics = Arc::new(AtomicU64::new(0));
         let mut handles = Vec::with_capacity(sessions.len());
         for (i, session) in sessions.into_iter().enumerate() {
             let w = Worker {
@@ -103,6 +131,8 @@ impl InferencePool {
                 rx: Arc::clone(&rx),
                 config: config.clone(),
                 n_outputs: manifest.outputs.len(),
+                panics: Arc::clone(&panics),
+                failing: false,
             };
             let h = std::thread::Builder::new()
                 .name(format!("onnx-{}-{i}", manifest.name))
@@ -116,6 +146,7 @@ impl InferencePool {
             tx: Mutex::new(Some(tx)),
             inflight: Arc::new(AtomicUsize::new(0)),
             workers: Mutex::new(handles),
+            panics,
             config,
         })
     }
@@ -152,8 +183,8 @@ impl InferencePool {
         let job = Job {
             text,
             deadline,
-            reply,
-            _admitted: Admission(Arc::clone(&self.inflight)),
+            reply: Some(reply),
+            admitted: Some(Admission(Arc::clone(&self.inflight))),
         };
         {
             let guard = self.tx.lock();
@@ -189,6 +220,12 @@ impl InferencePool {
     /// Requests currently admitted (waiting or running).
     pub fn in_flight(&self) -> usize {
         self.inflight.load(Ordering::Acquire)
+    }
+
+    /// Panics caught in the workers since start (each failed the requests
+    /// of one batch).
+    pub fn worker_panics(&self) -> u64 {
+        self.panics.load(Ordering::Relaxed)
     }
 }
 
@@ -226,6 +263,25 @@ fn check_io(s: &Session, model: &Path, n_outputs: usize) -> Result<(), OnnxError
     Ok(())
 }
 
+// === impl Job ===
+
+impl Job {
+    /// Sends `res` unless the job was answered already; returns whether
+    /// this call answered it. The slot is freed first, so a caller that saw
+    /// its answer never finds its own request still counted.
+    fn answer(&mut self, res: Result<Vec<WindowScores>, OnnxError>) -> bool {
+        drop(self.admitted.take());
+        match self.reply.take() {
+            Some(reply) => {
+                // The receiver may have timed out meanwhile; nothing to do then.
+                let _ = reply.send(res);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 // === impl Worker ===
 
 /// One tokenized window waiting for inference, and whose request it belongs to.
@@ -237,10 +293,31 @@ struct Item {
 impl Worker {
     fn run(mut self) {
         loop {
-            let Some(jobs) = self.collect() else {
+            let Some(mut jobs) = self.collect() else {
                 return;
             };
-            self.process(jobs);
+            // The jobs stay out here, so that whatever `process` did not
+            // answer before a panic is answered below, not left to time out.
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.process(&mut jobs)));
+            if outcome.is_err() {
+                self.panics.fetch_add(1, Ordering::Relaxed);
+                let mut failed = 0usize;
+                for job in &mut jobs {
+                    if job.answer(Err(OnnxError::new(
+                        OnnxErrorKind::Inference,
+                        "the inference worker panicked on this batch",
+                    ))) {
+                        failed = failed.saturating_add(1);
+                    }
+                }
+                // The payload is not logged: a panic message may quote the
+                // text being scored.
+                tracing::error!(
+                    onnx.model = %self.manifest.name,
+                    onnx.failed_requests = failed,
+                    "onnx inference worker panicked; its batch failed, the worker keeps serving"
+                );
+            }
         }
     }
 
@@ -281,19 +358,24 @@ impl Worker {
         text.len().div_ceil(stride).max(1)
     }
 
-    fn process(&mut self, jobs: Vec<Job>) {
+    fn process(&mut self, jobs: &mut [Job]) {
         let now = Instant::now();
-        let mut live: Vec<(Job, Vec<WindowScores>)> = Vec::with_capacity(jobs.len());
+        // Index into `jobs` and the scores gathered for it.
+        let mut live: Vec<(usize, Vec<WindowScores>)> = Vec::with_capacity(jobs.len());
         let mut items: Vec<Item> = Vec::new();
-        for job in jobs {
-            if job.deadline <= now || job.reply.is_closed() {
+        for (j, job) in jobs.iter_mut().enumerate() {
+            if job.deadline <= now || job.reply.as_ref().is_none_or(|r| r.is_closed()) {
                 // The caller has timed out or gone: skip the work, and say
                 // why to a caller still waiting (not "worker dropped it").
-                let _ = job.reply.send(Err(OnnxError::new(
+                job.answer(Err(OnnxError::new(
                     OnnxErrorKind::Timeout,
                     "deadline passed before inference started",
                 )));
                 continue;
+            }
+            #[cfg(test)]
+            if &*job.text == PANIC_TEXT {
+                panic!("test-injected worker panic");
             }
             match self.tokenizer.encode(&*job.text, false) {
                 Ok(enc) => {
@@ -308,10 +390,10 @@ impl Worker {
                             window: w,
                         });
                     }
-                    live.push((job, Vec::new()));
+                    live.push((j, Vec::new()));
                 }
                 Err(e) => {
-                    let _ = job.reply.send(Err(OnnxError::new(
+                    job.answer(Err(OnnxError::new(
                         OnnxErrorKind::Inference,
                         format!("tokenizer failed: {e}"),
                     )));
@@ -337,19 +419,38 @@ impl Worker {
                 }
             }
         }
-        for (job, scores) in live {
+        if !items.is_empty() {
+            self.note_outcome(failed.as_deref(), live.len());
+        }
+        for (j, scores) in live {
             let res = match &failed {
                 Some(msg) => Err(OnnxError::new(OnnxErrorKind::Inference, msg.clone())),
                 None => Ok(scores),
             };
-            // Free the slot before answering, so a caller that saw its answer
-            // never finds its own request still counted.
-            let Job {
-                reply, _admitted, ..
-            } = job;
-            drop(_admitted);
-            // The receiver may have timed out meanwhile; nothing to do then.
-            let _ = reply.send(res);
+            if let Some(job) = jobs.get_mut(j) {
+                job.answer(res);
+            }
+        }
+    }
+
+    /// Logs the start and the end of a run of failing batches. ONNX Runtime
+    /// messages name nodes and shapes, never the text.
+    fn note_outcome(&mut self, failed: Option<&str>, requests: usize) {
+        match (failed, self.failing) {
+            (Some(msg), false) => {
+                tracing::error!(
+                    onnx.model = %self.manifest.name,
+                    onnx.failed_requests = requests,
+                    error = %msg,
+                    "onnx inference failed; the batch's requests get an error (logged again only once it recovers)"
+                );
+                self.failing = true;
+            }
+            (None, true) => {
+                tracing::warn!(onnx.model = %self.manifest.name, "onnx inference works again");
+                self.failing = false;
+            }
+            _ => {}
         }
     }
 

@@ -124,7 +124,10 @@ where
                             "the audit log is unavailable; request not served",
                         );
                         shared.metrics.error(reject.code());
-                        resp = error_response(ex.api, &reject, &ex.request_id, &handle);
+                        // A request refused before decoding has no API yet:
+                        // answer in the format its path names, as above.
+                        let api = ex.api.or_else(|| Api::from_path(&path));
+                        resp = error_response(api, &reject, &ex.request_id, &handle);
                     }
                 }
             }

@@ -3,10 +3,12 @@
 //! audit record.
 //!
 //! - no request, task or upstream body outlives its client or upstream;
-//! - a guard that times out fails open or closed exactly as the route says;
+//! - a guard that times out, or whose model fails in ONNX Runtime, fails
+//!   open or closed exactly as the route says;
 //! - a broken policy file during load keeps the old policy deciding;
-//! - an unwritable audit log refuses requests (sync) or applies `on_full`
-//!   (async) and recovers with the disk;
+//! - an unwritable audit log (full disk, read-only file system) refuses
+//!   requests (sync) or applies `on_full` (async) and recovers with the
+//!   disk; a read-only database at start-up is an error naming the file;
 //! - `kill -9` under load loses no acknowledged record;
 //! - no secret or raw prompt in logs, metrics or errors; header, connection
 //!   and slowloris limits.
@@ -390,6 +392,107 @@ async fn a_corrupt_model_refuses_to_start_unless_the_guard_is_optional() {
     assert_eq!(r.status, 403, "rules still guard: {}", r.text());
 }
 
+/// [`guard_timeout_config`] over the `broken` fixture model, which loads
+/// but fails every run in ONNX Runtime (see `models/make_broken.py`), with a
+/// timeout long enough that only that failure can happen, and a sync audit
+/// log.
+fn broken_model_config(lib: &Path) -> String {
+    let cfg = guard_timeout_config(lib, "block")
+        .replace("models = [\"tiny\"]", "models = [\"broken\"]")
+        .replace("timeout_ms = 1\n", "timeout_ms = 5000\n");
+    format!("{cfg}\n[audit]\nmode = \"sync\"\n")
+}
+
+/// Failures of the `onnx.broken` guard by kind.
+fn broken_failures(metrics: &str) -> BTreeMap<String, f64> {
+    metrics
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("menshen_guard_failures_total{guard=\"onnx.broken\",kind=\"")
+        })
+        .filter_map(|l| {
+            let (kind, rest) = l.split_once('"')?;
+            Some((kind.to_owned(), rest.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A classifier whose model fails at inference time (a real ONNX Runtime
+/// error, no mocked session): the strict route fails closed (503
+/// `guard_unavailable`, nothing forwarded) and the lenient one fails open,
+/// request after request; every failure is counted as `failed` (never a
+/// timeout or a dead pool), and every request has its audit record, the
+/// refused ones naming the failed guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classifier_that_fails_at_inference_fails_open_or_closed_as_the_route_says() {
+    let Some(lib) = onnx_library() else { return };
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (p, log) = proxy_with_audit(&broken_model_config(&lib), &up, dir.path()).await;
+    let strict = [("authorization", "Bearer strict-key")];
+    let lenient = [("authorization", "Bearer lenient-key")];
+    let (mut refused, mut served) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        let started = Instant::now();
+        let r = post(
+            p.addr,
+            "/v1/chat/completions",
+            &strict,
+            &chat(&format!("strict request {round}")),
+        )
+        .await;
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "guard_unavailable");
+        assert_eq!(r.header("x-menshen-decision"), "block");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the failure waited for the guard timeout: {:?}",
+            started.elapsed()
+        );
+        refused.push(r.header("x-request-id").to_owned());
+        let r = post(
+            p.addr,
+            "/v1/chat/completions",
+            &lenient,
+            &chat(&format!("lenient request {round}")),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        served.push(r.header("x-request-id").to_owned());
+    }
+    let forwarded = up.requests().await;
+    assert_eq!(forwarded.len(), 3, "only the lenient route forwards");
+    assert!(forwarded
+        .iter()
+        .all(|f| String::from_utf8_lossy(&f.body).contains("lenient request")));
+    let m = send(p.addr, "GET", "/metrics", &[], "").await.text();
+    assert_eq!(
+        broken_failures(&m),
+        BTreeMap::from([("failed".to_owned(), 6.0)]),
+        "{m}"
+    );
+    assert!(
+        sample(&m, "menshen_errors_total{code=\"guard_unavailable\"}") >= Some(3.0),
+        "{m}"
+    );
+    p.stop().await.unwrap();
+    log.shutdown().await.unwrap();
+
+    let records = verified_records(dir.path());
+    assert_all_recorded(&records, &refused);
+    assert_all_recorded(&records, &served);
+    for id in &refused {
+        let rec = records
+            .lines()
+            .find(|l| l.contains(&format!("\"request_id\":\"{id}\"")))
+            .unwrap();
+        assert!(
+            rec.contains("guard_unavailable") && rec.contains("onnx.broken:failed"),
+            "{rec}"
+        );
+    }
+}
+
 const POLICY_V1: &str = r#"package menshen
 
 import rego.v1
@@ -563,7 +666,16 @@ fn child_proxy() {
     let settings = Settings::from_toml(&path, &text, &env).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
-        let (log, hook) = app::open_audit(&settings).unwrap().unwrap();
+        // A start-up error ends the process the way `menshen serve` does.
+        let opened = anyhow::Context::context(app::open_audit(&settings), "opening the audit log");
+        let (log, hook) = match opened {
+            Ok(Some(opened)) => opened,
+            Ok(None) => panic!("the child proxy needs an audit log"),
+            Err(e) => {
+                eprintln!("menshen: {e:#}");
+                std::process::exit(2);
+            }
+        };
         let shared = app::build_shared(settings, Some(hook)).unwrap();
         let running = Running::start(shared).await.unwrap();
         println!("LISTENING {}", running.addr);
@@ -587,15 +699,30 @@ struct ChildProxy {
 impl ChildProxy {
     /// Starts the proxy on `config` (TOML; `listen` is set to a free port).
     fn start(config: &str, dir: &Path) -> ChildProxy {
+        ChildProxy::spawn(config, dir, None)
+            .unwrap_or_else(|log| panic!("child proxy exited: {log}"))
+    }
+
+    /// Starts the proxy on `config`, as `user` when given (through
+    /// `setpriv`; see [`Unprivileged`]); `Err` holds its log when it exits
+    /// instead of listening.
+    fn spawn(config: &str, dir: &Path, user: Option<&Unprivileged>) -> Result<ChildProxy, String> {
         use std::io::BufRead;
         let path = dir.join(format!("child-{}.toml", uuid_like()));
         std::fs::write(&path, config).unwrap();
+        let (mut cmd, exe) = match user {
+            None => (
+                std::process::Command::new("sh"),
+                std::env::current_exe().unwrap(),
+            ),
+            Some(u) => (u.command(), u.exe(dir)),
+        };
         // SIGXFSZ ignored, as a server would: past a file-size limit writes
         // fail with EFBIG (a full disk as the process sees it).
-        let mut proc = std::process::Command::new("sh")
+        let mut proc = cmd
             .arg("-c")
             .arg("trap '' XFSZ; exec \"$0\" \"$@\"")
-            .arg(std::env::current_exe().unwrap())
+            .arg(exe)
             .args([
                 "--exact",
                 "e2e::faults::child_proxy",
@@ -612,7 +739,7 @@ impl ChildProxy {
             .unwrap();
         let stderr = Arc::new(std::sync::Mutex::new(String::new()));
         let (err, sink) = (proc.stderr.take().unwrap(), Arc::clone(&stderr));
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
                 let mut s = sink.lock().unwrap();
                 s.push_str(&line);
@@ -624,7 +751,10 @@ impl ChildProxy {
         let addr = loop {
             line.clear();
             if out.read_line(&mut line).unwrap() == 0 {
-                panic!("child proxy exited: {}", stderr.lock().unwrap());
+                let status = proc.wait().unwrap();
+                reader.join().unwrap();
+                let log = stderr.lock().unwrap().clone();
+                return Err(format!("{status}\n{log}"));
             }
             // libtest may have written "test ... " on the same line.
             if let Some((_, a)) = line.trim().split_once("LISTENING ") {
@@ -632,7 +762,23 @@ impl ChildProxy {
             }
         };
         std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        ChildProxy { proc, addr, stderr }
+        Ok(ChildProxy { proc, addr, stderr })
+    }
+
+    /// From now on every `pwrite64` of the child fails with `EROFS`, as on a
+    /// file system remounted read-only, until [`ReadOnlyFs::lift`]. A chmod
+    /// cannot do this: SQLite keeps writing through the descriptors it
+    /// opened (only new opens would fail, the start-up case). The child's
+    /// only `pwrite64` calls are SQLite's, on the audit database and its WAL.
+    fn make_read_only(&self) -> ReadOnlyFs {
+        let strace = std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=pwrite64"])
+            .args(["-e", "inject=pwrite64:error=EROFS", "-p"])
+            .arg(self.pid().to_string())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        ReadOnlyFs(Some(strace))
     }
 
     fn pid(&self) -> u32 {
@@ -671,6 +817,119 @@ impl Drop for ChildProxy {
         let _ = self.proc.kill();
         let _ = self.proc.wait();
     }
+}
+
+/// A read-only file system under the child proxy, made with `strace`'s
+/// fault injection (see [`ChildProxy::make_read_only`]).
+struct ReadOnlyFs(Option<std::process::Child>);
+
+impl ReadOnlyFs {
+    /// Makes the file system writable again: strace detaches (SIGINT), and
+    /// the child's writes reach the disk again.
+    fn lift(mut self) {
+        if let Some(mut strace) = self.0.take() {
+            let st = std::process::Command::new("kill")
+                .args(["-INT", &strace.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(st.success(), "cannot stop strace");
+            strace.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for ReadOnlyFs {
+    fn drop(&mut self) {
+        if let Some(mut strace) = self.0.take() {
+            let _ = strace.kill();
+            let _ = strace.wait();
+        }
+    }
+}
+
+fn have_strace() -> bool {
+    let ok = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED: strace not found (it makes the audit file system read-only for the child)"
+        );
+    }
+    ok
+}
+
+/// A user without root's power to ignore file modes, for the child proxy:
+/// this process's own when it is not root, else `nobody` through
+/// `setpriv` (util-linux).
+struct Unprivileged {
+    uid: u32,
+    via_setpriv: bool,
+}
+
+impl Unprivileged {
+    /// `None` (printed) when running as root without `setpriv`.
+    fn get() -> Option<Unprivileged> {
+        let out = std::process::Command::new("id").arg("-u").output().unwrap();
+        let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        if uid != 0 {
+            return Some(Unprivileged {
+                uid,
+                via_setpriv: false,
+            });
+        }
+        let ok = std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!("SKIPPED: running as root and setpriv (util-linux) not found; root ignores file modes");
+            return None;
+        }
+        Some(Unprivileged {
+            uid: 65534,
+            via_setpriv: true,
+        })
+    }
+
+    /// A shell run as this user.
+    fn command(&self) -> std::process::Command {
+        if !self.via_setpriv {
+            return std::process::Command::new("sh");
+        }
+        let mut c = std::process::Command::new("setpriv");
+        c.arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.uid))
+            .args(["--clear-groups", "sh"]);
+        c
+    }
+
+    /// This test executable at a path the user can run: a link (or copy)
+    /// in `dir`, since root's build directory is usually closed to others.
+    fn exe(&self, dir: &Path) -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        if !self.via_setpriv {
+            return exe;
+        }
+        let there = dir.join("e2e-child");
+        if !there.exists() && std::fs::hard_link(&exe, &there).is_err() {
+            std::fs::copy(&exe, &there).unwrap();
+        }
+        there
+    }
+
+    /// Hands `path` to the user.
+    fn own(&self, path: &Path) {
+        if self.via_setpriv {
+            std::os::unix::fs::chown(path, Some(self.uid), Some(self.uid)).unwrap();
+        }
+    }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn uuid_like() -> String {
@@ -950,6 +1209,291 @@ async fn async_audit_on_a_full_disk_holds_records_and_applies_on_full() {
     back.stop();
     assert_all_recorded(&verified_records(dir.path()), &answered);
     assert_all_recorded(&verified_records(dir2.path()), &answered2);
+}
+
+/// The value of `name` on the child's `/metrics`, once `want` holds for it
+/// (polled for at most 6 s).
+async fn eventually_metric(
+    addr: std::net::SocketAddr,
+    name: &str,
+    want: impl Fn(f64) -> bool,
+) -> Option<f64> {
+    let end = Instant::now() + Duration::from_secs(6);
+    loop {
+        let m = send(addr, "GET", "/metrics", &[], "").await.text();
+        let v = sample(&m, name);
+        if v.is_some_and(&want) || Instant::now() >= end {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sync mode when the audit database's file system turns read-only while
+/// the proxy runs: requests are refused with 503 `audit_unavailable` in
+/// each API's own error format and nothing reaches the upstream; readiness
+/// and `menshen_audit_writable` report it; once writable again the proxy
+/// serves, says so in its log, and the log verifies with every answered
+/// request in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_audit_on_a_read_only_database_refuses_in_the_api_format_and_recovers() {
+    if !have_strace() {
+        return;
+    }
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // One-second heartbeats: an idle writer finds the read-only file itself.
+    let cfg = child_config(
+        &up,
+        dir.path(),
+        "mode = \"sync\"\ncheckpoint_interval_s = 1",
+    );
+    let child = ChildProxy::start(&cfg, dir.path());
+    let mut answered = Vec::new();
+    let r = post(child.addr, "/v1/chat/completions", &[], &chat("before")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+
+    let ro = child.make_read_only();
+    assert!(
+        eventually_ready(child.addr, 503).await,
+        "readiness never reported the read-only audit log"
+    );
+    let forwarded = up.requests().await.len();
+    for _ in 0..2 {
+        let r = post(child.addr, "/v1/chat/completions", &[], &chat("during")).await;
+        assert_eq!(r.status, 503, "{}", r.text());
+        let e = r.json();
+        assert_eq!(e["error"]["code"], "audit_unavailable", "{e}");
+        assert_eq!(e["error"]["type"], "server_error", "{e}");
+        assert!(e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        assert!(!r.header("x-request-id").is_empty());
+    }
+    let r = post(
+        child.addr,
+        "/v1/messages",
+        &[("anthropic-version", "2023-06-01")],
+        &anthropic("during", false),
+    )
+    .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    let e = r.json();
+    assert_eq!(e["type"], "error", "Anthropic's error shape: {e}");
+    assert_eq!(e["error"]["type"], "api_error", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("audit_unavailable")),
+        "{e}"
+    );
+    assert_eq!(
+        up.requests().await.len(),
+        forwarded,
+        "a request was forwarded while its audit record could not be written"
+    );
+    let m = send(child.addr, "GET", "/metrics", &[], "").await.text();
+    assert_eq!(sample(&m, "menshen_audit_writable"), Some(0.0), "{m}");
+    assert!(
+        sample(&m, "menshen_errors_total{code=\"audit_unavailable\"}") >= Some(3.0),
+        "{m}"
+    );
+
+    ro.lift();
+    assert!(eventually_ready(child.addr, 200).await, "never recovered");
+    assert_eq!(
+        eventually_metric(child.addr, "menshen_audit_writable", |v| v == 1.0).await,
+        Some(1.0)
+    );
+    let r = post(child.addr, "/v1/chat/completions", &[], &chat("after")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+    assert_eq!(up.requests().await.len(), forwarded + 1);
+    let log = child.stop();
+    assert!(log.contains("audit commit failed"), "the failure is logged");
+    assert!(
+        log.contains("audit log writable again"),
+        "the recovery is logged"
+    );
+    assert_all_recorded(&verified_records(dir.path()), &answered);
+}
+
+/// Async mode when the audit database turns read-only while the proxy
+/// runs, with each `on_full` setting. `fail_closed`: requests are refused
+/// before forwarding and readiness drops. `backpressure`: requests are
+/// served while their records are held in memory, readiness stays up. When
+/// the file system is writable again the held records are committed, and
+/// both logs verify with every answered request in them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_audit_on_a_read_only_database_applies_on_full_and_commits_held_records() {
+    if !have_strace() {
+        return;
+    }
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let closed = ChildProxy::start(
+        &child_config(
+            &up,
+            dir.path(),
+            "mode = \"async\"\non_full = \"fail_closed\"\ncheckpoint_interval_s = 1",
+        ),
+        dir.path(),
+    );
+    let dir2 = tempfile::tempdir().unwrap();
+    let up2 = Upstream::start().await;
+    let back = ChildProxy::start(
+        &child_config(
+            &up2,
+            dir2.path(),
+            "mode = \"async\"\non_full = \"backpressure\"\ncheckpoint_interval_s = 1",
+        ),
+        dir2.path(),
+    );
+    let mut answered = Vec::new();
+    let r = post(closed.addr, "/v1/chat/completions", &[], &chat("before")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+
+    let ro_closed = closed.make_read_only();
+    let ro_back = back.make_read_only();
+    for (child, name) in [(&closed, "fail_closed"), (&back, "backpressure")] {
+        assert_eq!(
+            eventually_metric(child.addr, "menshen_audit_writable", |v| v == 0.0).await,
+            Some(0.0),
+            "{name}: the writer never noticed the read-only database"
+        );
+    }
+
+    // fail_closed: refused before anything is forwarded.
+    assert!(eventually_ready(closed.addr, 503).await);
+    let forwarded = up.requests().await.len();
+    for _ in 0..2 {
+        let r = post(closed.addr, "/v1/chat/completions", &[], &chat("during")).await;
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "audit_unavailable");
+    }
+    assert_eq!(up.requests().await.len(), forwarded);
+
+    // backpressure: served, records held.
+    let mut answered2 = Vec::new();
+    for i in 0..5 {
+        let r = post(
+            back.addr,
+            "/v1/chat/completions",
+            &[],
+            &chat(&format!("n{i}")),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        answered2.push(r.header("x-request-id").to_owned());
+    }
+    assert_eq!(up2.requests().await.len(), 5);
+    let held = eventually_metric(back.addr, "menshen_audit_held_records", |v| v >= 10.0).await;
+    assert!(
+        held >= Some(10.0),
+        "request and response records held: {held:?}"
+    );
+    assert_eq!(ready(back.addr).await, 200, "backpressure keeps serving");
+    let m = send(back.addr, "GET", "/metrics", &[], "").await.text();
+    assert_eq!(sample(&m, "menshen_audit_writable"), Some(0.0), "{m}");
+
+    ro_closed.lift();
+    ro_back.lift();
+    assert!(eventually_ready(closed.addr, 200).await, "never recovered");
+    let r = post(closed.addr, "/v1/chat/completions", &[], &chat("after")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+    assert_eq!(
+        eventually_metric(back.addr, "menshen_audit_held_records", |v| v == 0.0).await,
+        Some(0.0),
+        "held records never committed"
+    );
+    assert_eq!(
+        eventually_metric(back.addr, "menshen_audit_writable", |v| v == 1.0).await,
+        Some(1.0)
+    );
+    closed.stop();
+    let log = back.stop();
+    assert!(log.contains("held records committed"), "{log}");
+    assert_all_recorded(&verified_records(dir.path()), &answered);
+    assert_all_recorded(&verified_records(dir2.path()), &answered2);
+}
+
+/// A read-only audit database at start-up (the file, then its directory):
+/// the proxy refuses to start, and the error names the file. Once writable
+/// again it starts on the same log, which verifies. The child runs as an
+/// unprivileged user, since root ignores file modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_audit_database_at_start_up_is_an_error_naming_the_file() {
+    let Some(user) = Unprivileged::get() else {
+        return;
+    };
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    user.own(&data);
+    let cfg = child_config(&up, &data, "mode = \"sync\"");
+    let mut answered = Vec::new();
+    let child = ChildProxy::spawn(&cfg, dir.path(), Some(&user)).unwrap();
+    let r = post(child.addr, "/v1/chat/completions", &[], &chat("first run")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+    child.stop();
+
+    let audit_dir = data.join("audit");
+    let db = audit_dir.join(menshen_audit::store::DB_FILE);
+    assert!(db.is_file());
+    let start_up_error = |what: &str| {
+        let Err(log) = ChildProxy::spawn(&cfg, dir.path(), Some(&user)) else {
+            panic!("started with {what}");
+        };
+        assert!(log.starts_with("exit status: 2"), "{log}");
+        let line = log
+            .lines()
+            .find(|l| l.starts_with("menshen: "))
+            .unwrap_or_else(|| panic!("no start-up error line: {log}"))
+            .to_owned();
+        eprintln!("{what}: {line}");
+        line
+    };
+
+    // The directory: SQLite cannot create the WAL next to the database.
+    chmod(&audit_dir, 0o555);
+    let line = start_up_error("a read-only audit directory");
+    assert!(line.contains(&db.display().to_string()), "{line}");
+    chmod(&audit_dir, 0o755);
+
+    // The database file.
+    chmod(&db, 0o444);
+    let line = start_up_error("a read-only audit database");
+    assert!(line.contains(&db.display().to_string()), "{line}");
+    assert!(line.contains("readonly database"), "{line}");
+    assert!(
+        line.contains("-wal"),
+        "the error says what else must be writable: {line}"
+    );
+    // SQLite gave the WAL and shared-memory files it created meanwhile the
+    // database's read-only mode: the operator restores all of them, as the
+    // error says.
+    for e in std::fs::read_dir(&audit_dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with(menshen_audit::store::DB_FILE)
+        {
+            chmod(&e.path(), 0o644);
+        }
+    }
+
+    let child = ChildProxy::spawn(&cfg, dir.path(), Some(&user)).unwrap();
+    let r = post(child.addr, "/v1/chat/completions", &[], &chat("second run")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    answered.push(r.header("x-request-id").to_owned());
+    child.stop();
+    assert_all_recorded(&verified_records(&data), &answered);
 }
 
 /// `kill -9` under load in sync mode: the restarted proxy opens the log (it

@@ -1353,6 +1353,10 @@ def echo_hijacks(rng: random.Random, lang: str, n: int) -> tuple[list[str], list
             if rng.random() < 0.25:
                 q = _task(rng, lang) + "。"
             pos.append(q + _pick(rng, ZH_ECHO) + _pick(rng, ["{s}", "“{s}”"]).format(s=stmt))
+            if q and rng.random() < 0.5:
+                # The same question without the echo instruction is benign.
+                neg.append(q + _pick(rng, ["", "请简要回答。", "请说说你的理由。", "请从正反两方面分析。"]))
+                continue
             neg.append(_pick(rng, ZH_ECHO_OK).format(s=_pick(rng, ZH_SENT + ZH_PROSE).format(s=_pick(rng, ZH_SUBJ), f=_pick(rng, ZH_FIELD), n=3),
                                                      q=_benign_q(rng, lang)))
         else:
@@ -1362,5 +1366,9 @@ def echo_hijacks(rng: random.Random, lang: str, n: int) -> tuple[list[str], list
             if rng.random() < 0.25:
                 q = _task(rng, lang) + "."
             pos.append((q + " " + _pick(rng, EN_ECHO) + " " + _pick(rng, ["{s}", "\"{s}\""]).format(s=stmt)).strip())
+            if q and rng.random() < 0.5:
+                # The same question without the echo instruction is benign.
+                neg.append((q + " " + _pick(rng, ["", "Please answer briefly.", "Explain your reasoning.", "Give both sides."])).strip())
+                continue
             neg.append(_pick(rng, EN_ECHO_OK).format(s=_pick(rng, EN_SENT + EN_PROSE).format(s=_pick(rng, EN_SUBJ), n=3), q=_benign_q(rng, lang)))
     return pos, neg

@@ -27,7 +27,8 @@ PAD, UNK = "[PAD]", "[UNK]"
 # Largest prime below 2^20: bucket ids fit comfortably, collisions stay rare.
 NUM_BUCKETS = 1048573
 MOD_P = 2147483647  # 2^31 - 1, keeps every intermediate product inside int64
-NGRAM_MULT = {1: 1000003, 2: 998244353 % MOD_P, 3: 1234567891, 4: 1865811235, 5: 1550097581}
+NGRAM_MULT = {1: 1000003, 2: 998244353 % MOD_P, 3: 1234567891, 4: 1865811235, 5: 1550097581,
+              6: 1695421211, 7: 1312196477, 8: 2021002193}
 MAX_N = 5
 # Smallest n-gram order that is a feature (the composite chain still starts at 1).
 MIN_N = 1

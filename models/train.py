@@ -38,6 +38,8 @@ STRIDE = 192
 SEED = 20261130
 MIL_ROUNDS = 0
 MIL_MARGIN = 2.0
+# Revision 3 rows (see synth.py "Fifth pass"); None leaves them out.
+FIFTH_PASS: dict | None = {"tasks": 2500, "echo": 800}
 
 HARM_CATS = [
     "violence", "crime", "hate", "sexual", "self_harm", "privacy", "misinformation", "specialized_advice",
@@ -215,6 +217,18 @@ def training_rows(data: Path, rng: random.Random) -> list[dict]:
         # Instructions hidden in long prose (only the windows around them are positive).
         for mixed, clean, focus in synth.indirect(rng, lang, synth.long_prose(rng, lang, 800), 800):
             add(mixed, lang, 1, None, src=f"synth_indirect_prose_{lang}", focus=focus)
+    if FIFTH_PASS:
+        # Fifth pass (revision 3, injection head only; src "synth5_*" rows are
+        # left out of the tokenizer's character counts so that the harm
+        # model's tokenizer and training set stay exactly as before).
+        for lang in ("en", "zh"):
+            for t in synth.benign_task_prompts(rng, lang, FIFTH_PASS["tasks"]):
+                add(t, lang, 0, None, src=f"synth5_task_{lang}")
+            pos, neg = synth.echo_hijacks(rng, lang, FIFTH_PASS["echo"])
+            for t in pos:
+                add(t, lang, 1, None, src=f"synth5_echo_hijack_{lang}")
+            for t in neg:
+                add(t, lang, 0, None, src=f"synth5_echo_ok_{lang}")
     print(f"training rows: {n_real} real (licence-clean), {len(rows) - n_real} synthetic")
     return rows
 
@@ -454,7 +468,7 @@ def main() -> None:
     t0 = time.time()
     rng = random.Random(SEED)
     rows = training_rows(data, rng)
-    tok = ngram.build_tokenizer([r["text"] for r in rows])
+    tok = ngram.build_tokenizer([r["text"] for r in rows if not r["src"].startswith("synth5_")])
     print(f"vocab {ngram.vocab_size(tok)} chars")
     v = ngram.vocab_size(tok)
     sets, probes = dev_sets(data)

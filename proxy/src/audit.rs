@@ -71,14 +71,20 @@ fn summaries(findings: &[Finding]) -> Vec<FindingSummary> {
     groups.into_values().collect()
 }
 
+/// Reason code of a record whose text passed although a guard failed on it
+/// (the route's `on_error` is fail-open); the failed guards are named next
+/// to it as `detector:kind`.
+pub const GUARD_FAILED_OPEN: &str = "guard_failed_open";
+
 /// Builds the record for one direction of an exchange.
 pub fn record_for(ex: &Exchange, direction: Direction) -> AuditRecord {
-    let (decision, findings, risk) = match direction {
-        Direction::Request => (&ex.decision, &ex.findings, ex.risk.score),
+    let (decision, findings, risk, failures) = match direction {
+        Direction::Request => (&ex.decision, &ex.findings, ex.risk.score, &ex.failures),
         Direction::Response => (
             &ex.output_decision,
             &ex.output_findings,
             ex.output_risk.score,
+            &ex.output_failures,
         ),
     };
     let (action, reasons) = match (decision, ex.reject_code) {
@@ -91,6 +97,20 @@ pub fn record_for(ex: &Exchange, direction: Direction) -> AuditRecord {
         if !reasons.iter().any(|r| r == code) {
             reasons.push(code.to_owned());
         }
+    }
+    // A guard that failed while the route let the text through (fail open)
+    // must not look like a clean scan to an auditor: say which guard failed
+    // and how. A fail-closed block already names them.
+    let mut failed_open = false;
+    for f in failures {
+        let tag = format!("{}:{}", f.detector, f.kind.as_str());
+        if !reasons.contains(&tag) {
+            failed_open = true;
+            reasons.push(tag);
+        }
+    }
+    if failed_open {
+        reasons.push(GUARD_FAILED_OPEN.to_owned());
     }
     let time_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     AuditRecord {

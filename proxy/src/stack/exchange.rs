@@ -48,6 +48,8 @@ pub struct Exchange {
     pub decision: Option<Decision>,
     /// Response-direction findings.
     pub output_findings: Vec<Finding>,
+    /// Response-direction guard failures.
+    pub output_failures: Vec<GuardFailure>,
     /// Response-direction risk.
     pub output_risk: RiskReport,
     /// Response-direction decision.
@@ -89,6 +91,7 @@ impl Exchange {
             risk: RiskReport::default(),
             decision: None,
             output_findings: Vec::new(),
+            output_failures: Vec::new(),
             output_risk: RiskReport::default(),
             output_decision: None,
             policy_version: String::new(),

@@ -224,6 +224,9 @@ async fn whole_response(
     for f in &report.failures {
         shared.metrics.guard_failure(&f.detector, f.kind.as_str());
     }
+    if !report.failures.is_empty() {
+        handle.with(|e| e.output_failures.clone_from(&report.failures));
+    }
     let ex = handle.snapshot();
     if report.must_block_on_failure() && on_error(&shared, &ex) == FailMode::Block {
         return Err(Reject::new(
@@ -389,6 +392,15 @@ impl StreamScanner {
             .guard_latency("output_stream", started.elapsed());
         for f in &report.failures {
             shared.metrics.guard_failure(&f.detector, f.kind.as_str());
+        }
+        if !report.failures.is_empty() {
+            handle.with(|e| {
+                for f in &report.failures {
+                    if !e.output_failures.contains(f) {
+                        e.output_failures.push(f.clone());
+                    }
+                }
+            });
         }
         let ex_on_error = handle.with(|e| on_error(shared, e));
         if report.must_block_on_failure() && ex_on_error == FailMode::Block {

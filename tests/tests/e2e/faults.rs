@@ -490,6 +490,22 @@ async fn a_classifier_that_fails_at_inference_fails_open_or_closed_as_the_route_
             rec.contains("guard_unavailable") && rec.contains("onnx.broken:failed"),
             "{rec}"
         );
+        assert!(!rec.contains("guard_failed_open"), "{rec}");
+    }
+    // The lenient route let the text through unscanned by the classifier:
+    // its records say so, and name the guard, instead of reading as clean.
+    for id in &served {
+        let rec = records
+            .lines()
+            .find(|l| {
+                l.contains(&format!("\"request_id\":\"{id}\""))
+                    && l.contains("\"direction\":\"request\"")
+            })
+            .unwrap();
+        assert!(
+            rec.contains("guard_failed_open") && rec.contains("onnx.broken:failed"),
+            "{rec}"
+        );
     }
 }
 

@@ -136,6 +136,7 @@ fn init_tracing() {
 }
 
 fn main() -> std::process::ExitCode {
+    quiet_panics();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -144,6 +145,30 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// Replaces the default panic message on stderr with one that leaves the
+/// payload out. A panic's message can quote the data it choked on (a string
+/// slice panic prints the string), and that can be a prompt or a response,
+/// which must never reach a log. The location and thread stay, which is what
+/// a bug report needs; `MENSHEN_PANIC_MESSAGES=1` restores the payload when
+/// debugging on data that may be shown.
+fn quiet_panics() {
+    if std::env::var_os("MENSHEN_PANIC_MESSAGES").is_some_and(|v| v == "1") {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        let at = info
+            .location()
+            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+        tracing::error!(
+            thread = name,
+            "panic{at} (message withheld: it can quote request text)"
+        );
+        eprintln!("menshen: thread '{name}' panicked{at} (message withheld: it can quote request text; set MENSHEN_PANIC_MESSAGES=1 to show it)");
+    }));
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

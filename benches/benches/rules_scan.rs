@@ -1,7 +1,9 @@
 //! Throughput of the normalizer, the injection rules and the keyword
 //! detector on 1 KiB, 16 KiB and 256 KiB prompts, with and without findings,
 //! plus adversarial inputs that would be quadratic for a backtracking or
-//! naive implementation.
+//! naive implementation. `full` is every text detector the pipeline runs on
+//! a prompt (injection rules, PII, secrets, a 20k-term keyword list), one
+//! after the other on one core.
 //!
 //! `cargo bench -p menshen-benches --bench rules_scan`
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
@@ -9,7 +11,9 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use menshen_classifiers::keywords::{KeywordDetector, KeywordList};
 use menshen_classifiers::normalize::Normalizer;
+use menshen_classifiers::pii::{PiiConfig, PiiDetector};
 use menshen_classifiers::rules::RuleDetector;
+use menshen_classifiers::secrets::SecretsDetector;
 use menshen_classifiers::{Category, Trust};
 
 /// Ordinary prose of the kind prompts carry: questions, code, numbers,
@@ -60,6 +64,8 @@ fn bench_rules(c: &mut Criterion) {
         (0..20_000).map(|i| format!("forbiddenterm{i}")),
     )])
     .expect("keyword list builds");
+    let pii = PiiDetector::new(PiiConfig::default()).expect("pii builds");
+    let secrets = SecretsDetector::new().expect("secrets build");
 
     let mut g = c.benchmark_group("rules_scan");
     for &size in &[1024usize, 16 * 1024, 256 * 1024] {
@@ -73,6 +79,15 @@ fn bench_rules(c: &mut Criterion) {
             g.throughput(Throughput::Bytes(t.len() as u64));
             g.bench_with_input(BenchmarkId::new("rules", &label), &t, |b, t| {
                 b.iter(|| black_box(rules.scan_text(black_box(t), Trust::Untrusted)))
+            });
+            g.bench_with_input(BenchmarkId::new("full", &label), &t, |b, t| {
+                b.iter(|| {
+                    let t = black_box(t);
+                    black_box(rules.scan_text(t, Trust::Untrusted));
+                    black_box(pii.scan_text(t));
+                    black_box(secrets.scan_text(t));
+                    black_box(keywords.scan_text(t));
+                })
             });
             if !attacks {
                 g.bench_with_input(BenchmarkId::new("normalize", &label), &t, |b, t| {

@@ -36,23 +36,7 @@ pub(super) fn find_encoded(text: &str, min_len: usize, budget: &mut usize) -> Ve
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let min_len = min_len.max(8);
-    // One byte scan for runs of the base64 alphabet long enough to decode:
-    // prose is short runs and spaces.
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0usize;
-    let n = bytes.len();
-    while i < n {
-        while bytes.get(i).is_some_and(|b| !is_b64(*b)) {
-            i = i.saturating_add(1);
-        }
-        let start = i;
-        while bytes.get(i).is_some_and(|b| is_b64(*b)) {
-            i = i.saturating_add(1);
-        }
-        if i.saturating_sub(start) >= min_len {
-            runs.push((start, i));
-        }
-    }
+    let runs = b64_runs(bytes, min_len);
     for (start, body_end) in runs {
         if *budget == 0 {
             break;
@@ -76,6 +60,49 @@ pub(super) fn find_encoded(text: &str, min_len: usize, budget: &mut usize) -> Ve
         escapes(text, budget, &mut out);
     }
     out
+}
+
+/// Maximal runs of base64-alphabet bytes at least `min_len` (> 0) long.
+///
+/// A skip loop: a run of `min_len` or more that starts at or after `i`
+/// (where `i` starts a text or follows a non-alphabet byte) and no later
+/// than `i + min_len - 1` covers that byte, so one probe there rules out
+/// `min_len` start positions when it is not in the alphabet; when it is,
+/// the stretch around it is measured and the scan resumes after it. Prose
+/// (short words and spaces) is read at a few bytes in every `min_len`, and
+/// no byte is read more than twice.
+fn b64_runs(bytes: &[u8], min_len: usize) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let step = min_len.saturating_sub(1);
+    let mut i = 0usize;
+    loop {
+        let j = i.saturating_add(step);
+        let Some(&b) = bytes.get(j) else {
+            break;
+        };
+        if !is_b64(b) {
+            i = j.saturating_add(1);
+            continue;
+        }
+        let mut start = j;
+        while start > i
+            && start
+                .checked_sub(1)
+                .and_then(|k| bytes.get(k))
+                .is_some_and(|b| is_b64(*b))
+        {
+            start = start.saturating_sub(1);
+        }
+        let mut end = j.saturating_add(1);
+        while bytes.get(end).is_some_and(|b| is_b64(*b)) {
+            end = end.saturating_add(1);
+        }
+        if end.saturating_sub(start) >= min_len {
+            runs.push((start, end));
+        }
+        i = end.saturating_add(1);
+    }
+    runs
 }
 
 /// Bytes of the base64 alphabets (standard and URL-safe), as a table.
@@ -312,6 +339,58 @@ mod tests {
         let t = "internationalization e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 \
                  550e8400-e29b-41d4-a716-446655440000 /usr/local/lib/python3/site-packages";
         assert!(find_encoded(t, 16, &mut budget).is_empty());
+    }
+
+    fn naive_runs(bytes: &[u8], min_len: usize) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            while i < bytes.len() && !is_b64(bytes[i]) {
+                i += 1;
+            }
+            let start = i;
+            while i < bytes.len() && is_b64(bytes[i]) {
+                i += 1;
+            }
+            if i - start >= min_len {
+                runs.push((start, i));
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn skip_loop_finds_the_same_runs_as_a_byte_scan() {
+        let texts = [
+            "",
+            "a",
+            "aaaaaaaaaaaaaaaa",
+            "aaaaaaaaaaaaaaa",
+            " aaaaaaaaaaaaaaaa ",
+            "x aaaaaaaaaaaaaaaaaaaaaaaa bb cccccccccccccccc ddddddddddddddd e",
+            "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM= and more text, words of prose",
+            "短 aaaaaaaaaaaaaaaa 中文aaaaaaaaaaaaaaaaaaaa文",
+        ];
+        for t in texts {
+            for min_len in [1, 2, 8, 16, 17] {
+                assert_eq!(
+                    b64_runs(t.as_bytes(), min_len),
+                    naive_runs(t.as_bytes(), min_len),
+                    "{t:?} {min_len}"
+                );
+            }
+        }
+        // Every mix of alphabet and non-alphabet bytes up to 12 long.
+        for len in 0..=12u32 {
+            for bits in 0..(1u32 << len) {
+                let t: Vec<u8> = (0..len)
+                    .map(|k| if bits >> k & 1 == 1 { b'a' } else { b' ' })
+                    .collect();
+                for min_len in [1, 2, 3, 5] {
+                    assert_eq!(b64_runs(&t, min_len), naive_runs(&t, min_len));
+                }
+            }
+        }
     }
 
     #[test]

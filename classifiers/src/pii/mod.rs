@@ -199,20 +199,33 @@ impl Detector for PiiDetector {
 /// characters (zero-width, bidi controls, word joiner, BOM, soft hyphen, tag
 /// characters). Chinese punctuation (`，：？`) is left out on purpose: it is in
 /// almost every Chinese text and hides nothing. Plain ASCII, the common case,
-/// is one SIMD pass.
+/// is one SIMD pass, and other text only decodes the chars whose UTF-8 lead
+/// byte can start one of these (`C2`, `E2`, `EF`, `F3`): Chinese text is
+/// skipped a byte at a time without decoding.
 fn hides_characters(text: &str) -> bool {
-    !text.is_ascii()
-        && text.chars().any(|c| {
-            matches!(c,
-                '\u{FF10}'..='\u{FF19}' // ０-９
-                | '\u{FF20}'..='\u{FF3A}' // ＠Ａ-Ｚ
-                | '\u{FF41}'..='\u{FF5A}' // ａ-ｚ
-                | '\u{FF0B}' | '\u{FF0D}' | '\u{FF0E}' // ＋－．
-                | '\u{00AD}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{FEFF}'
-                | '\u{E0000}'..='\u{E007F}')
-        })
+    if text.is_ascii() {
+        return false;
+    }
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, b)| {
+        matches!(b, 0xC2 | 0xE2 | 0xEF | 0xF3)
+            && text
+                .get(i..)
+                .and_then(|s| s.chars().next())
+                .is_some_and(hides)
+    })
+}
+
+fn hides(c: char) -> bool {
+    matches!(c,
+        '\u{FF10}'..='\u{FF19}' // ０-９
+        | '\u{FF20}'..='\u{FF3A}' // ＠Ａ-Ｚ
+        | '\u{FF41}'..='\u{FF5A}' // ａ-ｚ
+        | '\u{FF0B}' | '\u{FF0D}' | '\u{FF0E}' // ＋－．
+        | '\u{00AD}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{FEFF}'
+        | '\u{E0000}'..='\u{E007F}')
 }

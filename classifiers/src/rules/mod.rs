@@ -52,7 +52,7 @@ use std::path::Path;
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input as AcInput, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use futures::FutureExt;
 use regex_automata::meta::{self, Regex};
 use regex_automata::{Anchored, Input};
@@ -107,11 +107,12 @@ pub struct RuleDetector {
     rules: Vec<CompiledRule>,
     /// Every rule regex, in load order, with how the automaton gates it.
     regexes: Vec<RegexRule>,
-    /// One automaton over all phrases and all gate literals.
+    /// One automaton over all phrases and all gate literals, searched for
+    /// overlapping matches so that every pattern occurrence is reported in a
+    /// single pass.
     automaton: Option<AhoCorasick>,
-    /// Per automaton pattern, what a hit on it means: its own triggers and
-    /// those of the patterns that are its prefixes, with their lengths.
-    triggers: Vec<Vec<(Trigger, usize)>>,
+    /// Per automaton pattern, what a hit on it means.
+    triggers: Vec<Vec<Trigger>>,
     phrase_meta: Vec<PhraseMeta>,
     max_match: usize,
     version: String,
@@ -296,27 +297,16 @@ impl RuleDetector {
                 }
             }
         }
-        // The automaton reports, at each position, only the longest pattern
-        // starting there; every shorter pattern starting there is a prefix of
-        // it, so each pattern carries the triggers of its prefixes too.
-        let triggers: Vec<Vec<(Trigger, usize)>> = patterns
-            .iter()
-            .map(|p| {
-                (1..=p.len())
-                    .filter_map(|k| {
-                        let q = pattern_ids.get(p.get(..k)?)?;
-                        Some(triggers.get(*q)?.iter().map(move |t| (*t, k)))
-                    })
-                    .flatten()
-                    .collect()
-            })
-            .collect();
+        // Overlapping matches: every occurrence of every pattern is reported
+        // by one pass, with no restart per match (prose is dense in short
+        // gate literals, and a restarted leftmost search paid its setup and
+        // prefilter start-up for each of them).
         let automaton = if patterns.is_empty() {
             None
         } else {
             Some(
                 AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::LeftmostLongest)
+                    .match_kind(MatchKind::Standard)
                     .kind(Some(AhoCorasickKind::DFA))
                     .build(&patterns)
                     .map_err(|e| {
@@ -437,75 +427,77 @@ impl RuleDetector {
                 .is_some_and(|r| r.scope == RuleScope::Any || trust == Trust::Untrusted)
         };
         // One automaton pass: phrase hits, and where each regex may match.
-        let mut phrase_hits: Vec<Hit> = Vec::new();
         let mut cand: Vec<(usize, usize)> = Vec::new();
         let mut counts: Vec<usize> = Vec::new();
         let dense = DENSE_HITS.saturating_add(text.len() / DENSE_BYTES_PER_HIT);
-        if let Some(ac) = &self.automaton {
-            // Leftmost-longest search restarted one byte after each match
-            // start: every position where some pattern starts is reported
-            // once (with its prefixes through `triggers`), overlaps included.
-            let mut at = 0usize;
-            while at < text.len() {
-                let Some(m) = ac.find(AcInput::new(text).span(at..text.len())) else {
-                    break;
-                };
-                at = m.start().saturating_add(1);
-                let Some(trigs) = self.triggers.get(m.pattern().as_usize()) else {
-                    continue;
-                };
-                for &(t, len) in trigs {
-                    let hit = Span::new(m.start(), m.start().saturating_add(len));
-                    match t {
-                        Trigger::Regex(ri) => {
-                            let inside_word = hit
+        // Phrase hits as (start, length, phrase), ordered by position below so
+        // that the report does not depend on the automaton's match order.
+        let mut phrase_raw: Vec<(usize, usize, usize)> = Vec::new();
+        let matches = self
+            .automaton
+            .as_ref()
+            .and_then(|ac| ac.try_find_overlapping_iter(text).ok());
+        for m in matches.into_iter().flatten() {
+            let Some(trigs) = self.triggers.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            let hit = Span::new(m.start(), m.end());
+            for &t in trigs {
+                match t {
+                    Trigger::Regex(ri) => {
+                        let inside_word = hit
+                            .start
+                            .checked_sub(1)
+                            .and_then(|i| bytes.get(i))
+                            .is_some_and(u8::is_ascii_alphanumeric);
+                        if inside_word && self.regexes.get(ri).is_some_and(|r| r.word_start) {
+                            continue;
+                        }
+                        if counts.is_empty() {
+                            counts = vec![0; self.regexes.len()];
+                        }
+                        if let Some(c) = counts.get_mut(ri) {
+                            *c = c.saturating_add(1);
+                            if *c <= dense {
+                                cand.push((ri, hit.start));
+                            }
+                        }
+                    }
+                    Trigger::Phrase(pi) => {
+                        let Some(meta) = self.phrase_meta.get(pi) else {
+                            continue;
+                        };
+                        let before_ok = !meta.word_start
+                            || hit
                                 .start
                                 .checked_sub(1)
                                 .and_then(|i| bytes.get(i))
-                                .is_some_and(u8::is_ascii_alphanumeric);
-                            if inside_word && self.regexes.get(ri).is_some_and(|r| r.word_start) {
-                                continue;
-                            }
-                            if counts.is_empty() {
-                                counts = vec![0; self.regexes.len()];
-                            }
-                            if let Some(c) = counts.get_mut(ri) {
-                                *c = c.saturating_add(1);
-                                if *c <= dense {
-                                    cand.push((ri, hit.start));
-                                }
-                            }
-                        }
-                        Trigger::Phrase(pi) => {
-                            let Some(meta) = self.phrase_meta.get(pi) else {
-                                continue;
-                            };
-                            let before_ok = !meta.word_start
-                                || hit
-                                    .start
-                                    .checked_sub(1)
-                                    .and_then(|i| bytes.get(i))
-                                    .is_none_or(|b| !b.is_ascii_alphanumeric());
-                            let after_ok = !meta.word_end
-                                || bytes
-                                    .get(hit.end)
-                                    .is_none_or(|b| !b.is_ascii_alphanumeric());
-                            if before_ok
-                                && after_ok
-                                && applies(meta.rule)
-                                && phrase_hits.len() < MAX_FINDINGS
-                            {
-                                phrase_hits.push(Hit {
-                                    rule: meta.rule,
-                                    span: view.to_original(hit),
-                                    view: view.kind(),
-                                });
-                            }
+                                .is_none_or(|b| !b.is_ascii_alphanumeric());
+                        let after_ok = !meta.word_end
+                            || bytes
+                                .get(hit.end)
+                                .is_none_or(|b| !b.is_ascii_alphanumeric());
+                        if before_ok && after_ok && applies(meta.rule) {
+                            phrase_raw.push((hit.start, hit.end, pi));
                         }
                     }
                 }
             }
         }
+        // Distinct patterns never share both start and end, and each carries
+        // at most one phrase, so this order is total.
+        phrase_raw.sort_unstable();
+        let phrase_hits: Vec<Hit> = phrase_raw
+            .iter()
+            .take(MAX_FINDINGS)
+            .filter_map(|&(s, e, pi)| {
+                Some(Hit {
+                    rule: self.phrase_meta.get(pi)?.rule,
+                    span: view.to_original(Span::new(s, e)),
+                    view: view.kind(),
+                })
+            })
+            .collect();
         cand.sort_unstable();
         cand.dedup();
         let mut cursor = 0usize;

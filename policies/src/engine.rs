@@ -283,7 +283,9 @@ impl Rvm {
         vm.set_execution_timer_config(Some(timer(limit)));
         vm.set_input(input);
         let out = vm.execute().map_err(|e| e.to_string());
-        // The input stays referenced until the VM's next run; drop it now.
+        // Release the input document now rather than at the VM's next run
+        // (its registers are cleared then; they hold no raw text, only
+        // finding summaries).
         vm.set_input(regorus::Value::Null);
         // A VM that failed mid-run is dropped rather than trusted again.
         if out.is_ok() {

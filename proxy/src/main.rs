@@ -163,11 +163,16 @@ fn quiet_panics() {
         let at = info
             .location()
             .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
-        tracing::error!(
-            thread = name,
-            "panic{at} (message withheld: it can quote request text)"
-        );
-        eprintln!("menshen: thread '{name}' panicked{at} (message withheld: it can quote request text; set MENSHEN_PANIC_MESSAGES=1 to show it)");
+        // One report on stderr: the JSON log once logging is up (both
+        // write to stderr), plain text before that.
+        if tracing::dispatcher::has_been_set() {
+            tracing::error!(
+                thread = name,
+                "panic{at} (message withheld: it can quote request text; set MENSHEN_PANIC_MESSAGES=1 to show it)"
+            );
+        } else {
+            eprintln!("menshen: thread '{name}' panicked{at} (message withheld: it can quote request text; set MENSHEN_PANIC_MESSAGES=1 to show it)");
+        }
     }));
 }
 

@@ -291,7 +291,7 @@ pub fn build_shared(
         }
         _ => None,
     };
-    let upstreams = UpstreamClients::new(&settings.upstreams)?;
+    let upstreams = UpstreamClients::new(&settings.upstreams, settings.workers)?;
     let metrics = Metrics::new();
     let telemetry = settings
         .telemetry
@@ -366,7 +366,9 @@ pub struct Running {
 }
 
 impl Running {
-    /// Binds `shared.settings.listen` (port 0 picks a free port) and serves.
+    /// Binds `shared.settings.listen` (port 0 picks a free port) and serves:
+    /// on the calling runtime with `server.workers = 1`, on that many
+    /// request-serving threads of their own otherwise (as `menshen serve`).
     ///
     /// # Errors
     /// When the address cannot be bound.
@@ -375,15 +377,26 @@ impl Running {
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel();
         let ready = Readiness::default();
-        let task = tokio::spawn(server::serve(
-            listener,
-            Arc::clone(&shared),
-            ready,
-            async move {
-                let _ = rx.await;
-            },
-            Duration::from_secs(5),
-        ));
+        let stop = async move {
+            let _ = rx.await;
+        };
+        let task = if shared.settings.workers > 1 {
+            tokio::spawn(server::serve_workers(
+                listener,
+                Arc::clone(&shared),
+                ready,
+                stop,
+                Duration::from_secs(5),
+            ))
+        } else {
+            tokio::spawn(server::serve(
+                listener,
+                Arc::clone(&shared),
+                ready,
+                stop,
+                Duration::from_secs(5),
+            ))
+        };
         Ok(Running {
             addr,
             shared,

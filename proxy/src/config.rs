@@ -103,6 +103,17 @@ const fn default_body_timeout_ms() -> u64 {
 const fn default_max_connections() -> usize {
     4096
 }
+/// Most request-serving threads a config may ask for.
+const MAX_WORKERS: usize = 1024;
+
+/// `server.workers`, with 0 resolved to the CPUs this process may use.
+fn resolve_workers(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 const fn default_max_json_depth() -> usize {
     64
 }
@@ -361,6 +372,10 @@ pub struct RawServer {
     /// Concurrent client connections.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Request-serving threads, each with its own event loop and upstream
+    /// connection pool; 0 means one per available CPU.
+    #[serde(default = "workers_default")]
+    pub workers: Spanned<usize>,
     /// Deepest JSON nesting accepted in a request body.
     #[serde(default = "default_max_json_depth")]
     pub max_json_depth: usize,
@@ -384,6 +399,9 @@ pub struct RawServer {
 fn listen_default() -> Spanned<String> {
     Spanned::new(0..0, default_listen().to_owned())
 }
+fn workers_default() -> Spanned<usize> {
+    Spanned::new(0..0, 0)
+}
 fn response_default() -> u64 {
     16 * 1024 * 1024
 }
@@ -397,6 +415,7 @@ impl Default for RawServer {
             header_timeout_ms: default_header_timeout_ms(),
             body_timeout_ms: default_body_timeout_ms(),
             max_connections: default_max_connections(),
+            workers: workers_default(),
             max_json_depth: default_max_json_depth(),
             max_headers: default_max_headers(),
             max_sse_event_bytes: default_max_sse_event_bytes(),
@@ -884,6 +903,8 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// Connection limit.
     pub max_connections: usize,
+    /// Request-serving threads (at least 1).
+    pub workers: usize,
     /// JSON nesting limit.
     pub max_json_depth: usize,
     /// Header count limit.
@@ -978,6 +999,13 @@ impl RawConfig {
                 "server.max_json_depth",
                 "must be in 1..=512",
             ));
+        }
+        if *self.server.workers.get_ref() > MAX_WORKERS {
+            return Err(ConfigError::new(
+                "server.workers",
+                format!("must be in 0..={MAX_WORKERS} (0: one per CPU)"),
+            )
+            .at(&src, self.server.workers.span()));
         }
         if self.upstreams.is_empty() {
             return Err(ConfigError::new(
@@ -1356,6 +1384,7 @@ impl RawConfig {
             header_timeout: Duration::from_millis(self.server.header_timeout_ms),
             body_timeout: Duration::from_millis(self.server.body_timeout_ms),
             max_connections: self.server.max_connections.max(1),
+            workers: resolve_workers(*self.server.workers.get_ref()),
             max_json_depth: self.server.max_json_depth,
             max_headers: self.server.max_headers.max(8),
             max_sse_event_bytes: self.server.max_sse_event_bytes.max(1024),
@@ -1523,6 +1552,18 @@ mod tests {
 
         let err = Settings::from_toml("m.toml", "[server]\nlisten = 3\n", &env(&[])).unwrap_err();
         assert!(err.to_string().starts_with("m.toml:2:"), "{err}");
+        let err = Settings::from_toml("m.toml", "[server]\nbogus = 1\n", &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let text = "[server]\nworkers = 5000\n[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n[[routes]]\nname = \"r\"\nupstream = \"a\"\n";
+        let err = Settings::from_toml("m.toml", text, &env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.toml:2: server.workers: must be in 0..=1024 (0: one per CPU)"
+        );
+        let s = Settings::from_toml("m.toml", &text.replace("5000", "3"), &env(&[])).unwrap();
+        assert_eq!(s.workers, 3);
+        let s = Settings::from_toml("m.toml", &text.replace("5000", "0"), &env(&[])).unwrap();
+        assert!(s.workers >= 1, "0 means one per CPU");
         let err = Settings::from_toml("m.toml", "[server]\nbogus = 1\n", &env(&[])).unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
     }

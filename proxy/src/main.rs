@@ -383,7 +383,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(listen = %listen, upstreams = ?upstreams, guards = ?shared.guards, "menshen listening");
+    tracing::info!(listen = %listen, workers = shared.settings.workers, upstreams = ?upstreams, guards = ?shared.guards, "menshen listening");
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -407,7 +407,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     };
     let telemetry = shared.telemetry.clone();
-    server::serve(
+    server::serve_workers(
         listener,
         shared,
         Readiness::default(),

@@ -34,6 +34,7 @@ pub struct Metrics {
     request_latency: Family<Labels, Histogram, fn() -> Histogram>,
     unscanned_bytes: Counter<u64, AtomicU64>,
     open_connections: Gauge,
+    worker_connections: Family<Labels, Gauge>,
     inflight: Gauge,
     audit_failures: Counter,
     policy_errors: Counter,
@@ -108,6 +109,12 @@ impl Metrics {
             "Client connections open now",
             open_connections.clone(),
         );
+        let worker_connections = Family::<Labels, Gauge>::default();
+        r.register(
+            "menshen_worker_connections",
+            "Client connections open now, by request-serving thread (a connection stays on one)",
+            worker_connections.clone(),
+        );
         let inflight = Gauge::default();
         r.register(
             "menshen_inflight_requests",
@@ -149,6 +156,7 @@ impl Metrics {
             request_latency,
             unscanned_bytes,
             open_connections,
+            worker_connections,
             inflight,
             audit_failures,
             policy_errors,
@@ -236,6 +244,14 @@ impl Metrics {
     /// Connection closed.
     pub fn connection_closed(&self) {
         self.open_connections.dec();
+    }
+
+    /// A connection was handed to request-serving thread `worker` (`+1`)
+    /// or ended there (`-1`).
+    pub fn worker_connection(&self, worker: usize, delta: i64) {
+        self.worker_connections
+            .get_or_create(&vec![("worker", worker.to_string())])
+            .inc_by(delta);
     }
 
     /// Counts a proxied request as in flight until the guard is dropped

@@ -72,7 +72,25 @@ enum Transport {
 
 struct Target {
     cfg: Upstream,
-    transport: Transport,
+    /// One pooled client per lane (see [`set_lane`]).
+    lanes: Box<[Transport]>,
+}
+
+thread_local! {
+    static LANE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Makes the calling thread use upstream connection pool `lane`.
+///
+/// A pooled connection is driven by a task on the runtime that opened it.
+/// When each request-serving thread runs its own single-threaded runtime,
+/// sharing one pool would hand thread A a connection whose task lives on
+/// thread B, and every request would then cross threads twice (a wake-up
+/// each way). A lane per thread keeps a request and its upstream connection
+/// on one thread. Threads that never call this (tests, the control runtime)
+/// use lane 0, which is correct anywhere, only slower across threads.
+pub fn set_lane(lane: usize) {
+    LANE.with(|l| l.set(lane));
 }
 
 /// Clients for every configured upstream, built once and shared.
@@ -111,53 +129,62 @@ const HOP_BY_HOP: &[&str] = &[
 const CREDENTIALS: &[&str] = &["authorization", "x-api-key", "api-key"];
 
 impl UpstreamClients {
-    /// Builds pooled clients for each upstream.
+    /// Builds pooled clients for each upstream, `lanes` pools each (one per
+    /// request-serving thread; at least one).
     ///
     /// # Errors
     /// When the system TLS roots cannot be loaded.
-    pub fn new(upstreams: &[Upstream]) -> io::Result<Self> {
+    pub fn new(upstreams: &[Upstream], lanes: usize) -> io::Result<Self> {
+        let lanes = lanes.max(1);
         // Installing the provider twice is an error we can ignore: it means
         // another client in this process already did.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut targets = Vec::with_capacity(upstreams.len());
         for u in upstreams {
-            let transport = match &u.addr {
-                UpstreamAddr::Http(_) => {
-                    let mut http = HttpConnector::new();
-                    http.enforce_http(false);
-                    http.set_connect_timeout(Some(u.connect_timeout));
-                    http.set_nodelay(true);
-                    let https = hyper_rustls::HttpsConnectorBuilder::new()
-                        .with_native_roots()?
-                        .https_or_http()
-                        .enable_http1()
-                        .enable_http2()
-                        .wrap_connector(http);
-                    let client = Client::builder(TokioExecutor::new())
-                        .pool_idle_timeout(Duration::from_secs(90))
-                        .pool_max_idle_per_host(256)
-                        .http2_only(u.http2_only)
-                        .build(https);
-                    Transport::Http(client)
-                }
-                UpstreamAddr::Unix(path) => {
-                    let client = Client::builder(TokioExecutor::new())
-                        .pool_idle_timeout(Duration::from_secs(90))
-                        .http2_only(u.http2_only)
-                        .build(UnixConnector {
-                            path: Arc::new(path.clone()),
-                            timeout: u.connect_timeout,
-                        });
-                    Transport::Unix(client)
-                }
-            };
+            let mut pools = Vec::with_capacity(lanes);
+            for _ in 0..lanes {
+                pools.push(Self::transport(u)?);
+            }
             targets.push(Target {
                 cfg: u.clone(),
-                transport,
+                lanes: pools.into(),
             });
         }
         Ok(UpstreamClients {
             targets: targets.into(),
+        })
+    }
+
+    fn transport(u: &Upstream) -> io::Result<Transport> {
+        Ok(match &u.addr {
+            UpstreamAddr::Http(_) => {
+                let mut http = HttpConnector::new();
+                http.enforce_http(false);
+                http.set_connect_timeout(Some(u.connect_timeout));
+                http.set_nodelay(true);
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_native_roots()?
+                    .https_or_http()
+                    .enable_http1()
+                    .enable_http2()
+                    .wrap_connector(http);
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .pool_max_idle_per_host(256)
+                    .http2_only(u.http2_only)
+                    .build(https);
+                Transport::Http(client)
+            }
+            UpstreamAddr::Unix(path) => {
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .http2_only(u.http2_only)
+                    .build(UnixConnector {
+                        path: Arc::new(path.clone()),
+                        timeout: u.connect_timeout,
+                    });
+                Transport::Unix(client)
+            }
         })
     }
 
@@ -195,9 +222,10 @@ impl UpstreamClients {
         let timeout = timeout.unwrap_or(cfg.timeout);
         let started = Instant::now();
         let mut attempt = 0u32;
+        let transport = &target.lanes[LANE.with(std::cell::Cell::get) % target.lanes.len()];
         loop {
             let req = build_request(cfg, parts, &uri, body.clone(), forward_client_credentials)?;
-            let fut = match &target.transport {
+            let fut = match transport {
                 Transport::Http(c) => c.request(req),
                 Transport::Unix(c) => c.request(req),
             };

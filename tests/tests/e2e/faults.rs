@@ -66,7 +66,9 @@ struct Isolated {
 
 impl Isolated {
     fn start(config: &str, upstream: &Upstream, data_dir: &Path) -> Isolated {
-        let s = settings(config, upstream, data_dir);
+        let mut s = settings(config, upstream, data_dir);
+        // Every task on `rt`, where the test counts them.
+        s.workers = 1;
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -141,3 +141,96 @@ async fn clients_may_speak_http2() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-menshen-decision"], "allow");
 }
+
+/// The layout `menshen serve` runs: connections are spread over the
+/// request-serving threads and stay on theirs, and under concurrency every
+/// request still gets its own answer (each thread has its own upstream
+/// connection pool, so a mix-up there would show as a wrong reply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_spread_over_workers_and_get_their_own_answers() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    assert_eq!(p.shared.settings.workers, 2);
+    let conns: Vec<Client> = (0..6).map(|_| client()).collect();
+    let ask = |c: &Client, i: usize, j: usize| {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://{}/v1/chat/completions", p.addr))
+            .header("content-type", "application/json")
+            .header("x-test-reply", format!("answer {i}.{j}"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(chat(
+                &format!("question {i}.{j}"),
+            ))))
+            .unwrap();
+        let c = c.clone();
+        async move {
+            let resp = c.request(req).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                v["choices"][0]["message"]["content"],
+                format!("answer {i}.{j}"),
+                "request {i}.{j} got another request's answer"
+            );
+        }
+    };
+    // Open all six connections (each client keeps its one connection alive).
+    futures::future::join_all(conns.iter().enumerate().map(|(i, c)| ask(c, i, 0))).await;
+    let text = send(p.addr, "GET", "/metrics", &[], "").await.text();
+    // Each worker serves three of the six, plus at most the /metrics
+    // request's own connection.
+    for w in ["0", "1"] {
+        let open = metric(
+            &text,
+            &format!("menshen_worker_connections{{worker=\"{w}\"}}"),
+        );
+        assert!(
+            open == Some(3.0) || open == Some(4.0),
+            "worker {w} serves {open:?} connections, want 3 of the 6 (+1):\n{text}"
+        );
+    }
+    // Then many requests at once over those connections.
+    let mut all = Vec::new();
+    for j in 1..=10 {
+        for (i, c) in conns.iter().enumerate() {
+            all.push(ask(c, i, j));
+        }
+    }
+    futures::future::join_all(all).await;
+    assert_eq!(up.requests().await.len(), 66);
+    drop(conns);
+    // Closed connections leave their worker's count.
+    let mut left = None;
+    for _ in 0..100 {
+        let text = send(p.addr, "GET", "/metrics", &[], "").await.text();
+        left = Some(
+            ["0", "1"]
+                .iter()
+                .map(|w| {
+                    metric(
+                        &text,
+                        &format!("menshen_worker_connections{{worker=\"{w}\"}}"),
+                    )
+                    .unwrap_or(0.0)
+                })
+                .sum::<f64>(),
+        );
+        // The /metrics request's own connection may still be counted.
+        if left <= Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(left <= Some(1.0), "connections still counted: {left:?}");
+    p.stop().await.unwrap();
+}
+
+/// The value of the exposition line that starts with `series`.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}

@@ -290,6 +290,9 @@ pub async fn proxy(config: &str, upstream: &Upstream) -> Running {
     settings.listen = "127.0.0.1:0".parse().unwrap();
     // Review queue and other state in a directory of the test's own.
     settings.data_dir = tempfile::tempdir().unwrap().keep();
+    // `menshen serve`'s layout (request-serving threads of their own),
+    // with two of them whatever this machine's CPU count.
+    settings.workers = 2;
     let shared = app::build_shared(settings, None).unwrap();
     Running::start(shared).await.unwrap()
 }
@@ -443,6 +446,7 @@ pub async fn proxy_with_audit(
         [("UPSTREAM_KEY".to_owned(), "sk-upstream-secret".to_owned())].into();
     let mut settings = Settings::from_toml("test.toml", &text, &env).unwrap();
     settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.workers = 2;
     let (log, hook) = app::open_audit(&settings).unwrap().unwrap();
     let shared = app::build_shared(settings, Some(hook)).unwrap();
     (Running::start(shared).await.unwrap(), log)

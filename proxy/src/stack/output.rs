@@ -227,8 +227,8 @@ async fn whole_response(
     if !report.failures.is_empty() {
         handle.with(|e| e.output_failures.clone_from(&report.failures));
     }
-    let ex = handle.snapshot();
-    if report.must_block_on_failure() && on_error(&shared, &ex) == FailMode::Block {
+    if report.must_block_on_failure() && handle.with(|ex| on_error(&shared, ex)) == FailMode::Block
+    {
         return Err(Reject::new(
             RejectKind::GuardUnavailable,
             "output_guard_unavailable",

@@ -3,7 +3,8 @@
 //! plus adversarial inputs that would be quadratic for a backtracking or
 //! naive implementation. `full` is every text detector the pipeline runs on
 //! a prompt (injection rules, PII, secrets, a 20k-term keyword list), one
-//! after the other on one core.
+//! after the other on one core; `full_shared` is the same with the rules and
+//! the keyword lists sharing one normalization.
 //!
 //! `cargo bench -p menshen-benches --bench rules_scan`
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
@@ -87,6 +88,19 @@ fn bench_rules(c: &mut Criterion) {
                     black_box(pii.scan_text(t));
                     black_box(secrets.scan_text(t));
                     black_box(keywords.scan_text(t));
+                })
+            });
+            // The same detectors, with the injection rules and the keyword
+            // lists sharing one normalization of the text.
+            assert!(rules.normalizer() == keywords.normalizer());
+            g.bench_with_input(BenchmarkId::new("full_shared", &label), &t, |b, t| {
+                b.iter(|| {
+                    let t = black_box(t);
+                    let normalized = rules.normalizer().normalize(t);
+                    black_box(rules.scan_normalized(&normalized, Trust::Untrusted));
+                    black_box(pii.scan_text(t));
+                    black_box(secrets.scan_text(t));
+                    black_box(keywords.scan_normalized(&normalized));
                 })
             });
             if !attacks {

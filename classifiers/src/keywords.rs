@@ -37,7 +37,7 @@ use std::path::Path;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use futures::FutureExt;
 
-use crate::normalize::Normalizer;
+use crate::normalize::{Normalized, Normalizer};
 use crate::rules::{PackError, PackErrorKind};
 use crate::{Category, Detector, Finding, ScanFuture, Segment, Span};
 
@@ -282,6 +282,11 @@ impl KeywordDetector {
         self
     }
 
+    /// The normalizer that folds terms and scanned text.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
+    }
+
     /// Distinct normalized terms loaded.
     pub fn term_count(&self) -> usize {
         self.terms.len()
@@ -290,10 +295,22 @@ impl KeywordDetector {
     /// Scans one text. Spans are byte offsets into `text`, on char
     /// boundaries; a term found in a decoded view spans the encoded segment.
     pub fn scan_text(&self, text: &str) -> Vec<Finding> {
+        if self.automaton.is_none() {
+            return Vec::new();
+        }
+        self.scan_normalized(&self.normalizer.normalize(text))
+    }
+
+    /// Scans views that were already normalized, so that the injection rules
+    /// and the keyword lists can share one normalization of a segment (see
+    /// [`crate::rules::RuleDetector::scan_normalized`]). `normalized` must
+    /// come from a [`Normalizer`] with this detector's settings
+    /// ([`KeywordDetector::normalizer`]); the findings are then exactly those
+    /// of [`KeywordDetector::scan_text`] on the original text.
+    pub fn scan_normalized(&self, normalized: &Normalized) -> Vec<Finding> {
         let Some(ac) = &self.automaton else {
             return Vec::new();
         };
-        let normalized = self.normalizer.normalize(text);
         let mut out: Vec<Finding> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for view in normalized.views() {

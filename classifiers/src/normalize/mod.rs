@@ -137,8 +137,9 @@ pub struct Normalized {
     stats: NormalizeStats,
 }
 
-/// Turns texts into normalized views. Cheap to clone and share.
-#[derive(Debug, Clone, Default)]
+/// Turns texts into normalized views. Cheap to clone and share; two
+/// normalizers that compare equal produce the same views.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Normalizer {
     config: NormalizeConfig,
 }

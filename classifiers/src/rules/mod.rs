@@ -362,6 +362,11 @@ impl RuleDetector {
         self.scan_normalized(&normalized, trust)
     }
 
+    /// The normalizer whose views [`RuleDetector::scan_normalized`] expects.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
+    }
+
     /// Scans views that were already normalized (so several detectors can
     /// share one normalization of a segment).
     pub fn scan_normalized(&self, normalized: &Normalized, trust: Trust) -> Vec<Finding> {

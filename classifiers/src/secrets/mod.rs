@@ -18,6 +18,7 @@
 
 use std::fmt;
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
 use futures::FutureExt;
 use regex_automata::meta::Regex;
@@ -150,6 +151,77 @@ const PATTERNS: &[(Pat, &str)] = &[
     ),
 ];
 
+/// Literals of which every match of every pattern in [`PATTERNS`] contains
+/// at least one, compared ASCII-case-insensitively: a text holding none of
+/// them (nor a [`FOLD_HAZARDS`] char) cannot match, and its scan is skipped.
+/// Keep in step with [`PATTERNS`], pattern by pattern:
+const GATE_LITERALS: &[&str] = &[
+    // PrivateKey
+    "-----BEGIN ",
+    // Anthropic, OpenAi
+    "sk-",
+    // Aws
+    "AKIA",
+    "ASIA",
+    "ABIA",
+    "ACCA",
+    "AIDA",
+    "AROA",
+    "AIPA",
+    "ANPA",
+    "ANVA",
+    "AGPA",
+    // Github
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    // Slack ("xox[abposr]-") and SlackWebhook
+    "xox",
+    "https://hooks.slack.com/services/T",
+    // Google
+    "AIza",
+    // Stripe
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    // Jwt
+    "eyJ",
+    // Bearer
+    "bearer",
+    // Keyword: password|passwd|passcode, pwd, secret (and client[_-]?secret),
+    // token, api/access/private[_-]?key, credentials?, and the CJK words.
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "accesskey",
+    "access_key",
+    "access-key",
+    "privatekey",
+    "private_key",
+    "private-key",
+    "credential",
+    "密码",
+    "口令",
+    "密钥",
+    "秘钥",
+    "令牌",
+];
+
+/// The non-ASCII chars that Unicode case folding (the `(?i)` of the
+/// `Bearer` and `Keyword` patterns) equates with an ASCII letter: LATIN SMALL
+/// LETTER LONG S (`s`) and KELVIN SIGN (`k`). An ASCII-case-insensitive
+/// literal misses `paſſword`, so a text holding either is always scanned
+/// (a test checks that no other char folds onto ASCII).
+const FOLD_HAZARDS: &[&str] = &["\u{17F}", "\u{212A}"];
+
 /// Longest value read after a secret keyword, in bytes.
 const MAX_VALUE: usize = 256;
 
@@ -165,12 +237,18 @@ pub enum SecretsBuildError {
     /// The candidate patterns did not compile.
     #[error("secrets candidate patterns: {0}")]
     Patterns(#[from] Box<regex_automata::meta::BuildError>),
+    /// The literal gate did not build.
+    #[error("secrets literal gate: {0}")]
+    Gate(#[from] aho_corasick::BuildError),
 }
 
 /// The secrets detector (id `secrets`).
 #[derive(Debug)]
 pub struct SecretsDetector {
     regex: Regex,
+    /// [`GATE_LITERALS`] and [`FOLD_HAZARDS`]: without a hit, no pattern
+    /// can match and the regex pass is skipped.
+    gate: AhoCorasick,
 }
 
 impl SecretsDetector {
@@ -180,13 +258,29 @@ impl SecretsDetector {
     /// Only if the built-in patterns fail to compile (a bug, caught by tests).
     pub fn new() -> Result<Self, SecretsBuildError> {
         let pats: Vec<&str> = PATTERNS.iter().map(|(_, p)| *p).collect();
+        let gate = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(GATE_LITERALS.iter().chain(FOLD_HAZARDS))?;
         Ok(SecretsDetector {
             regex: Regex::new_many(&pats).map_err(Box::new)?,
+            gate,
         })
     }
 
     /// Scans `text` synchronously; spans are in order and non-overlapping.
     pub fn scan_text(&self, text: &str) -> Vec<Finding> {
+        // Most prompts hold no secret-shaped literal at all: one literal
+        // search then replaces the multi-pattern regex pass (whose
+        // case-insensitive keywords leave it without a prefilter).
+        if !self.gate.is_match(text) {
+            return Vec::new();
+        }
+        self.scan_candidates(text)
+    }
+
+    /// The regex pass proper: every candidate, validated.
+    fn scan_candidates(&self, text: &str) -> Vec<Finding> {
         let mut out = Vec::new();
         let mut pos = 0usize;
         while pos < text.len() {

@@ -1,5 +1,6 @@
 #![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 use super::*;
+use proptest::strategy::Strategy as _;
 
 fn kinds(text: &str) -> Vec<(String, String)> {
     let d = SecretsDetector::new().unwrap();
@@ -160,4 +161,86 @@ proptest::proptest! {
 #[test]
 fn hyphenated_words_after_sk_are_not_openai_keys() {
     assert!(kinds("see sk-learn-compatible-estimators-and-pipelines docs").is_empty());
+}
+
+#[test]
+fn only_long_s_and_kelvin_fold_onto_ascii_letters() {
+    // The gate compares its literals ASCII-case-insensitively and treats
+    // FOLD_HAZARDS as hits; that is sound only if no other char matches an
+    // ASCII letter under the patterns' `(?i)`.
+    let re = regex::Regex::new(r"(?i)^[a-z]$").unwrap();
+    let folding: Vec<char> = (0x80..=0x10FFFFu32)
+        .filter_map(char::from_u32)
+        .filter(|c| re.is_match(c.encode_utf8(&mut [0; 4])))
+        .collect();
+    assert_eq!(folding, vec!['\u{17F}', '\u{212A}']);
+}
+
+/// Texts for the gate tests: every shape the patterns know, obfuscated and
+/// cut at every length, plus prose that has none of them.
+fn gate_corpus() -> Vec<String> {
+    let seeds = [
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+        "sk-ant-api03-Ab3De5Gh7Jk9Mn1Pq3St5Vw7Yz9Bc1Df3",
+        "OPENAI=sk-proj-Ab3De5Gh7Jk9Mn1Pq3St5Vw7Yz9Bc1Df3Gh5Jk7Lm9",
+        "key AKIAIOSFODNN7EXAMPLE here ASIAIOSFODNN7EXAMPLE",
+        "token ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3gH5 ok",
+        "xoxb-1234567890-abcdefghijklmnop",
+        "https://hooks.slack.com/services/T0123456/B0123456/abcdefghijklmnopqrstuvwx",
+        "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7",
+        "sk_live_abcdefghijklmnopqrstuvwx1234 rk_test_abcdefghijklmnopqrstuvwx",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "Authorization: Bearer abcDEF123456ghiJKL789",
+        "password = Hunter2!xyz, PASSWD: Tr0ub4dor&3, pwd=aB3$dE5!",
+        "client_secret: Zx9Qw8Er7Ty6Ui5Op4As3Df2 and API-KEY is Zx9Qw8Er7Ty6Ui5Op4As3Df2",
+        "credentials=Zx9Qw8Er7Ty6Ui5Op4As3Df2 access_key: Zx9Qw8Er7Ty6Ui5Op4As3Df2",
+        "密码是 Hunter2!xyz，口令：Tr0ub4dor&3，令牌为 Zx9Qw8Er7Ty6Ui5Op4As3Df2",
+        "paſſword = Hunter2!xyz and apiKey: Zx9Qw8Er7Ty6Ui5Op4As3Df2 toKen=Zx9Qw8Er7Ty6Ui5Op4",
+        "The quarterly report shows revenue grew by 12.5% to $4.2 million.",
+        "请帮我把这段话翻译成英文：我们计划在下个月推出新版本。",
+    ];
+    let mut out = Vec::new();
+    for s in seeds {
+        out.push(s.to_owned());
+        out.push(s.to_ascii_uppercase());
+        out.push(s.to_ascii_lowercase());
+        out.push(s.replace('s', "\u{17F}").replace('k', "\u{212A}"));
+        for (i, _) in s.char_indices() {
+            out.push(s[i..].to_owned());
+            out.push(s[..i].to_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_gate_never_changes_findings() {
+    let d = SecretsDetector::new().unwrap();
+    let all = gate_corpus();
+    let joined = all.join(" ");
+    let mut found = 0usize;
+    for text in all.iter().chain(std::iter::once(&joined)) {
+        let gated = d.scan_text(text);
+        found += gated.len();
+        assert_eq!(gated, d.scan_candidates(text), "{text:?}");
+    }
+    assert!(found > 100, "the corpus has findings: {found}");
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_gate_never_changes_findings_on_mixed_text(
+        parts in proptest::collection::vec(
+            proptest::prop_oneof![
+                "\\PC{0,40}",
+                proptest::sample::select(GATE_LITERALS.to_vec()).prop_map(str::to_owned),
+                "(sk-|ghp_|eyJ|password|Bearer |api_key=|密码是)[A-Za-z0-9_.=: -]{0,60}",
+            ],
+            0..6,
+        )
+    ) {
+        let text = parts.concat();
+        let d = SecretsDetector::new().unwrap();
+        proptest::prop_assert_eq!(d.scan_text(&text), d.scan_candidates(&text));
+    }
 }

@@ -6,6 +6,11 @@
 #
 #   benches/load/load.sh [DURATION_S] [CONNECTIONS]
 #
+# ROUNDS=N (default 1) repeats every block N times, all targets once per
+# round in turn, and prints for each target the round whose ratio to nginx
+# (same round) is the median, with the min-max of that ratio over the
+# rounds: on a shared machine one round can land on a burst of other work.
+#
 # Needs nginx and wrk (Debian packages; installed if missing and root).
 # Everything listens on 127.0.0.1 only and is stopped by PID at exit.
 set -euo pipefail
@@ -176,34 +181,62 @@ to_ms() { # wrk latency like 1.23ms / 850.00us / 1.02s
 }
 rss() { awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "-"; }
 
-declare -a ROWS
+ROUNDS="${ROUNDS:-1}"
+ROWS_FILE="$WORK/rows"
+: >"$ROWS_FILE"
 for script in clean hostile; do
   for conns in 1 "$CONNS"; do
-    ROWS+=("$(run "upstream direct" "http://127.0.0.1:$UP/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-")
-    ROWS+=("$(run "nginx pass-through" "http://127.0.0.1:$NGX/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-")
-    ROWS+=("$(run "menshen (phrase guard)" "http://127.0.0.1:$MEN/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/phrase/pid")")")
-    ROWS+=("$(run "menshen (rules)" "http://127.0.0.1:$MEN_RULES/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/rules/pid")")")
-    ROWS+=("$(run "menshen (rules+rego+async audit)" "http://127.0.0.1:$MEN_RPA/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/rpa/pid")")")
-    ROWS+=("$(run "menshen (full, async audit)" "http://127.0.0.1:$MEN_FULL/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/full/pid")")")
-    ROWS+=("$(run "menshen (full, sync audit)" "http://127.0.0.1:$MEN_SYNC/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/sync/pid")")")
+    for round in $(seq "$ROUNDS"); do
+      {
+        echo "$(run "upstream direct" "http://127.0.0.1:$UP/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-|$round"
+        echo "$(run "nginx pass-through" "http://127.0.0.1:$NGX/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-|$round"
+        echo "$(run "menshen (phrase guard)" "http://127.0.0.1:$MEN/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/phrase/pid")")|$round"
+        echo "$(run "menshen (rules)" "http://127.0.0.1:$MEN_RULES/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/rules/pid")")|$round"
+        echo "$(run "menshen (rules+rego+async audit)" "http://127.0.0.1:$MEN_RPA/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/rpa/pid")")|$round"
+        echo "$(run "menshen (full, async audit)" "http://127.0.0.1:$MEN_FULL/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/full/pid")")|$round"
+        echo "$(run "menshen (full, sync audit)" "http://127.0.0.1:$MEN_SYNC/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/sync/pid")")|$round"
+      } >>"$ROWS_FILE"
+    done
   done
 done
 
-printf '\n%-32s %-8s %5s %10s %8s %8s %8s %8s %8s %10s %8s\n' target body conns "req/s" "p50 ms" "p99 ms" "+p50 ms" "+p99 ms" "non-2xx" "peak RSS" "÷ nginx"
-base_rps=""; direct_p50=""; direct_p99=""
-for r in "${ROWS[@]}"; do
-  IFS='|' read -r label rps p50 p99 non2xx body conns mem <<<"$r"
-  p50="$(to_ms "$p50")"; p99="$(to_ms "$p99")"
-  if [[ "$label" == "upstream direct" ]]; then direct_p50="$p50"; direct_p99="$p99"; fi
-  if [[ "$label" == "nginx pass-through" ]]; then base_rps="$rps"; fi
-  ratio="-"; add50="-"; add99="-"
-  if [[ -n "$base_rps" && "$label" != "upstream direct" ]]; then ratio="$(awk -v a="$rps" -v b="$base_rps" 'BEGIN{printf "%.2f", a/b}')"; fi
-  if [[ "$label" != "upstream direct" ]]; then
-    add50="$(awk -v a="$p50" -v b="$direct_p50" 'BEGIN{printf "%.3f", a-b}')"
-    add99="$(awk -v a="$p99" -v b="$direct_p99" 'BEGIN{printf "%.3f", a-b}')"
-  fi
-  printf '%-32s %-8s %5s %10s %8s %8s %8s %8s %8s %10s %8s\n' "$label" "$body" "$conns" "$rps" "$p50" "$p99" "$add50" "$add99" "$non2xx" "$mem" "$ratio"
-done
+python3 - "$ROWS_FILE" <<'PY'
+import sys
+def ms(v):
+    for suffix, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if v.endswith(suffix):
+            return float(v[: -len(suffix)]) * scale
+    return float(v or "nan")
+rows = []
+for line in open(sys.argv[1]):
+    label, rps, p50, p99, non2xx, body, conns, mem, rnd = line.rstrip("\n").split("|")
+    rows.append(dict(label=label, rps=float(rps or 0), p50=ms(p50), p99=ms(p99), non2xx=non2xx,
+                     body=body, conns=conns, mem=mem, round=rnd))
+base = {(r["body"], r["conns"], r["round"]): r for r in rows if r["label"] == "nginx pass-through"}
+direct = {(r["body"], r["conns"], r["round"]): r for r in rows if r["label"] == "upstream direct"}
+for r in rows:
+    k = (r["body"], r["conns"], r["round"])
+    r["ratio"] = r["rps"] / base[k]["rps"] if base[k]["rps"] else float("nan")
+    r["add50"] = r["p50"] - direct[k]["p50"]
+    r["add99"] = r["p99"] - direct[k]["p99"]
+groups = {}
+for r in rows:
+    groups.setdefault((r["body"], r["conns"], r["label"]), []).append(r)
+multi = len({r["round"] for r in rows}) > 1
+print()
+print(f"{'target':32} {'body':8} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'non-2xx':>8} {'peak RSS':>10} {'÷ nginx':>8}" + ("  ratio min-max" if multi else ""))
+for (body, conns, label), rs in groups.items():
+    rs = sorted(rs, key=lambda r: r["ratio"])
+    m = rs[(len(rs) - 1) // 2]  # the lower middle when the count is even
+    direct_row = label == "upstream direct"
+    f3 = lambda v: "-" if direct_row else f"{v:.3f}"
+    line = (f"{label:32} {body:8} {conns:>5} {m['rps']:>10.2f} {m['p50']:>8.3f} {m['p99']:>8.3f} "
+            f"{f3(m['add50']):>8} {f3(m['add99']):>8} {m['non2xx']:>8} {m['mem']:>10} "
+            f"{'-' if direct_row else format(m['ratio'], '.2f'):>8}")
+    if multi and not direct_row:
+        line += f"  {rs[0]['ratio']:.2f}-{rs[-1]['ratio']:.2f}"
+    print(line)
+PY
 echo
 echo "÷ nginx: requests/s over the nginx pass-through row of the same body and concurrency."
 echo "+p50/+p99: the row's latency minus 'upstream direct' at the same body and concurrency (added latency)."

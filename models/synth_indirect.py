@@ -188,6 +188,10 @@ def email(rng: random.Random) -> str:
         lines.append(" ".join(para))
         lines.append("")
     lines.append(_p(rng, EMAIL_SIGN))
+    if rng.random() < 0.3:  # quoted earlier message in the thread
+        k2 = _p(rng, sorted(EMAIL_BODY))
+        quoted = rng.sample(EMAIL_BODY[k2], rng.randint(2, 4))
+        lines += ["", f"On {_date(rng)}, {_name(rng)} wrote:"] + ["> " + q for q in quoted]
     return _fill(rng, "\n".join(lines))
 
 
@@ -210,8 +214,11 @@ TABLE_NOTES = ["Note: figures in thousands.", "Source: annual report {year}.", "
 def table(rng: random.Random) -> str:
     kind = _p(rng, sorted(TABLE_KINDS))
     cols, row = TABLE_KINDS[kind]
-    n = rng.randint(3, 14)
+    n = rng.randint(3, 25)
     rows = [row(rng, i) for i in range(n)]
+    if rng.random() < 0.4:  # extra free-text column
+        cols = cols + [_p(rng, ["Hometown", "Notes", "Previous team", "Venue", "Remarks"])]
+        rows = [r + [f"{_p(rng, PLACES)}, {_p(rng, ['U.S.', 'U.K.', 'Canada', 'Japan', 'Kenya', 'Brazil'])}" if rng.random() < 0.6 else _p(rng, ['—', 'n/a', 'retired', 'by-election', 'replaced', ''])] for r in rows]
     style = rng.random()
     out = []
     title = _fill(rng, _p(rng, TABLE_TITLE))
@@ -219,7 +226,8 @@ def table(rng: random.Random) -> str:
         out.append(title)
     if style < 0.45:
         out.append("| " + " | ".join(cols) + " |")
-        out.append("|" + "|".join("---" for _ in cols) + "|")
+        if rng.random() < 0.5:
+            out.append("|" + "|".join("---" for _ in cols) + "|")
         out += ["| " + " | ".join(r) + " |" for r in rows]
     elif style < 0.7:
         out.append(",".join(cols))
@@ -264,8 +272,40 @@ CODE_SNIPS = [
 ]
 
 
+CODE_PROSE = ["You should convert the lists to arrays first, otherwise the multiplication repeats the list instead of scaling it.",
+              "It looks like you have a typo: you probably meant `==` rather than `=` in the condition.",
+              "Note that this method returns a new object; it does not modify the original one, so assign the result.",
+              "You can find the relevant section of the documentation under 'Indexing and selecting data'.",
+              "I actually consider this behaviour a bit surprising, but it is documented.",
+              "As far as I know there is no built-in way to do this, but a small helper function works fine.",
+              "Also note that catching every exception and passing silently hides real errors; log them instead.",
+              "The reason is that the default argument is evaluated only once, when the function is defined.",
+              "If you need this to be fast for large inputs, use a dictionary for the lookups instead of a list.",
+              "Your second approach is fine too, but it reads the whole file into memory.",
+              "This works on version {n}.x; for older releases you need the compatibility package.",
+              "I'd recommend reading about closures; the loop variable is captured by reference, not by value."]
+TRACEBACKS = [
+    "Traceback (most recent call last):\n  File \"main.py\", line {n}, in <module>\n    result = compute(data)\nTypeError: unsupported operand type(s) for +: 'int' and 'str'",
+    "---------------------------------------------------------------------------\nKeyError                                  Traceback (most recent call last)\n<ipython-input-{n}-3f2a> in <module>()\n----> 1 df['price']\nKeyError: 'price'",
+    "In [{n}]: x = [1, 2, 3]\n\nIn [{n}]: x * 2\nOut[{n}]: [1, 2, 3, 1, 2, 3]",
+    ">>> import math\n>>> math.floor(2.7)\n2\n>>> round(2.5)\n2",
+    "$ npm run build\nError: Cannot find module 'webpack'\n    at Function.Module._resolveFilename (internal/modules/cjs/loader.js:{n}:15)",
+    "error[E0382]: borrow of moved value: `v`\n --> src/main.rs:{n}:20\n  |\n  = note: move occurs because `v` has type `Vec<i32>`",
+]
+
+
 def code_answer(rng: random.Random) -> str:
     out = []
+    if rng.random() < 0.5:
+        for _ in range(rng.randint(2, 6)):
+            r = rng.random()
+            if r < 0.45:
+                out.append(_fill(rng, _p(rng, CODE_PROSE)))
+            elif r < 0.7:
+                out.append("```\n" + _fill(rng, _p(rng, TRACEBACKS)) + "\n```")
+            else:
+                out.append("```\n" + _p(rng, CODE_SNIPS) + "\n```")
+        return "\n\n".join(out)
     if rng.random() < 0.6:
         out.append(_fill(rng, _p(rng, CODE_Q)))
         out.append("")
@@ -436,7 +476,7 @@ SLOTS = {
     "k": ["2", "3", "4", "5"],
     "ord": ["second", "third", "fourth", "other"],
 }
-LEADS = ["", "", "", "", "Please ", "Also, ", "Additionally, ", "Before answering, ", "Important: ", "P.S. ", "Note: ",
+LEADS = [""] * 30 + ["Please ", "Also, ", "Additionally, ", "Before answering, ", "Important: ", "P.S. ", "Note: ",
          "By the way, ", "In your response, ", "After that, ", "You must also "]
 
 
@@ -508,14 +548,26 @@ def _framed(rng: random.Random, kind: str, doc: str, span: tuple[int, int] | Non
     return text, (span[0] + len(head), span[1] + len(head))
 
 
-def pairs(rng: random.Random, n: int) -> list[tuple[str, str, tuple[int, int]]]:
-    """(document with an injected instruction, the same framed document without it, instruction span)."""
+def pairs(rng: random.Random, n: int, tasks: list[str] | None = None,
+          p_task: float = 0.0) -> list[tuple[str, str, tuple[int, int]]]:
+    """(document with an injected instruction, the same framed document without it, instruction span).
+
+    With `tasks` (ordinary one-line user tasks and questions), a share
+    `p_task` of the task-irrelevant instructions is drawn from them: in the
+    paper's design a task-irrelevant attack is any ordinary task, so the
+    payload should be as varied as real requests are."""
     out = []
     kinds = sorted(DOC_MAKERS)
     for _ in range(n):
         kind = _p(rng, kinds)
         doc = DOC_MAKERS[kind](rng)
-        inj = instruction(rng, kind)
+        if tasks and rng.random() < p_task:
+            inj = _p(rng, tasks).strip()
+            lead = _p(rng, LEADS)
+            if lead and inj:
+                inj = lead + (inj[0].lower() + inj[1:] if lead.endswith((", ", ": ")) or lead in ("Please ", "You must also ") else inj)
+        else:
+            inj = instruction(rng, kind)
         mixed, span = _insert(rng, doc, inj)
         # Same frame for both members of the pair.
         state = rng.getstate()

@@ -455,7 +455,8 @@ async fn shipped_models_match_their_recorded_parity_scores() {
             // three heads beside it; the runtime needs nothing special for
             // it, but the deciding window's columns must agree.
             let col = |n: &str| r.outputs.iter().find(|(o, _)| o == n).map(|(_, p)| *p);
-            if let (Some(d), Some(i), Some(doc)) = (col("direct"), col("indirect"), col("document")) {
+            if let (Some(d), Some(i), Some(doc)) = (col("direct"), col("indirect"), col("document"))
+            {
                 let want = d.max(i * doc);
                 assert!(
                     (got - want).abs() < 1e-5,

@@ -139,10 +139,13 @@ def quantize(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_graph(
-    weights: np.ndarray, bias: np.ndarray, v: int, output_names: list[str], int8: bool, doc: str
+    weights: np.ndarray, bias: np.ndarray, v: int, output_names: list[str], int8: bool, doc: str, gated: bool = False
 ) -> onnx.ModelProto:
+    """input_ids, attention_mask [B, L] int64 -> probs [B, K] float32 (sigmoid).
+
+    With `gated` (three weight columns: direct, indirect, document), probs is
+    [B, 4]: max(p_direct, p_indirect * p_document), then the three heads."""
     nb = weights.shape[0]
-    """input_ids, attention_mask [B, L] int64 -> probs [B, K] float32 (sigmoid)."""
     k = weights.shape[1]
     nodes = []
     inits = []
@@ -216,7 +219,20 @@ def build_graph(
     else:
         feat = "feat"
     nodes.append(helper.make_node("Add", [feat, "bias"], ["logits"]))
-    nodes.append(helper.make_node("Sigmoid", ["logits"], ["probs"]))
+    k_out = k
+    if gated:
+        assert k == 3, "gated graph needs direct, indirect, document columns"
+        nodes.append(helper.make_node("Sigmoid", ["logits"], ["heads"]))
+        for i, nm in enumerate(("pd", "pi", "pc")):
+            const(f"c{i}", np.array([i], dtype=np.int64))
+            const(f"c{i}e", np.array([i + 1], dtype=np.int64))
+            nodes.append(helper.make_node("Slice", ["heads", f"c{i}", f"c{i}e", "ax1"], [nm]))
+        nodes.append(helper.make_node("Mul", ["pi", "pc"], ["p_ind"]))
+        nodes.append(helper.make_node("Max", ["pd", "p_ind"], ["p_comb"]))
+        nodes.append(helper.make_node("Concat", ["p_comb", "heads"], ["probs"], axis=1))
+        k_out = k + 1
+    else:
+        nodes.append(helper.make_node("Sigmoid", ["logits"], ["probs"]))
 
     graph = helper.make_graph(
         nodes,
@@ -226,7 +242,7 @@ def build_graph(
             helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
         ],
         [
-            helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", k]),
+            helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", k_out]),
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", k]),
         ],
         inits,

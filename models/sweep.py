@@ -101,7 +101,7 @@ def main():
     args = ap.parse_args()
     train.FIFTH_PASS = json.loads(args.fifth)
     rows = train.training_rows(Path(args.data), random.Random(train.SEED))
-    tok = ngram.build_tokenizer([r["text"] for r in rows if not r["src"].startswith("synth5_")])
+    tok = ngram.build_tokenizer([r["text"] for r in rows if not r["src"].startswith(("synth5_", "synth6_"))])
     sets, _ = train.dev_sets(Path(args.data))
     cache = {}
     for c in args.cfg or ["{}"]:

@@ -450,6 +450,20 @@ async fn shipped_models_match_their_recorded_parity_scores() {
         for case in &c.manifest().parity {
             let r = c.classify(&case.text).await.unwrap();
             let got = r.score;
+            // A gated injection model (revision 4) reports, per window,
+            // max(direct, indirect * document) in its score column and the
+            // three heads beside it; the runtime needs nothing special for
+            // it, but the deciding window's columns must agree.
+            let col = |n: &str| r.outputs.iter().find(|(o, _)| o == n).map(|(_, p)| *p);
+            if let (Some(d), Some(i), Some(doc)) = (col("direct"), col("indirect"), col("document"))
+            {
+                let want = d.max(i * doc);
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "{name}: {:?} score {got} != max({d}, {i} * {doc})",
+                    case.text
+                );
+            }
             let findings = c.findings(&r);
             if got >= c.manifest().report_threshold {
                 assert!(

@@ -141,13 +141,9 @@ impl UpstreamClients {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut targets = Vec::with_capacity(upstreams.len());
         for u in upstreams {
-            let mut pools = Vec::with_capacity(lanes);
-            for _ in 0..lanes {
-                pools.push(Self::transport(u)?);
-            }
             targets.push(Target {
                 cfg: u.clone(),
-                lanes: pools.into(),
+                lanes: Self::pools(u, lanes)?,
             });
         }
         Ok(UpstreamClients {
@@ -155,7 +151,9 @@ impl UpstreamClients {
         })
     }
 
-    fn transport(u: &Upstream) -> io::Result<Transport> {
+    /// `lanes` pooled clients for `u`, sharing one connector (the system
+    /// TLS roots are read once per upstream, not once per lane).
+    fn pools(u: &Upstream, lanes: usize) -> io::Result<Box<[Transport]>> {
         Ok(match &u.addr {
             UpstreamAddr::Http(_) => {
                 let mut http = HttpConnector::new();
@@ -168,22 +166,33 @@ impl UpstreamClients {
                     .enable_http1()
                     .enable_http2()
                     .wrap_connector(http);
-                let client = Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .pool_max_idle_per_host(256)
-                    .http2_only(u.http2_only)
-                    .build(https);
-                Transport::Http(client)
+                (0..lanes)
+                    .map(|_| {
+                        Transport::Http(
+                            Client::builder(TokioExecutor::new())
+                                .pool_idle_timeout(Duration::from_secs(90))
+                                .pool_max_idle_per_host(256)
+                                .http2_only(u.http2_only)
+                                .build(https.clone()),
+                        )
+                    })
+                    .collect()
             }
             UpstreamAddr::Unix(path) => {
-                let client = Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .http2_only(u.http2_only)
-                    .build(UnixConnector {
-                        path: Arc::new(path.clone()),
-                        timeout: u.connect_timeout,
-                    });
-                Transport::Unix(client)
+                let unix = UnixConnector {
+                    path: Arc::new(path.clone()),
+                    timeout: u.connect_timeout,
+                };
+                (0..lanes)
+                    .map(|_| {
+                        Transport::Unix(
+                            Client::builder(TokioExecutor::new())
+                                .pool_idle_timeout(Duration::from_secs(90))
+                                .http2_only(u.http2_only)
+                                .build(unix.clone()),
+                        )
+                    })
+                    .collect()
             }
         })
     }

@@ -317,6 +317,20 @@ BALANCED_PLATT = False
 BLOCK_POINT: dict | None = {"fpr": 0.001, "score": 0.8}
 
 
+def mil_refit(x_fit, y_fit, own_fit, n_texts: int, w, b, c: float, rounds: int, key: str):
+    """Multiple-instance refits of (w, b): per positive text keep only the
+    windows within MIL_MARGIN logits of its best window, drop the others,
+    refit; negatives keep every window. `own_fit` maps windows to texts."""
+    for _ in range(rounds):
+        z = x_fit @ w + b
+        best = np.full(n_texts, -np.inf)
+        np.maximum.at(best, own_fit, z)
+        keep = (y_fit == 0) | (z >= best[own_fit] - MIL_MARGIN)
+        print(f"[{key}] MIL: keeping {keep.sum()} of {len(keep)} windows ({(~keep).sum()} positive windows dropped)")
+        w, b = fit_head(x_fit[keep], y_fit[keep], c)
+    return w, b
+
+
 def platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Calibrates raw logits on a held-out split: p = sigmoid(a z + b)."""
     clf = LogisticRegression(C=1e4, max_iter=1000, class_weight="balanced" if BALANCED_PLATT else None)
@@ -352,13 +366,7 @@ def train_task(tok, rows, key: str, cats: list[str] | None, c_main: float):
         # positive text, only the windows that score within MIL_MARGIN
         # logits of its best window (the runtime scores max over windows),
         # drop the others, refit. Negatives keep every window.
-        for _ in range(MIL_ROUNDS):
-            z = x_fit @ w + b
-            best = np.full(len(fit_rows), -np.inf)
-            np.maximum.at(best, own_fit, z)
-            keep = (y_fit == 0) | (z >= best[own_fit] - MIL_MARGIN)
-            print(f"[{key}] MIL: keeping {keep.sum()} of {len(keep)} windows ({(~keep).sum()} positive windows dropped)")
-            w, b = fit_head(x_fit[keep], y_fit[keep], c_main)
+        w, b = mil_refit(x_fit, y_fit, own_fit, len(fit_rows), w, b, c_main, MIL_ROUNDS, key)
     # Calibrate on whole texts (max over windows), the way the runtime scores.
     x_cal, _, own = expand(cal_rows)
     z = x_cal @ w + b
@@ -432,13 +440,7 @@ def fit_calibrated(tok, rows, key: str, c: float, use_focus: bool, mil_rounds: i
 
     x_fit, y_fit, own_fit = expand(fit_rows, use_focus)
     w, b = fit_head(x_fit, y_fit, c)
-    for _ in range(mil_rounds):
-        z = x_fit @ w + b
-        best = np.full(len(fit_rows), -np.inf)
-        np.maximum.at(best, own_fit, z)
-        keep = (y_fit == 0) | (z >= best[own_fit] - MIL_MARGIN)
-        print(f"[{key}] MIL: keeping {keep.sum()} of {len(keep)} windows ({(~keep).sum()} positive windows dropped)")
-        w, b = fit_head(x_fit[keep], y_fit[keep], c)
+    w, b = mil_refit(x_fit, y_fit, own_fit, len(fit_rows), w, b, c, mil_rounds, key)
     del x_fit
     x_cal, _, own = expand(cal_rows, False)
     z = x_cal @ w + b

@@ -396,3 +396,70 @@ fn corpus_cases_hold() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every automaton match, the way aho-corasick's own overlapping iterator
+/// reports them, as the reference for the lockstep walk.
+fn reference_triggers(d: &RuleDetector, text: &[u8]) -> Vec<(usize, Span)> {
+    let Some(dfa) = &d.automaton else {
+        return Vec::new();
+    };
+    let ac = aho_corasick::AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .build((0..dfa.patterns_len()).map(|p| d.pattern_bytes(p)))
+        .unwrap();
+    let mut v: Vec<(usize, Span)> = ac
+        .find_overlapping_iter(text)
+        .map(|m| (m.pattern().as_usize(), Span::new(m.start(), m.end())))
+        .collect();
+    v.sort_unstable_by_key(|&(p, s)| (s.start, s.end, p));
+    v
+}
+
+fn lockstep_triggers(d: &RuleDetector, text: &[u8]) -> Vec<(usize, Span)> {
+    let mut v = d.triggers_in(text);
+    v.sort_unstable_by_key(|&(p, s)| (s.start, s.end, p));
+    v
+}
+
+#[test]
+fn lockstep_walk_finds_matches_across_piece_boundaries() {
+    let d = det();
+    // A trigger phrase at every offset around the lane boundaries of texts
+    // just above and well above the lockstep threshold.
+    let phrase = "ignore previous instructions";
+    for len in [LOCKSTEP_MIN_BYTES, LOCKSTEP_MIN_BYTES + 3, 1000, 4099] {
+        let piece = len / LANES;
+        for k in 1..LANES {
+            for delta in 0..phrase.len() + 2 {
+                let mut text = vec![b'x'; len];
+                let at = (k * piece + delta).saturating_sub(phrase.len());
+                text[at..at + phrase.len()].copy_from_slice(phrase.as_bytes());
+                let got = lockstep_triggers(&d, &text);
+                assert_eq!(
+                    got,
+                    reference_triggers(&d, &text),
+                    "len {len} lane {k} at {at}"
+                );
+                assert!(!got.is_empty());
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// The lockstep walk reports exactly the matches of aho-corasick's own
+    /// overlapping search, on text built from trigger words and filler.
+    #[test]
+    fn lockstep_walk_equals_overlapping_search(
+        words in prop::collection::vec(prop::sample::select(vec![
+            "ignore", "previous", "instructions", " ", "in", "at", "system prompt",
+            "忽略", "之前", "指令", "dan", "developer mode", "x", "\n", "follow",
+        ]), 0..400),
+    ) {
+        let d = det();
+        let text = words.concat();
+        prop_assert_eq!(lockstep_triggers(&d, text.as_bytes()), reference_triggers(&d, text.as_bytes()));
+    }
+}

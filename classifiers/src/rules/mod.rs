@@ -480,43 +480,38 @@ impl RuleDetector {
         } else {
             1
         };
-        let piece = bytes.len() / lanes;
+        let piece = bytes.len().checked_div(lanes).unwrap_or(0);
         let lead = self.longest_pattern.saturating_sub(1).min(piece);
         // Lane k reports matches ending in (k * piece, (k + 1) * piece] (the
         // last lane: up to the end) and starts walking `lead` bytes before.
-        let mut sid = [start; LANES];
-        let mut at = [0usize; LANES];
-        let mut report_from = [0usize; LANES];
-        for k in 1..lanes {
-            let from = k.saturating_mul(piece);
-            report_from[k] = from;
-            at[k] = from.saturating_sub(lead);
+        let mut lane: [(StateID, usize, usize); LANES] = [(start, 0, 0); LANES];
+        for (k, (_, at, from)) in lane.iter_mut().enumerate().take(lanes) {
+            *from = k.saturating_mul(piece);
+            *at = from.saturating_sub(lead);
         }
         if lanes == LANES {
             // Lockstep for as long as every lane has bytes left: lane 0 has
             // `piece`, the others `piece + lead` or more.
             for i in 0..piece {
-                for k in 0..LANES {
-                    let pos = at[k].saturating_add(i);
+                for (sid, at, from) in &mut lane {
+                    let pos = at.saturating_add(i);
                     let b = bytes.get(pos).copied().unwrap_or(0);
-                    sid[k] = step(sid[k], b, pos.saturating_add(1), report_from[k], &mut out);
+                    *sid = step(*sid, b, pos.saturating_add(1), *from, &mut out);
                 }
             }
-            for k in 0..LANES {
-                at[k] = at[k].saturating_add(piece);
+            for (_, at, _) in &mut lane {
+                *at = at.saturating_add(piece);
             }
         }
         // The rest of each lane on its own.
-        for k in 0..lanes {
+        for (k, &(mut sid, at, from)) in lane.iter().enumerate().take(lanes) {
             let end = if k.saturating_add(1) == lanes {
                 bytes.len()
             } else {
                 k.saturating_add(1).saturating_mul(piece)
             };
-            let mut s = sid[k];
-            for pos in at[k]..end {
-                let b = bytes.get(pos).copied().unwrap_or(0);
-                s = step(s, b, pos.saturating_add(1), report_from[k], &mut out);
+            for (pos, &b) in bytes.iter().enumerate().take(end).skip(at) {
+                sid = step(sid, b, pos.saturating_add(1), from, &mut out);
             }
         }
         out

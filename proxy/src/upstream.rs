@@ -72,6 +72,7 @@ enum Transport {
 
 struct Target {
     cfg: Upstream,
+    headers: Prepared,
     /// One pooled client per lane (see [`set_lane`]).
     lanes: Box<[Transport]>,
 }
@@ -143,6 +144,7 @@ impl UpstreamClients {
         for u in upstreams {
             targets.push(Target {
                 cfg: u.clone(),
+                headers: Prepared::new(u),
                 lanes: Self::pools(u, lanes)?,
             });
         }
@@ -233,7 +235,14 @@ impl UpstreamClients {
         let mut attempt = 0u32;
         let transport = &target.lanes[LANE.with(std::cell::Cell::get) % target.lanes.len()];
         loop {
-            let req = build_request(cfg, parts, &uri, body.clone(), forward_client_credentials)?;
+            let req = build_request(
+                cfg,
+                &target.headers,
+                parts,
+                &uri,
+                body.clone(),
+                forward_client_credentials,
+            )?;
             let fut = match transport {
                 Transport::Http(c) => c.request(req),
                 Transport::Unix(c) => c.request(req),
@@ -269,7 +278,53 @@ impl UpstreamClients {
     }
 }
 
+/// Header values that depend only on the upstream, built once: the `host`
+/// and the injected key (formatting and copying them per request showed up
+/// in profiles).
+struct Prepared {
+    host: Option<HeaderValue>,
+    key: Option<(HeaderName, HeaderValue)>,
+}
+
+impl Prepared {
+    fn new(cfg: &Upstream) -> Self {
+        // The authority does not depend on the request path.
+        let host = target_uri(&cfg.addr, None)
+            .ok()
+            .and_then(|uri| uri.authority().map(|a| a.as_str().to_owned()))
+            .and_then(|a| HeaderValue::from_str(&a).ok());
+        let key = cfg.api_key.as_ref().and_then(|key| {
+            let (name, value) = match cfg.auth {
+                AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {key}")),
+                AuthStyle::XApiKey => (HeaderName::from_static("x-api-key"), key.clone()),
+            };
+            let mut v = HeaderValue::from_str(&value).ok()?;
+            v.set_sensitive(true);
+            Some((name, v))
+        });
+        Prepared { host, key }
+    }
+}
+
 fn target_uri(addr: &UpstreamAddr, pq: Option<&PathAndQuery>) -> Result<Uri, UpstreamError> {
+    if let UpstreamAddr::Http(base) = addr {
+        // The common case, a base URL without a path: reuse the parts as
+        // they are instead of formatting and re-parsing a string.
+        if let (Some(scheme), Some(authority), "") = (
+            base.scheme(),
+            base.authority(),
+            base.path().trim_end_matches('/'),
+        ) {
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(scheme.clone());
+            parts.authority = Some(authority.clone());
+            parts.path_and_query = Some(
+                pq.cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            );
+            return Uri::from_parts(parts).map_err(|e| UpstreamError::Uri(format!("{e}")));
+        }
+    }
     let pq = pq.map_or("/", PathAndQuery::as_str);
     match addr {
         UpstreamAddr::Http(base) => {
@@ -288,6 +343,7 @@ fn target_uri(addr: &UpstreamAddr, pq: Option<&PathAndQuery>) -> Result<Uri, Ups
 
 fn build_request(
     cfg: &Upstream,
+    prepared: &Prepared,
     parts: &http::request::Parts,
     uri: &Uri,
     body: Bytes,
@@ -320,20 +376,11 @@ fn build_request(
         }
         headers.append(name.clone(), value.clone());
     }
-    if let Some(auth) = uri.authority() {
-        if let Ok(v) = HeaderValue::from_str(auth.as_str()) {
-            headers.insert(HOST, v);
-        }
+    if let Some(host) = &prepared.host {
+        headers.insert(HOST, host.clone());
     }
-    if let Some(key) = &cfg.api_key {
-        let (name, value) = match cfg.auth {
-            AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {key}")),
-            AuthStyle::XApiKey => (HeaderName::from_static("x-api-key"), key.clone()),
-        };
-        if let Ok(mut v) = HeaderValue::from_str(&value) {
-            v.set_sensitive(true);
-            headers.insert(name, v);
-        }
+    if let Some((name, value)) = &prepared.key {
+        headers.insert(name.clone(), value.clone());
     }
     Ok(req)
 }
@@ -450,7 +497,8 @@ mod tests {
             .unwrap()
             .into_parts();
         let uri = target_uri(&cfg.addr, parts.uri.path_and_query()).unwrap();
-        let req = build_request(&cfg, &parts, &uri, Bytes::new(), true).unwrap();
+        let req =
+            build_request(&cfg, &Prepared::new(&cfg), &parts, &uri, Bytes::new(), true).unwrap();
         let h = req.headers();
         assert!(h.get("authorization").is_none());
         assert_eq!(h.get("x-api-key").unwrap(), "sk-upstream");

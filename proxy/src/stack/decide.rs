@@ -73,6 +73,13 @@ pub fn policy_input(
         version: 1,
         ..PolicyInput::default()
     };
+    if !guards.engine.reads_request_facts() {
+        input.findings = summarize(findings, Some(conv));
+        input.risk = guards.scorer.score(findings);
+        input.context.stream = ex.stream;
+        input.context.direction = direction;
+        return input;
+    }
     if let Some(parts) = http {
         let facts = &mut input.attributes.request.http;
         facts.method = parts.method.to_string();
@@ -431,23 +438,42 @@ where
                 return inner.call(req).await;
             };
             let started = std::time::Instant::now();
-            let ex = handle.snapshot();
-            let on_error = ex
-                .route_index
-                .and_then(|i| shared.settings.routes.get(i))
-                .map_or(FailMode::Block, |r| r.on_error);
             let (mut parts, body) = req.into_parts();
-            let mut input = policy_input(
-                &ex,
-                &decoded.conversation,
-                Some(&parts),
-                Direction::Request,
-                &ex.findings,
-                &shared.guards,
-            );
+            // Everything the decision needs from the exchange, read under
+            // one lock instead of copying the whole exchange.
+            let (on_error, mut input, subject, audit_prompt, failure_reasons) = handle.with(|ex| {
+                let on_error = ex
+                    .route_index
+                    .and_then(|i| shared.settings.routes.get(i))
+                    .map_or(FailMode::Block, |r| r.on_error);
+                let input = policy_input(
+                    ex,
+                    &decoded.conversation,
+                    Some(&parts),
+                    Direction::Request,
+                    &ex.findings,
+                    &shared.guards,
+                );
+                let audit_prompt = shared
+                    .audit
+                    .is_some()
+                    .then(|| audit_text(&decoded.conversation, &ex.findings));
+                let failure_reasons = guard_failure_blocks(ex, on_error).then(|| {
+                    ex.failures
+                        .iter()
+                        .map(|f| format!("{}:{}", f.detector, f.kind.as_str()))
+                        .collect::<Vec<_>>()
+                });
+                (
+                    on_error,
+                    input,
+                    subject_key(ex),
+                    audit_prompt,
+                    failure_reasons,
+                )
+            });
             // The subject's violation history (suspension rules), from SQLite
             // off the async workers.
-            let subject = subject_key(&ex);
             if let (Some(counters), Some(subject)) =
                 (shared.guards.counters.clone(), subject.clone())
             {
@@ -460,21 +486,13 @@ where
                     _ => tracing::warn!("subject counters unavailable; deciding without history"),
                 }
             }
-            let audit_prompt = shared
-                .audit
-                .is_some()
-                .then(|| audit_text(&decoded.conversation, &ex.findings));
             handle.with(|e| {
                 e.risk = input.risk.clone();
                 e.audit_prompt = audit_prompt;
             });
-            if guard_failure_blocks(&ex, on_error) {
+            if let Some(reasons) = failure_reasons {
                 let mut d = Decision::block("guard_unavailable");
-                d.reasons.extend(
-                    ex.failures
-                        .iter()
-                        .map(|f| format!("{}:{}", f.detector, f.kind.as_str())),
-                );
+                d.reasons.extend(reasons);
                 handle.with(|e| e.decision = Some(d));
                 shared.metrics.decision("request", "block");
                 return Err(Reject::new(
@@ -510,6 +528,7 @@ where
             let mut body = body;
             match decision.action {
                 Action::Review => {
+                    let ex = handle.snapshot();
                     let case = hold_for_review(
                         &shared,
                         &handle,
@@ -524,15 +543,17 @@ where
                 Action::Block => return Err(refusal(&decision).into()),
                 Action::Allow => {}
                 Action::Redact => {
+                    let (tenant, findings) =
+                        handle.with(|e| (e.tenant.clone(), e.findings.clone()));
                     let mut conv = decoded.conversation.clone();
                     let mut vault = Vault::new(VaultKey::derive(
                         &shared.guards.vault_secret,
-                        &conversation_id(&ex.tenant, &decoded.conversation),
+                        &conversation_id(&tenant, &decoded.conversation),
                     ));
                     let changed = apply_redaction(
                         &shared,
                         &mut conv,
-                        &ex.findings,
+                        &findings,
                         &decision.redact,
                         &mut vault,
                     )?;

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, HOST};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST};
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
 use http_body_util::Full;
@@ -350,6 +350,7 @@ fn build_request(
     forward_client_credentials: bool,
 ) -> Result<Request<Full<Bytes>>, UpstreamError> {
     let strip_credentials = !forward_client_credentials || cfg.api_key.is_some();
+    let body_len = body.len() as u64;
     let mut req = Request::builder()
         .method(parts.method.clone())
         .uri(uri.clone())
@@ -375,6 +376,16 @@ fn build_request(
             continue;
         }
         headers.append(name.clone(), value.clone());
+    }
+    // The body is usually the client's, unchanged: forward its length as
+    // given, which spares hyper formatting a new header value.
+    if let Some(len) = parts.headers.get(CONTENT_LENGTH).filter(|v| {
+        v.to_str()
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|n| n == body_len)
+    }) {
+        headers.insert(CONTENT_LENGTH, len.clone());
     }
     if let Some(host) = &prepared.host {
         headers.insert(HOST, host.clone());
@@ -505,5 +516,48 @@ mod tests {
         assert!(h.get("x-secret-hop").is_none());
         assert_eq!(h.get("anthropic-version").unwrap(), "2023-06-01");
         assert_eq!(h.get("host").unwrap(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn client_content_length_is_kept_only_when_it_matches_the_body() {
+        let cfg = Upstream {
+            name: "u".into(),
+            addr: UpstreamAddr::Http("http://127.0.0.1:1".parse().unwrap()),
+            api_key: None,
+            auth: AuthStyle::Bearer,
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            retries: 0,
+            http2_only: false,
+        };
+        let (parts, ()) = Request::builder()
+            .uri("/v1/chat/completions")
+            .header("content-length", "5")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let uri = target_uri(&cfg.addr, parts.uri.path_and_query()).unwrap();
+        let prepared = Prepared::new(&cfg);
+        let same = build_request(
+            &cfg,
+            &prepared,
+            &parts,
+            &uri,
+            Bytes::from_static(b"hello"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(same.headers().get("content-length").unwrap(), "5");
+        // A redacted body has another length: hyper sets the right one.
+        let other = build_request(
+            &cfg,
+            &prepared,
+            &parts,
+            &uri,
+            Bytes::from_static(b"hi"),
+            true,
+        )
+        .unwrap();
+        assert!(other.headers().get("content-length").is_none());
     }
 }

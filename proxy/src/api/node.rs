@@ -205,7 +205,9 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        let mut out: Vec<(Cow<'de, str>, Node<'de>)> = Vec::new();
+        // Room for a typical API object (a response root has six or seven
+        // members), so that most objects allocate once and never grow.
+        let mut out: Vec<(Cow<'de, str>, Node<'de>)> = Vec::with_capacity(8);
         let mut index: Option<HashSet<Cow<'de, str>>> = None;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let value = map.next_value_seed(NodeSeed {

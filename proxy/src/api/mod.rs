@@ -367,7 +367,8 @@ impl Decoded {
     }
 
     /// The body as bytes, exactly as received (whatever
-    /// [`apply`](Self::apply) did since).
+    /// [`apply`](Self::apply) did since); for [`decode_request_value`], the
+    /// value's compact rendering.
     pub fn body(&self) -> &Bytes {
         &self.body
     }

@@ -245,11 +245,26 @@ pub fn audit_text(conv: &Conversation, findings: &[Finding]) -> String {
         .filter_map(|f| f.entity.clone())
         .map(|e| (e, "mask".to_owned()))
         .collect();
-    let mut masked = conv.clone();
-    if !ops.is_empty() {
-        redact_conversation(&mut masked, findings, &ops);
-    }
-    let mut out = String::new();
+    // Copy the conversation only when there is something to mask in it.
+    let copy;
+    let masked = if ops.is_empty() {
+        conv
+    } else {
+        let mut m = conv.clone();
+        redact_conversation(&mut m, findings, &ops);
+        copy = m;
+        &copy
+    };
+    let wanted: usize = masked
+        .segments()
+        .map(|s| {
+            s.text
+                .len()
+                .saturating_add(s.role.as_str().len())
+                .saturating_add(3)
+        })
+        .sum();
+    let mut out = String::with_capacity(wanted.min(AUDIT_PAYLOAD_CAP.saturating_add(32)));
     for seg in masked.segments() {
         if !out.is_empty() {
             out.push('\n');
@@ -590,5 +605,60 @@ where
             }
             inner.call(Request::from_parts(parts, body)).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use menshen_classifiers::{Category, Location, Message, Part, Role};
+
+    use super::*;
+
+    fn conv() -> Conversation {
+        let text = |t: &str| Part::Text { text: t.to_owned() };
+        Conversation {
+            messages: vec![
+                Message {
+                    role: Role::System,
+                    parts: vec![text("be brief")],
+                },
+                Message {
+                    role: Role::User,
+                    parts: vec![text("mail a@b.co please")],
+                },
+            ],
+            tools: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn audit_text_masks_entities_and_copies_nothing_else() {
+        let c = conv();
+        assert_eq!(
+            audit_text(&c, &[]),
+            "system: be brief\nuser: mail a@b.co please"
+        );
+        // A finding without an entity (a phrase) is not masked for the log.
+        let mut phrase = Finding::new("phrase", Category::PROMPT_INJECTION, 0.9);
+        phrase.location = Some(Location::Part {
+            message: 1,
+            part: 0,
+        });
+        phrase.span = Some(Span::new(0, 4));
+        assert_eq!(
+            audit_text(&c, std::slice::from_ref(&phrase)),
+            "system: be brief\nuser: mail a@b.co please"
+        );
+        let mut email = Finding::new("pii", Category::SENSITIVE_INFO, 1.0);
+        email.entity = Some("EMAIL".to_owned());
+        email.location = Some(Location::Part {
+            message: 1,
+            part: 0,
+        });
+        email.span = Some(Span::new(5, 11));
+        assert_eq!(
+            audit_text(&c, &[phrase, email]),
+            "system: be brief\nuser: mail [EMAIL] please"
+        );
     }
 }

@@ -29,11 +29,11 @@ fn check(api: Api, mut decoded: Decoded, limits: &DecodeLimits) {
         assert!(texts.contains_key(location), "{api}: slot without text");
         match slot {
             Slot::Str(p) => assert!(
-                decoded.value.pointer(p).is_some_and(|v| v.is_string()),
+                decoded.value().pointer(p).is_some_and(|v| v.is_string()),
                 "{api}: string slot {p} does not name a string"
             ),
             Slot::Json(p) => assert!(
-                decoded.value.pointer(p).is_some(),
+                decoded.value().pointer(p).is_some(),
                 "{api}: json slot {p} names nothing"
             ),
         }

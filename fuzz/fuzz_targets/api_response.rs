@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         for (_, slot) in decoded.locations.iter() {
             let (Slot::Str(p) | Slot::Json(p)) = slot;
             assert!(
-                decoded.value.pointer(p).is_some(),
+                decoded.value().pointer(p).is_some(),
                 "{api}: {p} names nothing"
             );
         }

@@ -3,6 +3,8 @@
 //! Labels never carry prompt text, keys or tenant-supplied free text: only
 //! fixed vocabularies (api, decision, guard id, error kind, status class).
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,20 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-type Labels = Vec<(&'static str, String)>;
+/// A label set of `N` labels. Values from fixed vocabularies are borrowed
+/// `'static` strings, so counting a request builds its key on the stack
+/// without allocating; only runtime names (detector ids, workers) are owned.
+type Labels<const N: usize> = [(&'static str, Cow<'static, str>); N];
+
+const STATUS_CLASSES: [&str; 6] = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// `"2xx"` and the like, without formatting.
+fn status_class(status: u16) -> Cow<'static, str> {
+    match STATUS_CLASSES.get(usize::from(status / 100)) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(format!("{}xx", status / 100)),
+    }
+}
 
 fn latency_histogram() -> Histogram {
     // 50 µs .. ~26 s
@@ -25,21 +40,24 @@ fn latency_histogram() -> Histogram {
 #[derive(Clone, Debug)]
 pub struct Metrics {
     registry: Arc<Registry>,
-    requests: Family<Labels, Counter>,
-    decisions: Family<Labels, Counter>,
-    errors: Family<Labels, Counter>,
-    guard_latency: Family<Labels, Histogram, fn() -> Histogram>,
-    guard_failures: Family<Labels, Counter>,
-    upstream_latency: Family<Labels, Histogram, fn() -> Histogram>,
-    request_latency: Family<Labels, Histogram, fn() -> Histogram>,
+    requests: Family<Labels<2>, Counter>,
+    decisions: Family<Labels<2>, Counter>,
+    errors: Family<Labels<1>, Counter>,
+    guard_latency: Family<Labels<1>, Histogram, fn() -> Histogram>,
+    guard_failures: Family<Labels<2>, Counter>,
+    upstream_latency: Family<Labels<1>, Histogram, fn() -> Histogram>,
+    /// Upstream latency histograms by upstream name, so that observing one
+    /// needs no owned label key (the names are config, not `'static`).
+    upstream_by_name: Arc<parking_lot::RwLock<HashMap<String, Histogram>>>,
+    request_latency: Family<Labels<1>, Histogram, fn() -> Histogram>,
     unscanned_bytes: Counter<u64, AtomicU64>,
     open_connections: Gauge,
-    worker_connections: Family<Labels, Gauge>,
+    worker_connections: Family<Labels<1>, Gauge>,
     inflight: Gauge,
     audit_failures: Counter,
     policy_errors: Counter,
     telemetry_exported: Counter,
-    telemetry_dropped: Family<Labels, Counter>,
+    telemetry_dropped: Family<Labels<1>, Counter>,
 }
 
 impl Default for Metrics {
@@ -52,46 +70,43 @@ impl Metrics {
     /// Registers every metric in a fresh registry.
     pub fn new() -> Self {
         let mut r = Registry::default();
-        let requests = Family::<Labels, Counter>::default();
+        let requests = Family::default();
         r.register(
             "menshen_requests",
             "Requests by API and HTTP status class",
             requests.clone(),
         );
-        let decisions = Family::<Labels, Counter>::default();
+        let decisions = Family::default();
         r.register(
             "menshen_decisions",
             "Decisions by direction and action",
             decisions.clone(),
         );
-        let errors = Family::<Labels, Counter>::default();
+        let errors = Family::default();
         r.register(
             "menshen_errors",
             "Error responses by stable reason code",
             errors.clone(),
         );
-        let guard_latency =
-            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let guard_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         r.register(
             "menshen_guard_latency_seconds",
             "Time spent in each guard stage",
             guard_latency.clone(),
         );
-        let guard_failures = Family::<Labels, Counter>::default();
+        let guard_failures = Family::default();
         r.register(
             "menshen_guard_failures",
             "Guard errors and timeouts by guard and kind",
             guard_failures.clone(),
         );
-        let upstream_latency =
-            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let upstream_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         r.register(
             "menshen_upstream_latency_seconds",
             "Time to upstream response headers",
             upstream_latency.clone(),
         );
-        let request_latency =
-            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let request_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         r.register(
             "menshen_request_latency_seconds",
             "Time from request to response headers, by API",
@@ -109,7 +124,7 @@ impl Metrics {
             "Client connections open now",
             open_connections.clone(),
         );
-        let worker_connections = Family::<Labels, Gauge>::default();
+        let worker_connections = Family::default();
         r.register(
             "menshen_worker_connections",
             "Client connections open now, by request-serving thread (a connection stays on one)",
@@ -139,7 +154,7 @@ impl Metrics {
             "Trace spans accepted by the OTLP collector",
             telemetry_exported.clone(),
         );
-        let telemetry_dropped = Family::<Labels, Counter>::default();
+        let telemetry_dropped = Family::default();
         r.register(
             "menshen_telemetry_spans_dropped",
             "Trace spans dropped, by reason (queue_full, export_failed)",
@@ -153,6 +168,7 @@ impl Metrics {
             guard_latency,
             guard_failures,
             upstream_latency,
+            upstream_by_name: Arc::default(),
             request_latency,
             unscanned_bytes,
             open_connections,
@@ -175,55 +191,65 @@ impl Metrics {
     }
 
     /// Counts a finished request.
-    pub fn request(&self, api: &str, status: u16, elapsed: Duration) {
-        let class = format!("{}xx", status / 100);
+    pub fn request(&self, api: &'static str, status: u16, elapsed: Duration) {
         self.requests
-            .get_or_create(&vec![("api", api.to_owned()), ("status", class)])
+            .get_or_create(&[
+                ("api", Cow::Borrowed(api)),
+                ("status", status_class(status)),
+            ])
             .inc();
         self.request_latency
-            .get_or_create(&vec![("api", api.to_owned())])
+            .get_or_create(&[("api", Cow::Borrowed(api))])
             .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a decision.
-    pub fn decision(&self, direction: &str, action: &str) {
+    pub fn decision(&self, direction: &'static str, action: &'static str) {
         self.decisions
-            .get_or_create(&vec![
-                ("direction", direction.to_owned()),
-                ("action", action.to_owned()),
+            .get_or_create(&[
+                ("direction", Cow::Borrowed(direction)),
+                ("action", Cow::Borrowed(action)),
             ])
             .inc();
     }
 
     /// Counts an error response.
-    pub fn error(&self, code: &str) {
+    pub fn error(&self, code: &'static str) {
         self.errors
-            .get_or_create(&vec![("code", code.to_owned())])
+            .get_or_create(&[("code", Cow::Borrowed(code))])
             .inc();
     }
 
     /// Observes a guard stage's latency.
-    pub fn guard_latency(&self, guard: &str, elapsed: Duration) {
+    pub fn guard_latency(&self, guard: &'static str, elapsed: Duration) {
         self.guard_latency
-            .get_or_create(&vec![("guard", guard.to_owned())])
+            .get_or_create(&[("guard", Cow::Borrowed(guard))])
             .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a guard failure.
-    pub fn guard_failure(&self, guard: &str, kind: &str) {
+    pub fn guard_failure(&self, guard: &str, kind: &'static str) {
         self.guard_failures
-            .get_or_create(&vec![
-                ("guard", guard.to_owned()),
-                ("kind", kind.to_owned()),
+            .get_or_create(&[
+                ("guard", Cow::Owned(guard.to_owned())),
+                ("kind", Cow::Borrowed(kind)),
             ])
             .inc();
     }
 
     /// Observes upstream time to headers.
     pub fn upstream_latency(&self, upstream: &str, elapsed: Duration) {
-        self.upstream_latency
-            .get_or_create(&vec![("upstream", upstream.to_owned())])
-            .observe(elapsed.as_secs_f64());
+        let secs = elapsed.as_secs_f64();
+        if let Some(h) = self.upstream_by_name.read().get(upstream) {
+            h.observe(secs);
+            return;
+        }
+        let h = self
+            .upstream_latency
+            .get_or_create(&[("upstream", Cow::Owned(upstream.to_owned()))])
+            .clone();
+        h.observe(secs);
+        self.upstream_by_name.write().insert(upstream.to_owned(), h);
     }
 
     /// Counts response bytes delivered unscanned.
@@ -250,7 +276,7 @@ impl Metrics {
     /// or ended there (`-1`).
     pub fn worker_connection(&self, worker: usize, delta: i64) {
         self.worker_connections
-            .get_or_create(&vec![("worker", worker.to_string())])
+            .get_or_create(&[("worker", Cow::Owned(worker.to_string()))])
             .inc_by(delta);
     }
 
@@ -275,7 +301,7 @@ impl Metrics {
     /// `queue_full` or `export_failed`.
     pub fn telemetry_dropped(&self, reason: &'static str, spans: u64) {
         self.telemetry_dropped
-            .get_or_create(&vec![("reason", reason.to_owned())])
+            .get_or_create(&[("reason", Cow::Borrowed(reason))])
             .inc_by(spans);
     }
 

@@ -33,6 +33,17 @@ impl PolicyEngine {
         }
     }
 
+    /// Whether the engine reads the request facts of its input (HTTP facts,
+    /// model, route, tenant, user, message counts, time). The threshold
+    /// engine reads only findings and risk, so for it the proxy skips
+    /// building the rest, about twenty allocations per request.
+    pub fn reads_request_facts(&self) -> bool {
+        match self {
+            PolicyEngine::Threshold(_) => false,
+            PolicyEngine::Rego(_) => true,
+        }
+    }
+
     /// Version of the default policy now.
     pub fn version(&self) -> String {
         match self {

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, HOST};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST};
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
 use http_body_util::Full;
@@ -72,6 +72,7 @@ enum Transport {
 
 struct Target {
     cfg: Upstream,
+    headers: Prepared,
     /// One pooled client per lane (see [`set_lane`]).
     lanes: Box<[Transport]>,
 }
@@ -143,6 +144,7 @@ impl UpstreamClients {
         for u in upstreams {
             targets.push(Target {
                 cfg: u.clone(),
+                headers: Prepared::new(u),
                 lanes: Self::pools(u, lanes)?,
             });
         }
@@ -233,7 +235,14 @@ impl UpstreamClients {
         let mut attempt = 0u32;
         let transport = &target.lanes[LANE.with(std::cell::Cell::get) % target.lanes.len()];
         loop {
-            let req = build_request(cfg, parts, &uri, body.clone(), forward_client_credentials)?;
+            let req = build_request(
+                cfg,
+                &target.headers,
+                parts,
+                &uri,
+                body.clone(),
+                forward_client_credentials,
+            )?;
             let fut = match transport {
                 Transport::Http(c) => c.request(req),
                 Transport::Unix(c) => c.request(req),
@@ -269,7 +278,53 @@ impl UpstreamClients {
     }
 }
 
+/// Header values that depend only on the upstream, built once: the `host`
+/// and the injected key (formatting and copying them per request showed up
+/// in profiles).
+struct Prepared {
+    host: Option<HeaderValue>,
+    key: Option<(HeaderName, HeaderValue)>,
+}
+
+impl Prepared {
+    fn new(cfg: &Upstream) -> Self {
+        // The authority does not depend on the request path.
+        let host = target_uri(&cfg.addr, None)
+            .ok()
+            .and_then(|uri| uri.authority().map(|a| a.as_str().to_owned()))
+            .and_then(|a| HeaderValue::from_str(&a).ok());
+        let key = cfg.api_key.as_ref().and_then(|key| {
+            let (name, value) = match cfg.auth {
+                AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {key}")),
+                AuthStyle::XApiKey => (HeaderName::from_static("x-api-key"), key.clone()),
+            };
+            let mut v = HeaderValue::from_str(&value).ok()?;
+            v.set_sensitive(true);
+            Some((name, v))
+        });
+        Prepared { host, key }
+    }
+}
+
 fn target_uri(addr: &UpstreamAddr, pq: Option<&PathAndQuery>) -> Result<Uri, UpstreamError> {
+    if let UpstreamAddr::Http(base) = addr {
+        // The common case, a base URL without a path: reuse the parts as
+        // they are instead of formatting and re-parsing a string.
+        if let (Some(scheme), Some(authority), "") = (
+            base.scheme(),
+            base.authority(),
+            base.path().trim_end_matches('/'),
+        ) {
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(scheme.clone());
+            parts.authority = Some(authority.clone());
+            parts.path_and_query = Some(
+                pq.cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            );
+            return Uri::from_parts(parts).map_err(|e| UpstreamError::Uri(format!("{e}")));
+        }
+    }
     let pq = pq.map_or("/", PathAndQuery::as_str);
     match addr {
         UpstreamAddr::Http(base) => {
@@ -288,12 +343,14 @@ fn target_uri(addr: &UpstreamAddr, pq: Option<&PathAndQuery>) -> Result<Uri, Ups
 
 fn build_request(
     cfg: &Upstream,
+    prepared: &Prepared,
     parts: &http::request::Parts,
     uri: &Uri,
     body: Bytes,
     forward_client_credentials: bool,
 ) -> Result<Request<Full<Bytes>>, UpstreamError> {
     let strip_credentials = !forward_client_credentials || cfg.api_key.is_some();
+    let body_len = body.len() as u64;
     let mut req = Request::builder()
         .method(parts.method.clone())
         .uri(uri.clone())
@@ -320,20 +377,21 @@ fn build_request(
         }
         headers.append(name.clone(), value.clone());
     }
-    if let Some(auth) = uri.authority() {
-        if let Ok(v) = HeaderValue::from_str(auth.as_str()) {
-            headers.insert(HOST, v);
-        }
+    // The body is usually the client's, unchanged: forward its length as
+    // given, which spares hyper formatting a new header value.
+    if let Some(len) = parts.headers.get(CONTENT_LENGTH).filter(|v| {
+        v.to_str()
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|n| n == body_len)
+    }) {
+        headers.insert(CONTENT_LENGTH, len.clone());
     }
-    if let Some(key) = &cfg.api_key {
-        let (name, value) = match cfg.auth {
-            AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {key}")),
-            AuthStyle::XApiKey => (HeaderName::from_static("x-api-key"), key.clone()),
-        };
-        if let Ok(mut v) = HeaderValue::from_str(&value) {
-            v.set_sensitive(true);
-            headers.insert(name, v);
-        }
+    if let Some(host) = &prepared.host {
+        headers.insert(HOST, host.clone());
+    }
+    if let Some((name, value)) = &prepared.key {
+        headers.insert(name.clone(), value.clone());
     }
     Ok(req)
 }
@@ -450,12 +508,56 @@ mod tests {
             .unwrap()
             .into_parts();
         let uri = target_uri(&cfg.addr, parts.uri.path_and_query()).unwrap();
-        let req = build_request(&cfg, &parts, &uri, Bytes::new(), true).unwrap();
+        let req =
+            build_request(&cfg, &Prepared::new(&cfg), &parts, &uri, Bytes::new(), true).unwrap();
         let h = req.headers();
         assert!(h.get("authorization").is_none());
         assert_eq!(h.get("x-api-key").unwrap(), "sk-upstream");
         assert!(h.get("x-secret-hop").is_none());
         assert_eq!(h.get("anthropic-version").unwrap(), "2023-06-01");
         assert_eq!(h.get("host").unwrap(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn client_content_length_is_kept_only_when_it_matches_the_body() {
+        let cfg = Upstream {
+            name: "u".into(),
+            addr: UpstreamAddr::Http("http://127.0.0.1:1".parse().unwrap()),
+            api_key: None,
+            auth: AuthStyle::Bearer,
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            retries: 0,
+            http2_only: false,
+        };
+        let (parts, ()) = Request::builder()
+            .uri("/v1/chat/completions")
+            .header("content-length", "5")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let uri = target_uri(&cfg.addr, parts.uri.path_and_query()).unwrap();
+        let prepared = Prepared::new(&cfg);
+        let same = build_request(
+            &cfg,
+            &prepared,
+            &parts,
+            &uri,
+            Bytes::from_static(b"hello"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(same.headers().get("content-length").unwrap(), "5");
+        // A redacted body has another length: hyper sets the right one.
+        let other = build_request(
+            &cfg,
+            &prepared,
+            &parts,
+            &uri,
+            Bytes::from_static(b"hi"),
+            true,
+        )
+        .unwrap();
+        assert!(other.headers().get("content-length").is_none());
     }
 }

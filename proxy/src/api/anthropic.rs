@@ -1,14 +1,14 @@
 //! Anthropic messages bodies.
 
+use super::node::{Node, Obj};
 use menshen_classifiers::{Part, Role};
-use serde_json::{Map, Value};
 
 use super::json::{
     arr, get, obj, opt_bool, opt_str, opt_u64, req, string, type_of, wrong, Builder, Path,
 };
 use super::{DecodeError, Meta, Slot};
 
-pub(super) fn request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+pub(super) fn request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError> {
     let p = Path::root();
     let root = obj(v, &p)?;
     let user = match get(root, "metadata") {
@@ -24,11 +24,11 @@ pub(super) fn request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
     let sp = p.key("system");
     match get(root, "system") {
         None => {}
-        Some(Value::String(s)) => {
+        Some(Node::String(s)) => {
             let mi = b.message(Role::System);
             b.text(mi, s, &sp);
         }
-        Some(Value::Array(blocks)) => {
+        Some(Node::Array(blocks)) => {
             let mi = b.message(Role::System);
             for (j, block) in blocks.iter().enumerate() {
                 content_block(block, &sp.index(j), b, mi)?;
@@ -62,10 +62,10 @@ pub(super) fn request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
 }
 
 /// Message content: a string or an array of content blocks.
-fn content(v: &Value, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<(), DecodeError> {
+fn content(v: &Node<'_>, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<(), DecodeError> {
     match v {
-        Value::String(s) => b.text(mi, s, p),
-        Value::Array(blocks) => {
+        Node::String(s) => b.text(mi, s, p),
+        Node::Array(blocks) => {
             for (j, block) in blocks.iter().enumerate() {
                 content_block(block, &p.index(j), b, mi)?;
             }
@@ -75,7 +75,12 @@ fn content(v: &Value, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<(), De
     Ok(())
 }
 
-fn content_block(v: &Value, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<(), DecodeError> {
+fn content_block(
+    v: &Node<'_>,
+    p: &Path<'_>,
+    b: &mut Builder,
+    mi: usize,
+) -> Result<(), DecodeError> {
     let c = obj(v, p)?;
     match type_of(c) {
         Some("text") => {
@@ -93,8 +98,8 @@ fn content_block(v: &Value, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<
             let cp = p.key("content");
             match get(c, "content") {
                 None => {}
-                Some(Value::String(s)) => b.part(mi, mk(s.clone()), Some(cp.slot())),
-                Some(Value::Array(blocks)) => {
+                Some(Node::String(s)) => b.part(mi, mk(s.as_ref().to_owned()), Some(cp.slot())),
+                Some(Node::Array(blocks)) => {
                     for (k, block) in blocks.iter().enumerate() {
                         untrusted_block(block, &cp.index(k), b, mi, &mk)?;
                     }
@@ -119,7 +124,7 @@ fn content_block(v: &Value, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<
         }
         // Encrypted: nothing readable to scan, and it must pass unchanged.
         Some("redacted_thinking") => {}
-        _ => match get(c, "text").and_then(Value::as_str) {
+        _ => match get(c, "text").and_then(Node::as_str) {
             Some(text) => b.text(mi, text, &p.key("text")),
             None => b.image(mi, None),
         },
@@ -130,7 +135,7 @@ fn content_block(v: &Value, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<
 /// A block inside a tool result or search result: text becomes an untrusted
 /// part built by `mk`; anything else (images, ...) stays opaque.
 fn untrusted_block(
-    v: &Value,
+    v: &Node<'_>,
     p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
@@ -153,7 +158,7 @@ fn untrusted_block(
             Ok(())
         }
         _ => {
-            match get(c, "text").and_then(Value::as_str) {
+            match get(c, "text").and_then(Node::as_str) {
                 Some(text) => b.part(mi, mk(text.to_owned()), Some(p.key("text").slot())),
                 None => b.image(mi, None),
             }
@@ -163,12 +168,7 @@ fn untrusted_block(
 }
 
 /// A `document` block: its text, title and context are all third-party text.
-fn document(
-    c: &Map<String, Value>,
-    p: &Path<'_>,
-    b: &mut Builder,
-    mi: usize,
-) -> Result<(), DecodeError> {
+fn document(c: &Obj<'_>, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<(), DecodeError> {
     let mk = |text: &str| Part::Document {
         text: text.to_owned(),
     };
@@ -190,8 +190,8 @@ fn document(
         Some("content") => {
             let cp = sp.key("content");
             match req(source, "content", &sp)? {
-                Value::String(s) => b.part(mi, mk(s.as_str()), Some(cp.slot())),
-                Value::Array(blocks) => {
+                Node::String(s) => b.part(mi, mk(s), Some(cp.slot())),
+                Node::Array(blocks) => {
                     let mk = |text| Part::Document { text };
                     for (k, block) in blocks.iter().enumerate() {
                         untrusted_block(block, &cp.index(k), b, mi, &mk)?;
@@ -206,26 +206,21 @@ fn document(
     Ok(())
 }
 
-fn source_media_type(c: &Map<String, Value>) -> Option<String> {
+fn source_media_type(c: &Obj<'_>) -> Option<String> {
     c.get("source")
         .and_then(|s| s.get("media_type"))
-        .and_then(Value::as_str)
+        .and_then(Node::as_str)
         .map(str::to_owned)
 }
 
 /// `tool_use`: `input` is a JSON object; its compact text is what guards scan
 /// and what a redaction rewrites (then parsed back, see [`Slot::Json`]).
-fn tool_use(
-    c: &Map<String, Value>,
-    p: &Path<'_>,
-    b: &mut Builder,
-    mi: usize,
-) -> Result<(), DecodeError> {
+fn tool_use(c: &Obj<'_>, p: &Path<'_>, b: &mut Builder, mi: usize) -> Result<(), DecodeError> {
     let id = opt_str(c, "id", p)?.map(str::to_owned);
     let name = opt_str(c, "name", p)?.unwrap_or_default().to_owned();
     let (arguments, slot) = match c.get("input") {
         Some(input) => (
-            input.to_string(),
+            input.to_value().to_string(),
             Some(Slot::Json(p.key("input").pointer())),
         ),
         None => (String::new(), None),
@@ -242,7 +237,7 @@ fn tool_use(
     Ok(())
 }
 
-pub(super) fn response(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+pub(super) fn response(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError> {
     let p = Path::root();
     let root = obj(v, &p)?;
     let mi = b.message(Role::Assistant);

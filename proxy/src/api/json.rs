@@ -11,6 +11,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
+use super::node::{Node, Obj};
 use super::{DecodeError, DecodeLimits, LocationMap, Slot};
 
 /// Parses a body into a [`Value`] after checking UTF-8 and nesting depth.
@@ -30,17 +31,21 @@ pub(super) fn parse(body: &[u8], limits: &DecodeLimits) -> Result<Value, DecodeE
     }
     .deserialize(&mut de)
     .and_then(|v| de.end().map(|()| v));
-    parsed.map_err(|e| {
-        let (line, column) = (e.line(), e.column());
-        match duplicate.into_inner() {
-            Some(key) => DecodeError::DuplicateKey { key, line, column },
-            None => DecodeError::InvalidJson {
-                line,
-                column,
-                reason: reason_of(&e),
-            },
-        }
-    })
+    parsed.map_err(|e| parse_error(&e, duplicate.into_inner()))
+}
+
+/// The [`DecodeError`] for a serde_json error, given the key the strict
+/// visitor found repeated (if that is what stopped it).
+pub(super) fn parse_error(e: &serde_json::Error, duplicate: Option<String>) -> DecodeError {
+    let (line, column) = (e.line(), e.column());
+    match duplicate {
+        Some(key) => DecodeError::DuplicateKey { key, line, column },
+        None => DecodeError::InvalidJson {
+            line,
+            column,
+            reason: reason_of(e),
+        },
+    }
 }
 
 /// serde_json's message without its trailing " at line L column C", which
@@ -55,23 +60,31 @@ fn reason_of(e: &serde_json::Error) -> String {
 
 /// Rejects nesting deeper than `limit` with a single scan, before any
 /// allocation happens for the tree. The top-level value is depth 1.
+///
+/// Most of a request body is string contents, so a string is skipped with
+/// `memchr` to its next quote or backslash rather than byte by byte.
 pub(super) fn check_depth(bytes: &[u8], limit: usize) -> Result<(), DecodeError> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let mut i = 0usize;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
         match b {
-            b'"' => in_string = true,
+            b'"' => {
+                // Inside a string: find its closing quote, hopping over escapes.
+                loop {
+                    let Some(rest) = bytes.get(i..) else {
+                        return Ok(());
+                    };
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        None => return Ok(()),
+                        Some(j) if rest.get(j) == Some(&b'\\') => i += j + 2,
+                        Some(j) => {
+                            i += j + 1;
+                            break;
+                        }
+                    }
+                }
+            }
             b'[' | b'{' => {
                 depth = depth.saturating_add(1);
                 if depth > limit {
@@ -210,35 +223,50 @@ impl<'a> Path<'a> {
         }
     }
 
-    /// Segments from the root down.
-    fn segs(&self) -> Vec<Seg> {
-        let mut out = Vec::new();
-        let mut cur = Some(self);
-        while let Some(p) = cur {
-            out.extend(p.seg);
-            cur = p.parent;
+    /// Writes the RFC 6901 pointer, root first (recursion instead of
+    /// collecting the segments: no allocation besides `out`).
+    fn write_pointer(&self, out: &mut String) {
+        if let Some(parent) = self.parent {
+            parent.write_pointer(out);
         }
-        out.reverse();
+        match self.seg {
+            None => {}
+            Some(Seg::Key(k)) => {
+                out.push('/');
+                // Keys are fixed API field names without `~` or `/`, but
+                // escape anyway so the invariant does not rest on that.
+                if k.contains(['~', '/']) {
+                    out.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                } else {
+                    out.push_str(k);
+                }
+            }
+            Some(Seg::Index(i)) => {
+                let _ = write!(out, "/{i}");
+            }
+        }
+    }
+
+    /// RFC 6901 pointer.
+    pub(super) fn pointer(&self) -> String {
+        let mut out = String::with_capacity(32);
+        self.write_pointer(&mut out);
         out
     }
 
-    /// RFC 6901 pointer. Keys are fixed API field names without `~` or `/`,
-    /// but escape anyway so the invariant does not rest on that.
-    pub(super) fn pointer(&self) -> String {
-        let mut out = String::new();
-        for seg in self.segs() {
-            out.push('/');
-            match seg {
-                Seg::Key(k) if k.contains(['~', '/']) => {
-                    out.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                }
-                Seg::Key(k) => out.push_str(k),
-                Seg::Index(i) => {
-                    let _ = write!(out, "{i}");
-                }
-            }
+    /// Writes the readable path; returns whether anything was written.
+    fn write_display(&self, f: &mut fmt::Formatter<'_>) -> Result<bool, fmt::Error> {
+        let before = match self.parent {
+            Some(parent) => parent.write_display(f)?,
+            None => false,
+        };
+        match self.seg {
+            None => return Ok(before),
+            Some(Seg::Key(k)) if !before => f.write_str(k)?,
+            Some(Seg::Key(k)) => write!(f, ".{k}")?,
+            Some(Seg::Index(i)) => write!(f, "[{i}]")?,
         }
-        out
+        Ok(true)
     }
 
     pub(super) fn slot(&self) -> Slot {
@@ -248,16 +276,8 @@ impl<'a> Path<'a> {
 
 impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let segs = self.segs();
-        if segs.is_empty() {
-            return f.write_str("body");
-        }
-        for (n, seg) in segs.into_iter().enumerate() {
-            match seg {
-                Seg::Key(k) if n == 0 => f.write_str(k)?,
-                Seg::Key(k) => write!(f, ".{k}")?,
-                Seg::Index(i) => write!(f, "[{i}]")?,
-            }
+        if !self.write_display(f)? {
+            f.write_str("body")?;
         }
         Ok(())
     }
@@ -270,35 +290,35 @@ pub(super) fn wrong(p: &Path<'_>, expected: &'static str) -> DecodeError {
     }
 }
 
-pub(super) fn obj<'a>(v: &'a Value, p: &Path<'_>) -> Result<&'a Map<String, Value>, DecodeError> {
+pub(super) fn obj<'a, 'b>(v: &'a Node<'b>, p: &Path<'_>) -> Result<&'a Obj<'b>, DecodeError> {
     v.as_object().ok_or_else(|| wrong(p, "an object"))
 }
 
-pub(super) fn arr<'a>(v: &'a Value, p: &Path<'_>) -> Result<&'a Vec<Value>, DecodeError> {
+pub(super) fn arr<'a, 'b>(v: &'a Node<'b>, p: &Path<'_>) -> Result<&'a [Node<'b>], DecodeError> {
     v.as_array().ok_or_else(|| wrong(p, "an array"))
 }
 
-pub(super) fn string<'a>(v: &'a Value, p: &Path<'_>) -> Result<&'a str, DecodeError> {
+pub(super) fn string<'a>(v: &'a Node<'_>, p: &Path<'_>) -> Result<&'a str, DecodeError> {
     v.as_str().ok_or_else(|| wrong(p, "a string"))
 }
 
 /// A field, treating `null` as absent (clients send explicit nulls freely).
-pub(super) fn get<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(super) fn get<'a, 'b>(m: &'a Obj<'b>, key: &str) -> Option<&'a Node<'b>> {
     m.get(key).filter(|v| !v.is_null())
 }
 
-pub(super) fn req<'a>(
-    m: &'a Map<String, Value>,
+pub(super) fn req<'a, 'b>(
+    m: &'a Obj<'b>,
     key: &'static str,
     p: &Path<'_>,
-) -> Result<&'a Value, DecodeError> {
+) -> Result<&'a Node<'b>, DecodeError> {
     get(m, key).ok_or_else(|| DecodeError::MissingField {
         path: p.key(key).to_string(),
     })
 }
 
 pub(super) fn opt_str<'a>(
-    m: &'a Map<String, Value>,
+    m: &'a Obj<'_>,
     key: &'static str,
     p: &Path<'_>,
 ) -> Result<Option<&'a str>, DecodeError> {
@@ -306,7 +326,7 @@ pub(super) fn opt_str<'a>(
 }
 
 pub(super) fn opt_bool(
-    m: &Map<String, Value>,
+    m: &Obj<'_>,
     key: &'static str,
     p: &Path<'_>,
 ) -> Result<Option<bool>, DecodeError> {
@@ -316,7 +336,7 @@ pub(super) fn opt_bool(
 }
 
 pub(super) fn opt_u64(
-    m: &Map<String, Value>,
+    m: &Obj<'_>,
     key: &'static str,
     p: &Path<'_>,
 ) -> Result<Option<u64>, DecodeError> {
@@ -329,8 +349,8 @@ pub(super) fn opt_u64(
 }
 
 /// The `type` tag of a content block or item, if it is a string.
-pub(super) fn type_of(m: &Map<String, Value>) -> Option<&str> {
-    m.get("type").and_then(Value::as_str)
+pub(super) fn type_of<'a>(m: &'a Obj<'_>) -> Option<&'a str> {
+    m.get("type").and_then(Node::as_str)
 }
 
 /// Media type of a `data:` URL, the only form whose type is known without fetching.
@@ -420,6 +440,48 @@ mod tests {
         assert_eq!(p.pointer(), "/messages/2/content");
         assert_eq!(p.to_string(), "messages[2].content");
         assert_eq!(Path::root().to_string(), "body");
+    }
+
+    /// The byte-by-byte scan `check_depth` replaced, as the reference.
+    fn check_depth_bytewise(bytes: &[u8], limit: usize) -> Result<(), DecodeError> {
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escaped = false;
+        for &b in bytes {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth = depth.saturating_add(1);
+                    if depth > limit {
+                        return Err(DecodeError::TooDeep { limit });
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn depth_scan_matches_the_bytewise_scan(
+            body in proptest::collection::vec(proptest::sample::select(
+                &b"[]{}\"\\a ,:"[..]), 0..64),
+            limit in 1usize..6,
+        ) {
+            proptest::prop_assert_eq!(check_depth(&body, limit), check_depth_bytewise(&body, limit));
+        }
     }
 
     #[test]

@@ -31,18 +31,22 @@
 //! *edited.text_at_mut(Location::Part { message: 0, part: 0 }).unwrap() = "my email is [EMAIL]".into();
 //! let changed = decoded.apply(&edited).unwrap();
 //! assert_eq!(changed, 1);
-//! assert_eq!(decoded.value["messages"][0]["content"], "my email is [EMAIL]");
+//! assert_eq!(decoded.value()["messages"][0]["content"], "my email is [EMAIL]");
 //! ```
 
 mod anthropic;
 mod error;
 mod json;
+mod node;
 mod openai;
 mod stream;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
 
 use menshen_classifiers::{Conversation, Location, Part};
 use serde_json::Value;
@@ -96,14 +100,22 @@ pub enum Slot {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocationMap(BTreeMap<Location, Slot>);
 
-/// A decoded body: the parsed JSON, the conversation read from it, and the map
-/// between the two.
-#[derive(Debug, Clone, PartialEq)]
+/// A decoded body: the original bytes, the conversation read from it, and
+/// the map between the two.
+///
+/// The body is decoded without building a [`Value`]; the value tree is
+/// parsed only when something asks for it ([`value`](Self::value), an edit
+/// or a re-encode), which on the request path means only when a redaction
+/// changed a text.
+#[derive(Debug, Clone)]
 pub struct Decoded {
     /// The surface it was decoded as.
     pub api: Api,
-    /// The parsed body; [`apply`](Self::apply) edits it in place.
-    pub value: Value,
+    /// The body as received.
+    body: Bytes,
+    /// The body as a [`Value`], once asked for; [`apply`](Self::apply)
+    /// edits it in place.
+    value: OnceLock<Value>,
     /// What guards scan.
     pub conversation: Conversation,
     /// Where each text of `conversation` sits in `value`.
@@ -324,7 +336,59 @@ impl LocationMap {
 
 // === impl Decoded ===
 
+impl PartialEq for Decoded {
+    fn eq(&self, other: &Self) -> bool {
+        self.api == other.api
+            && self.conversation == other.conversation
+            && self.locations == other.locations
+            && self.meta == other.meta
+            && self.value() == other.value()
+    }
+}
+
+/// The [`Value`] of a body that already passed the strict parse. serde_json
+/// accepts everything the strict parse does, so the fallback never happens;
+/// were it to, `null` has no slot to write to and every edit fails closed.
+fn materialise(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or(Value::Null)
+}
+
 impl Decoded {
+    fn new(api: Api, body: Bytes, value: OnceLock<Value>, b: json::Builder, meta: Meta) -> Self {
+        let (conversation, locations) = b.finish();
+        Decoded {
+            api,
+            body,
+            value,
+            conversation,
+            locations,
+            meta,
+        }
+    }
+
+    /// The body as bytes, exactly as received (whatever
+    /// [`apply`](Self::apply) did since); for [`decode_request_value`], the
+    /// value's compact rendering.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The parsed body (parsed on first use), with every
+    /// [`apply`](Self::apply) so far.
+    pub fn value(&self) -> &Value {
+        self.value.get_or_init(|| materialise(&self.body))
+    }
+
+    /// The parsed body, for editing in place (e.g. [`set_model`]).
+    pub fn value_mut(&mut self) -> &mut Value {
+        if self.value.get().is_none() {
+            let _ = self.value.set(materialise(&self.body));
+        }
+        self.value
+            .get_mut()
+            .unwrap_or_else(|| unreachable!("set above"))
+    }
+
     /// Writes every text of `edited` that differs from [`Self::conversation`]
     /// back into [`Self::value`] and updates `conversation` to match. Returns
     /// how many texts changed; with 0 the caller should forward the original
@@ -339,10 +403,17 @@ impl Decoded {
     /// is no longer JSON. Nothing is written unless every edit can be, so a
     /// failed call leaves `self` unchanged.
     pub fn apply(&mut self, edited: &Conversation) -> Result<usize, EncodeError> {
-        let edits = plan(&self.conversation, &self.locations, &self.value, edited)?;
+        self.value();
+        let edits = plan(
+            &self.conversation,
+            &self.locations,
+            self.value.get().unwrap_or(&Value::Null),
+            edited,
+        )?;
         let changed = edits.len();
         for edit in edits {
-            if let Some(target) = self.value.pointer_mut(edit.pointer) {
+            let value = self.value.get_mut();
+            if let Some(target) = value.and_then(|v| v.pointer_mut(edit.pointer)) {
                 *target = edit.value;
             }
             if let Some(t) = self.conversation.text_at_mut(edit.location) {
@@ -355,7 +426,7 @@ impl Decoded {
     /// The body as bytes (after any [`apply`](Self::apply)). Object keys come
     /// out in serde_json's map order, so only use this when something changed.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.value.to_string().into_bytes()
+        self.value().to_string().into_bytes()
     }
 
     /// Convenience for the request path: applies `edited` to a copy and
@@ -365,11 +436,19 @@ impl Decoded {
     /// # Errors
     /// As for [`apply`](Self::apply).
     pub fn reencode(&self, edited: &Conversation) -> Result<Option<Vec<u8>>, EncodeError> {
-        let edits = plan(&self.conversation, &self.locations, &self.value, edited)?;
+        // No text changed (and none is missing): nothing to check against
+        // the tree, so do not build one.
+        if !changed_any(&self.conversation, &self.locations, edited) {
+            return Ok(None);
+        }
+        let mut value = match self.value.get() {
+            Some(v) => v.clone(),
+            None => materialise(&self.body),
+        };
+        let edits = plan(&self.conversation, &self.locations, &value, edited)?;
         if edits.is_empty() {
             return Ok(None);
         }
-        let mut value = self.value.clone();
         for edit in edits {
             if let Some(target) = value.pointer_mut(edit.pointer) {
                 *target = edit.value;
@@ -418,6 +497,21 @@ fn plan<'e>(
     Ok(edits)
 }
 
+/// Whether any mapped text of `edited` differs from `conversation` (a
+/// missing text counts as a difference; [`plan`] reports it).
+fn changed_any(
+    conversation: &Conversation,
+    locations: &LocationMap,
+    edited: &Conversation,
+) -> bool {
+    locations.iter().any(|(&location, _)| {
+        match (text_of(conversation, location), text_of(edited, location)) {
+            (Some(before), Some(after)) => before != after,
+            _ => true,
+        }
+    })
+}
+
 /// One planned write of [`plan`].
 struct Edit<'e> {
     location: Location,
@@ -464,8 +558,36 @@ pub fn decode_request(
     body: &[u8],
     limits: &DecodeLimits,
 ) -> Result<Decoded, DecodeError> {
-    let value = json::parse(body, limits)?;
-    decode_request_value(api, value)
+    decode_request_bytes(api, Bytes::copy_from_slice(body), limits)
+}
+
+/// [`decode_request`] for a body already in [`Bytes`] (no copy is made).
+///
+/// # Errors
+/// As for [`decode_request`].
+pub fn decode_request_bytes(
+    api: Api,
+    body: Bytes,
+    limits: &DecodeLimits,
+) -> Result<Decoded, DecodeError> {
+    let tree = node::parse(&body, limits)?;
+    let mut b = json::Builder::default();
+    let meta = request_meta(api, &tree, &mut b)?;
+    drop(tree);
+    Ok(Decoded::new(api, body, OnceLock::new(), b, meta))
+}
+
+fn request_meta(
+    api: Api,
+    tree: &node::Node<'_>,
+    b: &mut json::Builder,
+) -> Result<Meta, DecodeError> {
+    match api {
+        Api::OpenAiChat => openai::chat_request(tree, b),
+        Api::OpenAiCompletions => openai::completions_request(tree, b),
+        Api::OpenAiResponses => openai::responses_request(tree, b),
+        Api::AnthropicMessages => anthropic::request(tree, b),
+    }
 }
 
 /// Decodes an already-parsed request body (e.g. a `{"request": {...}}` line of
@@ -474,21 +596,14 @@ pub fn decode_request(
 /// # Errors
 /// [`DecodeError`] when the value does not have the shape `api` requires.
 pub fn decode_request_value(api: Api, value: Value) -> Result<Decoded, DecodeError> {
+    // The decoders read the borrowed tree; this path (the scan CLI) is not
+    // hot, so render the value once and read it back.
+    let body = Bytes::from(value.to_string());
+    let tree = node::parse(&body, &DecodeLimits::new(MAX_DEPTH_CEILING))?;
     let mut b = json::Builder::default();
-    let meta = match api {
-        Api::OpenAiChat => openai::chat_request(&value, &mut b)?,
-        Api::OpenAiCompletions => openai::completions_request(&value, &mut b)?,
-        Api::OpenAiResponses => openai::responses_request(&value, &mut b)?,
-        Api::AnthropicMessages => anthropic::request(&value, &mut b)?,
-    };
-    let (conversation, locations) = b.finish();
-    Ok(Decoded {
-        api,
-        value,
-        conversation,
-        locations,
-        meta,
-    })
+    let meta = request_meta(api, &tree, &mut b)?;
+    drop(tree);
+    Ok(Decoded::new(api, body, OnceLock::from(value), b, meta))
 }
 
 /// Decodes a non-streaming response body: the model's output as assistant
@@ -503,22 +618,28 @@ pub fn decode_response(
     body: &[u8],
     limits: &DecodeLimits,
 ) -> Result<Decoded, DecodeError> {
-    let value = json::parse(body, limits)?;
+    decode_response_bytes(api, Bytes::copy_from_slice(body), limits)
+}
+
+/// [`decode_response`] for a body already in [`Bytes`] (no copy is made).
+///
+/// # Errors
+/// As for [`decode_response`].
+pub fn decode_response_bytes(
+    api: Api,
+    body: Bytes,
+    limits: &DecodeLimits,
+) -> Result<Decoded, DecodeError> {
+    let tree = node::parse(&body, limits)?;
     let mut b = json::Builder::default();
     let meta = match api {
-        Api::OpenAiChat => openai::chat_response(&value, &mut b)?,
-        Api::OpenAiCompletions => openai::completions_response(&value, &mut b)?,
-        Api::OpenAiResponses => openai::responses_response(&value, &mut b)?,
-        Api::AnthropicMessages => anthropic::response(&value, &mut b)?,
+        Api::OpenAiChat => openai::chat_response(&tree, &mut b)?,
+        Api::OpenAiCompletions => openai::completions_response(&tree, &mut b)?,
+        Api::OpenAiResponses => openai::responses_response(&tree, &mut b)?,
+        Api::AnthropicMessages => anthropic::response(&tree, &mut b)?,
     };
-    let (conversation, locations) = b.finish();
-    Ok(Decoded {
-        api,
-        value,
-        conversation,
-        locations,
-        meta,
-    })
+    drop(tree);
+    Ok(Decoded::new(api, body, OnceLock::new(), b, meta))
 }
 
 /// Sets the top-level `model` (all four surfaces keep it there), for routing

@@ -1,7 +1,7 @@
 //! OpenAI chat completions, legacy completions and responses bodies.
 
+use super::node::{Node, Obj};
 use menshen_classifiers::{Part, Role};
-use serde_json::{Map, Value};
 
 use super::json::{
     arr, data_url_media_type, get, obj, opt_bool, opt_str, opt_u64, req, string, type_of, wrong,
@@ -18,7 +18,7 @@ fn text_part(text: String) -> Part {
 }
 
 fn meta(
-    root: &Map<String, Value>,
+    root: &Obj<'_>,
     p: &Path<'_>,
     max_tokens_keys: &[&'static str],
 ) -> Result<Meta, DecodeError> {
@@ -43,7 +43,7 @@ fn meta(
 
 // === chat completions ===
 
-pub(super) fn chat_request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+pub(super) fn chat_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError> {
     let p = Path::root();
     let root = obj(v, &p)?;
     let meta = meta(root, &p, &["max_completion_tokens", "max_tokens"])?;
@@ -77,7 +77,7 @@ pub(super) fn chat_request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeErr
 
 /// `{name, description?}` as in chat `tools[].function`, legacy `functions[]`
 /// and responses `tools[]`.
-fn tool_spec(v: &Value, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
+fn tool_spec(v: &Node<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
     let f = obj(v, p)?;
     let name = opt_str(f, "name", p)?.unwrap_or_default();
     let description = opt_str(f, "description", p)?.map(|d| (d, p.key("description")));
@@ -85,7 +85,7 @@ fn tool_spec(v: &Value, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError
     Ok(())
 }
 
-fn chat_message(v: &Value, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
+fn chat_message(v: &Node<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
     let m = obj(v, p)?;
     let role_name = string(req(m, "role", p)?, &p.key("role"))?;
     let role =
@@ -129,7 +129,7 @@ fn chat_message(v: &Value, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeEr
 /// `refusal`, `tool_calls`, legacy `function_call`, and the `reasoning_content`
 /// that vLLM, llama.cpp and DeepSeek return: all model-written text.
 fn assistant_extras(
-    m: &Map<String, Value>,
+    m: &Obj<'_>,
     p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
@@ -174,7 +174,7 @@ fn tool_call(
     b: &mut Builder,
     mi: usize,
     id: Option<&str>,
-    f: &Map<String, Value>,
+    f: &Obj<'_>,
     p: &Path<'_>,
     args_key: &'static str,
 ) -> Result<(), DecodeError> {
@@ -195,8 +195,8 @@ fn tool_call(
 /// Tool-call arguments as guards should read them (see [`tool_call`]).
 pub(super) fn scannable_arguments(arguments: &str) -> String {
     if arguments.contains('\\') {
-        if let Ok(v @ (Value::Object(_) | Value::Array(_))) =
-            serde_json::from_str::<Value>(arguments)
+        if let Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) =
+            serde_json::from_str::<serde_json::Value>(arguments)
         {
             return v.to_string();
         }
@@ -206,7 +206,7 @@ pub(super) fn scannable_arguments(arguments: &str) -> String {
 
 /// Message content: a string, an array of content parts, or absent.
 fn chat_content(
-    v: Option<&Value>,
+    v: Option<&Node<'_>>,
     p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
@@ -214,11 +214,11 @@ fn chat_content(
 ) -> Result<(), DecodeError> {
     match v {
         None => Ok(()),
-        Some(Value::String(s)) => {
-            b.part(mi, mk(s.clone()), Some(p.slot()));
+        Some(Node::String(s)) => {
+            b.part(mi, mk(s.as_ref().to_owned()), Some(p.slot()));
             Ok(())
         }
-        Some(Value::Array(parts)) => {
+        Some(Node::Array(parts)) => {
             for (j, part) in parts.iter().enumerate() {
                 content_part(part, &p.index(j), b, mi, mk)?;
             }
@@ -231,7 +231,7 @@ fn chat_content(
 /// One content part of chat or responses content. Unknown types are kept:
 /// their `text`, if any, is scanned; otherwise they pass as opaque parts.
 fn content_part(
-    v: &Value,
+    v: &Node<'_>,
     p: &Path<'_>,
     b: &mut Builder,
     mi: usize,
@@ -250,20 +250,20 @@ fn content_part(
         Some("image_url") => {
             // `image_url` is `{url, detail}`, or a bare string in some clients.
             let url = get(c, "image_url")
-                .and_then(|u| u.as_str().or_else(|| u.get("url").and_then(Value::as_str)));
+                .and_then(|u| u.as_str().or_else(|| u.get("url").and_then(Node::as_str)));
             b.image(mi, url.and_then(data_url_media_type));
         }
         Some("input_image") => {
-            let url = get(c, "image_url").and_then(Value::as_str);
+            let url = get(c, "image_url").and_then(Node::as_str);
             b.image(mi, url.and_then(data_url_media_type));
         }
         Some("input_audio") => {
             let format = get(c, "input_audio")
                 .and_then(|a| a.get("format"))
-                .and_then(Value::as_str);
+                .and_then(Node::as_str);
             b.image(mi, format.map(|f| format!("audio/{f}")));
         }
-        _ => match get(c, "text").and_then(Value::as_str) {
+        _ => match get(c, "text").and_then(Node::as_str) {
             Some(text) => b.part(mi, mk(text.to_owned()), Some(p.key("text").slot())),
             None => b.image(mi, None),
         },
@@ -271,7 +271,7 @@ fn content_part(
     Ok(())
 }
 
-pub(super) fn chat_response(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+pub(super) fn chat_response(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError> {
     let p = Path::root();
     let root = obj(v, &p)?;
     let cp = p.key("choices");
@@ -290,7 +290,7 @@ pub(super) fn chat_response(v: &Value, b: &mut Builder) -> Result<Meta, DecodeEr
     response_meta(root, &p)
 }
 
-fn response_meta(root: &Map<String, Value>, p: &Path<'_>) -> Result<Meta, DecodeError> {
+fn response_meta(root: &Obj<'_>, p: &Path<'_>) -> Result<Meta, DecodeError> {
     Ok(Meta {
         model: opt_str(root, "model", p)?.map(str::to_owned),
         ..Meta::default()
@@ -299,17 +299,17 @@ fn response_meta(root: &Map<String, Value>, p: &Path<'_>) -> Result<Meta, Decode
 
 // === legacy completions ===
 
-pub(super) fn completions_request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+pub(super) fn completions_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError> {
     let p = Path::root();
     let root = obj(v, &p)?;
     let meta = meta(root, &p, &["max_tokens"])?;
     let pp = p.key("prompt");
     match req(root, "prompt", &p)? {
-        Value::String(s) => {
+        Node::String(s) => {
             let mi = b.message(Role::User);
             b.text(mi, s, &pp);
         }
-        Value::Array(prompts) => {
+        Node::Array(prompts) => {
             for (i, prompt) in prompts.iter().enumerate() {
                 // Token-id prompts cannot be scanned; refuse rather than pass them unseen.
                 let text = prompt
@@ -328,7 +328,7 @@ pub(super) fn completions_request(v: &Value, b: &mut Builder) -> Result<Meta, De
     Ok(meta)
 }
 
-pub(super) fn completions_response(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+pub(super) fn completions_response(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError> {
     let p = Path::root();
     let root = obj(v, &p)?;
     let cp = p.key("choices");
@@ -345,7 +345,7 @@ pub(super) fn completions_response(v: &Value, b: &mut Builder) -> Result<Meta, D
 
 // === responses ===
 
-pub(super) fn responses_request(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+pub(super) fn responses_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError> {
     let p = Path::root();
     let root = obj(v, &p)?;
     let meta = meta(root, &p, &["max_output_tokens"])?;
@@ -356,11 +356,11 @@ pub(super) fn responses_request(v: &Value, b: &mut Builder) -> Result<Meta, Deco
     let ip = p.key("input");
     match get(root, "input") {
         None => {}
-        Some(Value::String(s)) => {
+        Some(Node::String(s)) => {
             let mi = b.message(Role::User);
             b.text(mi, s, &ip);
         }
-        Some(Value::Array(items)) => {
+        Some(Node::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 response_item(item, &ip.index(i), b, true)?;
             }
@@ -382,7 +382,12 @@ pub(super) fn responses_request(v: &Value, b: &mut Builder) -> Result<Meta, Deco
 
 /// One responses item (input or output). Item types that carry no text the
 /// model reads as prompt (`item_reference`, built-in tool calls) are skipped.
-fn response_item(v: &Value, p: &Path<'_>, b: &mut Builder, input: bool) -> Result<(), DecodeError> {
+fn response_item(
+    v: &Node<'_>,
+    p: &Path<'_>,
+    b: &mut Builder,
+    input: bool,
+) -> Result<(), DecodeError> {
     let item = obj(v, p)?;
     match type_of(item) {
         // Easy input messages may omit `type`.
@@ -403,8 +408,8 @@ fn response_item(v: &Value, p: &Path<'_>, b: &mut Builder, input: bool) -> Resul
             let mi = b.message(role);
             let cp = p.key("content");
             match req(item, "content", p)? {
-                Value::String(s) => b.text(mi, s, &cp),
-                Value::Array(parts) => {
+                Node::String(s) => b.text(mi, s, &cp),
+                Node::Array(parts) => {
                     for (j, part) in parts.iter().enumerate() {
                         content_part(part, &cp.index(j), b, mi, &text_part)?;
                     }
@@ -431,8 +436,8 @@ fn response_item(v: &Value, p: &Path<'_>, b: &mut Builder, input: bool) -> Resul
             };
             let op = p.key("output");
             match req(item, "output", p)? {
-                Value::String(s) => b.part(mi, mk(s.clone()), Some(op.slot())),
-                Value::Array(parts) => {
+                Node::String(s) => b.part(mi, mk(s.as_ref().to_owned()), Some(op.slot())),
+                Node::Array(parts) => {
                     for (j, part) in parts.iter().enumerate() {
                         content_part(part, &op.index(j), b, mi, &mk)?;
                     }
@@ -458,7 +463,7 @@ fn response_item(v: &Value, p: &Path<'_>, b: &mut Builder, input: bool) -> Resul
     Ok(())
 }
 
-pub(super) fn responses_response(v: &Value, b: &mut Builder) -> Result<Meta, DecodeError> {
+pub(super) fn responses_response(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError> {
     let p = Path::root();
     let root = obj(v, &p)?;
     let op = p.key("output");

@@ -27,11 +27,11 @@ fn assert_slots_consistent(d: &Decoded) {
         let text = text_of(&d.conversation, *location).unwrap();
         match slot {
             Slot::Str(p) => {
-                let raw = d.value.pointer(p).and_then(Value::as_str).unwrap();
+                let raw = d.value().pointer(p).and_then(Value::as_str).unwrap();
                 // Tool arguments with escapes are scanned in resolved form.
                 assert!(raw == text || openai::scannable_arguments(raw) == text);
             }
-            Slot::Json(p) => assert_eq!(d.value.pointer(p).unwrap().to_string(), text),
+            Slot::Json(p) => assert_eq!(d.value().pointer(p).unwrap().to_string(), text),
         }
     }
     // And every scannable text has a slot.
@@ -192,7 +192,7 @@ fn chat_redaction_writes_back_only_the_changed_texts() {
         json!("What is in this picture? Also email [EMAIL]");
     expected["messages"][3]["tool_calls"][0]["function"]["arguments"] =
         json!("{\"city\":\"[CITY]\"}");
-    assert_eq!(d.value, expected);
+    assert_eq!(*d.value(), expected);
     assert_eq!(d.conversation, edited);
     let bytes = d.to_bytes();
     let back: Value = serde_json::from_slice(&bytes).unwrap();
@@ -425,7 +425,7 @@ fn completions_prompt_string_array_and_suffix() {
     let mut edited = d.conversation.clone();
     *edited.text_at_mut(loc(1, 0)).unwrap() = "two [PHONE]".into();
     assert_eq!(d.apply(&edited).unwrap(), 1);
-    assert_eq!(d.value["prompt"], json!(["one", "two [PHONE]"]));
+    assert_eq!(d.value()["prompt"], json!(["one", "two [PHONE]"]));
 
     let e = err(
         Api::OpenAiCompletions,
@@ -615,7 +615,7 @@ fn anthropic_tool_input_edit_is_parsed_back_or_refused() {
     *edited.text_at_mut(loc(2, 2)).unwrap() = r#"{"city":"[CITY]","unit":"c"}"#.into();
     assert_eq!(d.apply(&edited).unwrap(), 1);
     assert_eq!(
-        d.value["messages"][1]["content"][2]["input"],
+        d.value()["messages"][1]["content"][2]["input"],
         json!({"city": "[CITY]", "unit": "c"})
     );
 
@@ -674,11 +674,11 @@ fn chat_response_output_with_tool_calls() {
     *edited.text_at_mut(loc(0, 1)).unwrap() = "{\"to\":\"[EMAIL]\"}".into();
     assert_eq!(d.apply(&edited).unwrap(), 2);
     assert_eq!(
-        d.value["choices"][0]["message"]["content"],
+        d.value()["choices"][0]["message"]["content"],
         "Email me at [EMAIL]"
     );
     assert_eq!(
-        d.value["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        d.value()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
         "{\"to\":\"[EMAIL]\"}"
     );
 }
@@ -724,8 +724,8 @@ fn completions_responses_and_anthropic_response_outputs() {
 #[test]
 fn set_model_rewrites_top_level_model() {
     let mut d = decode(Api::AnthropicMessages, &anthropic_body());
-    set_model(&mut d.value, "claude-haiku");
-    assert_eq!(d.value["model"], "claude-haiku");
+    set_model(d.value_mut(), "claude-haiku");
+    assert_eq!(d.value()["model"], "claude-haiku");
 }
 
 // === error bodies ===

@@ -110,11 +110,11 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let clients = &self.shared.settings.clients;
-        let tenant = if clients.is_empty() {
-            Some("default".to_owned())
-        } else {
-            presented_key(&req).and_then(|k| tenant_for(clients, k).cloned())
-        };
+        if clients.is_empty() {
+            // Open mode: every exchange already starts as tenant `default`.
+            return Either::Left(self.inner.call(req));
+        }
+        let tenant = presented_key(&req).and_then(|k| tenant_for(clients, k).cloned());
         match tenant {
             Some(t) => {
                 if let Some(h) = req.extensions().get::<ExchangeHandle>() {

@@ -73,6 +73,13 @@ pub fn policy_input(
         version: 1,
         ..PolicyInput::default()
     };
+    if !guards.engine.reads_request_facts() {
+        input.findings = summarize(findings, Some(conv));
+        input.risk = guards.scorer.score(findings);
+        input.context.stream = ex.stream;
+        input.context.direction = direction;
+        return input;
+    }
     if let Some(parts) = http {
         let facts = &mut input.attributes.request.http;
         facts.method = parts.method.to_string();
@@ -238,11 +245,26 @@ pub fn audit_text(conv: &Conversation, findings: &[Finding]) -> String {
         .filter_map(|f| f.entity.clone())
         .map(|e| (e, "mask".to_owned()))
         .collect();
-    let mut masked = conv.clone();
-    if !ops.is_empty() {
-        redact_conversation(&mut masked, findings, &ops);
-    }
-    let mut out = String::new();
+    // Copy the conversation only when there is something to mask in it.
+    let copy;
+    let masked = if ops.is_empty() {
+        conv
+    } else {
+        let mut m = conv.clone();
+        redact_conversation(&mut m, findings, &ops);
+        copy = m;
+        &copy
+    };
+    let wanted: usize = masked
+        .segments()
+        .map(|s| {
+            s.text
+                .len()
+                .saturating_add(s.role.as_str().len())
+                .saturating_add(3)
+        })
+        .sum();
+    let mut out = String::with_capacity(wanted.min(AUDIT_PAYLOAD_CAP.saturating_add(32)));
     for seg in masked.segments() {
         if !out.is_empty() {
             out.push('\n');
@@ -431,23 +453,42 @@ where
                 return inner.call(req).await;
             };
             let started = std::time::Instant::now();
-            let ex = handle.snapshot();
-            let on_error = ex
-                .route_index
-                .and_then(|i| shared.settings.routes.get(i))
-                .map_or(FailMode::Block, |r| r.on_error);
             let (mut parts, body) = req.into_parts();
-            let mut input = policy_input(
-                &ex,
-                &decoded.conversation,
-                Some(&parts),
-                Direction::Request,
-                &ex.findings,
-                &shared.guards,
-            );
+            // Everything the decision needs from the exchange, read under
+            // one lock instead of copying the whole exchange.
+            let (on_error, mut input, subject, audit_prompt, failure_reasons) = handle.with(|ex| {
+                let on_error = ex
+                    .route_index
+                    .and_then(|i| shared.settings.routes.get(i))
+                    .map_or(FailMode::Block, |r| r.on_error);
+                let input = policy_input(
+                    ex,
+                    &decoded.conversation,
+                    Some(&parts),
+                    Direction::Request,
+                    &ex.findings,
+                    &shared.guards,
+                );
+                let audit_prompt = shared
+                    .audit
+                    .is_some()
+                    .then(|| audit_text(&decoded.conversation, &ex.findings));
+                let failure_reasons = guard_failure_blocks(ex, on_error).then(|| {
+                    ex.failures
+                        .iter()
+                        .map(|f| format!("{}:{}", f.detector, f.kind.as_str()))
+                        .collect::<Vec<_>>()
+                });
+                (
+                    on_error,
+                    input,
+                    subject_key(ex),
+                    audit_prompt,
+                    failure_reasons,
+                )
+            });
             // The subject's violation history (suspension rules), from SQLite
             // off the async workers.
-            let subject = subject_key(&ex);
             if let (Some(counters), Some(subject)) =
                 (shared.guards.counters.clone(), subject.clone())
             {
@@ -460,21 +501,13 @@ where
                     _ => tracing::warn!("subject counters unavailable; deciding without history"),
                 }
             }
-            let audit_prompt = shared
-                .audit
-                .is_some()
-                .then(|| audit_text(&decoded.conversation, &ex.findings));
             handle.with(|e| {
                 e.risk = input.risk.clone();
                 e.audit_prompt = audit_prompt;
             });
-            if guard_failure_blocks(&ex, on_error) {
+            if let Some(reasons) = failure_reasons {
                 let mut d = Decision::block("guard_unavailable");
-                d.reasons.extend(
-                    ex.failures
-                        .iter()
-                        .map(|f| format!("{}:{}", f.detector, f.kind.as_str())),
-                );
+                d.reasons.extend(reasons);
                 handle.with(|e| e.decision = Some(d));
                 shared.metrics.decision("request", "block");
                 return Err(Reject::new(
@@ -510,6 +543,7 @@ where
             let mut body = body;
             match decision.action {
                 Action::Review => {
+                    let ex = handle.snapshot();
                     let case = hold_for_review(
                         &shared,
                         &handle,
@@ -524,15 +558,17 @@ where
                 Action::Block => return Err(refusal(&decision).into()),
                 Action::Allow => {}
                 Action::Redact => {
+                    let (tenant, findings) =
+                        handle.with(|e| (e.tenant.clone(), e.findings.clone()));
                     let mut conv = decoded.conversation.clone();
                     let mut vault = Vault::new(VaultKey::derive(
                         &shared.guards.vault_secret,
-                        &conversation_id(&ex.tenant, &decoded.conversation),
+                        &conversation_id(&tenant, &decoded.conversation),
                     ));
                     let changed = apply_redaction(
                         &shared,
                         &mut conv,
-                        &ex.findings,
+                        &findings,
                         &decision.redact,
                         &mut vault,
                     )?;
@@ -569,5 +605,60 @@ where
             }
             inner.call(Request::from_parts(parts, body)).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use menshen_classifiers::{Category, Location, Message, Part, Role};
+
+    use super::*;
+
+    fn conv() -> Conversation {
+        let text = |t: &str| Part::Text { text: t.to_owned() };
+        Conversation {
+            messages: vec![
+                Message {
+                    role: Role::System,
+                    parts: vec![text("be brief")],
+                },
+                Message {
+                    role: Role::User,
+                    parts: vec![text("mail a@b.co please")],
+                },
+            ],
+            tools: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn audit_text_masks_entities_and_copies_nothing_else() {
+        let c = conv();
+        assert_eq!(
+            audit_text(&c, &[]),
+            "system: be brief\nuser: mail a@b.co please"
+        );
+        // A finding without an entity (a phrase) is not masked for the log.
+        let mut phrase = Finding::new("phrase", Category::PROMPT_INJECTION, 0.9);
+        phrase.location = Some(Location::Part {
+            message: 1,
+            part: 0,
+        });
+        phrase.span = Some(Span::new(0, 4));
+        assert_eq!(
+            audit_text(&c, std::slice::from_ref(&phrase)),
+            "system: be brief\nuser: mail a@b.co please"
+        );
+        let mut email = Finding::new("pii", Category::SENSITIVE_INFO, 1.0);
+        email.entity = Some("EMAIL".to_owned());
+        email.location = Some(Location::Part {
+            message: 1,
+            part: 0,
+        });
+        email.span = Some(Span::new(5, 11));
+        assert_eq!(
+            audit_text(&c, &[phrase, email]),
+            "system: be brief\nuser: mail [EMAIL] please"
+        );
     }
 }

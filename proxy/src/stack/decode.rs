@@ -60,13 +60,13 @@ fn is_json(req: &Request<Bytes>) -> bool {
         // Many SDKs and curl users omit it; the body is still parsed strictly.
         None => true,
         Some(ct) => {
-            let mime = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            mime == "application/json" || mime.ends_with("+json")
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            let plus_json = mime
+                .len()
+                .checked_sub(5)
+                .and_then(|i| mime.get(i..))
+                .is_some_and(|tail| tail.eq_ignore_ascii_case("+json"));
+            mime.eq_ignore_ascii_case("application/json") || plus_json
         }
     }
 }
@@ -85,15 +85,13 @@ impl<S> Decode<S> {
                     "missing request state",
                 )
             })?;
-        let path = req.uri().path().to_owned();
-        let tenant = handle.with(|ex| ex.tenant.clone());
-        let (route_index, route) = settings
-            .routes
-            .iter()
-            .enumerate()
-            .find(|(_, r)| {
-                path.starts_with(&r.path_prefix)
-                    && (r.tenants.is_empty() || r.tenants.contains(&tenant))
+        let path = req.uri().path();
+        let (route_index, route) = handle
+            .with(|ex| {
+                settings.routes.iter().enumerate().find(|(_, r)| {
+                    path.starts_with(&r.path_prefix)
+                        && (r.tenants.is_empty() || r.tenants.contains(&ex.tenant))
+                })
             })
             .ok_or_else(|| {
                 Reject::new(
@@ -107,14 +105,13 @@ impl<S> Decode<S> {
             ex.route_index = Some(route_index);
             ex.upstream = Some(route.upstream);
         });
-        if route
-            .passthrough
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
-        {
+        if route.passthrough.iter().any(|p| {
+            path.strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        }) {
             return Ok(());
         }
-        let api = Api::from_path(&path).ok_or_else(|| {
+        let api = Api::from_path(path).ok_or_else(|| {
             Reject::new(
                 RejectKind::NotFound,
                 "unknown_api_path",
@@ -137,7 +134,7 @@ impl<S> Decode<S> {
             ));
         }
         let limits = DecodeLimits::new(settings.max_json_depth);
-        let decoded = api::decode_request(api, req.body(), &limits)
+        let decoded = api::decode_request_bytes(api, req.body().clone(), &limits)
             .map_err(|e| Reject::new(RejectKind::BadRequest, e.code(), e.to_string()))?;
         handle.with(|ex| {
             ex.guarded = true;

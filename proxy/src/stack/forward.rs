@@ -93,30 +93,41 @@ impl Service<Request<Bytes>> for Forward {
     }
 }
 
+/// Hop-by-hop response headers (RFC 9110 §7.6.1), plus `proxy-connection`.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1), and those the upstream
 /// names in `Connection`, from an upstream response before it is relayed.
+///
+/// An upstream answer has a handful of headers, so one pass over them finds
+/// what to remove; looking each of the eight names up in the map (parsing
+/// and hashing every one) cost more than relaying the rest.
 fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
-    let named: Vec<http::HeaderName> = headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| http::HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        headers.remove(n);
+    // Cloning a value only bumps a reference count; the names in it are
+    // removed by `&str`, which needs no owned `HeaderName`.
+    let mut values = headers.get_all(http::header::CONNECTION).iter();
+    let first = values.next().cloned();
+    let more: Vec<http::HeaderValue> = values.cloned().collect();
+    for v in first.iter().chain(&more) {
+        let Ok(v) = v.to_str() else { continue };
+        for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            headers.remove(name);
+        }
     }
-    for n in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
-        headers.remove(n);
+    while let Some(hop) = headers
+        .keys()
+        .find_map(|k| HOP_BY_HOP.iter().find(|h| **h == k.as_str()).copied())
+    {
+        headers.remove(hop);
     }
 }
 

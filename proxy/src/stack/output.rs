@@ -73,8 +73,8 @@ fn is_event_stream(resp: &Response<ProxyBody>) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| {
             ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
+                .get(..17)
+                .is_some_and(|head| head.eq_ignore_ascii_case("text/event-stream"))
         })
 }
 
@@ -210,7 +210,7 @@ async fn whole_response(
         }
     };
     let limits = DecodeLimits::new(shared.settings.max_json_depth.max(128));
-    let decoded = api::decode_response(api, &bytes, &limits).map_err(|e| {
+    let decoded = api::decode_response_bytes(api, bytes.clone(), &limits).map_err(|e| {
         tracing::warn!(error = %e, "upstream response not decodable");
         Reject::new(
             RejectKind::BadUpstreamResponse,
@@ -241,7 +241,9 @@ async fn whole_response(
     }
     let decision = decide_output(&shared, &handle, &decoded.conversation, &report.findings)?;
     let mut out = bytes;
-    let mut conv = decoded.conversation.clone();
+    // Copied only when something may edit it (a redaction, a vault to
+    // restore from); an allowed answer is forwarded as received.
+    let mut edited: Option<Conversation> = None;
     let mut changed = false;
     match decision.action {
         Action::Block | Action::Review => {
@@ -250,9 +252,10 @@ async fn whole_response(
         }
         Action::Redact => {
             let mut scratch = Vault::new(VaultKey::random());
+            let conv = edited.insert(decoded.conversation.clone());
             changed |= apply_redaction(
                 &shared,
-                &mut conv,
+                conv,
                 &report.findings,
                 &decision.redact,
                 &mut scratch,
@@ -262,6 +265,7 @@ async fn whole_response(
     }
     // Put back what the request's pseudonyms stood for.
     if let Some(v) = &vault {
+        let conv = edited.get_or_insert_with(|| decoded.conversation.clone());
         let locs: Vec<_> = conv.segments().map(|s| (s.location, s.kind)).collect();
         for (loc, kind) in locs {
             if let Some(t) = conv.text_at_mut(loc) {
@@ -277,8 +281,8 @@ async fn whole_response(
             }
         }
     }
-    if changed {
-        if let Some(b) = decoded.reencode(&conv).map_err(|e| {
+    if let (true, Some(conv)) = (changed, &edited) {
+        if let Some(b) = decoded.reencode(conv).map_err(|e| {
             Reject::new(
                 RejectKind::BadUpstreamResponse,
                 "redaction_failed",
@@ -290,9 +294,9 @@ async fn whole_response(
     }
     audit_response(&shared, &handle).await?;
     parts.headers.remove(CONTENT_LENGTH);
-    if let Ok(v) = HeaderValue::from_str(&out.len().to_string()) {
-        parts.headers.insert(CONTENT_LENGTH, v);
-    }
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(out.len()));
     Ok(Response::from_parts(parts, super::full(out)))
 }
 
@@ -300,16 +304,29 @@ async fn whole_response(
 /// `http_body_util::Limited`: its error bound trips the compiler's `Send`
 /// inference inside boxed futures, rust#102211.)
 async fn collect_limited(mut body: ProxyBody, cap: usize) -> Result<Bytes, Option<BoxError>> {
+    // A small answer usually arrives in one frame: keep it as it is and copy
+    // only when a second one comes.
+    let mut first: Option<Bytes> = None;
     let mut buf = bytes::BytesMut::new();
+    let mut len = 0usize;
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame.map_err(Some)?.into_data() {
-            if buf.len().saturating_add(data.len()) > cap {
+            len = len.saturating_add(data.len());
+            if len > cap {
                 return Err(None);
             }
-            buf.extend_from_slice(&data);
+            match first.take() {
+                None if buf.is_empty() => first = Some(data),
+                None => buf.extend_from_slice(&data),
+                Some(f) => {
+                    buf.reserve(f.len().saturating_add(data.len()));
+                    buf.extend_from_slice(&f);
+                    buf.extend_from_slice(&data);
+                }
+            }
         }
     }
-    Ok(buf.freeze())
+    Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
 // === streaming ===

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use menshen_policies::Direction;
 use tower::{Layer, Service};
@@ -73,10 +73,11 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
-        let request_id = request_id(&req);
-        let handle = ExchangeHandle::new(Exchange::new(request_id.clone()));
+        let handle = ExchangeHandle::new(Exchange::new(request_id(&req)));
         req.extensions_mut().insert(handle.clone());
-        let path = req.uri().path().to_owned();
+        // A request refused before decoding has no API yet: errors answer in
+        // the format its path names.
+        let path_api = Api::from_path(req.uri().path());
         Box::pin(async move {
             // An audit log that cannot take the record refuses the request
             // before anything is forwarded (sync mode, or on_full = fail_closed).
@@ -92,6 +93,7 @@ where
             let mut resp = match result {
                 Ok(resp) => resp,
                 Err(err) => {
+                    let request_id = handle.with(|ex| ex.request_id.clone());
                     let reject = match find_reject(err.as_ref()) {
                         Some(r) => r.clone(),
                         None => {
@@ -106,51 +108,54 @@ where
                     };
                     handle.with(|ex| ex.reject_code = Some(reject.code()));
                     shared.metrics.error(reject.code());
-                    let api = handle.with(|ex| ex.api).or_else(|| Api::from_path(&path));
+                    let api = handle.with(|ex| ex.api).or(path_api);
                     error_response(api, &reject, &request_id, &handle)
                 }
             };
-            let ex = handle.snapshot();
             // The request-direction record: written for every guarded request
-            // that reached a decision, and for every rejection.
+            // that reached a decision, and for every rejection. The exchange
+            // is copied only for it; everything else reads it under the lock.
             if let Some(audit) = &shared.audit {
-                if ex.guarded || ex.reject_code.is_some() {
-                    if let Err(e) = audit.record(ex.clone(), Direction::Request).await {
+                if handle.with(|ex| ex.guarded || ex.reject_code.is_some()) {
+                    let ex = handle.snapshot();
+                    let (request_id, api) = (ex.request_id.clone(), ex.api);
+                    if let Err(e) = audit.record(ex, Direction::Request).await {
                         shared.metrics.audit_failure();
-                        tracing::error!(request.id = %ex.request_id, error = %e, "audit record not written");
+                        tracing::error!(request.id = %request_id, error = %e, "audit record not written");
                         let reject = Reject::new(
                             RejectKind::AuditUnavailable,
                             "audit_unavailable",
                             "the audit log is unavailable; request not served",
                         );
                         shared.metrics.error(reject.code());
-                        // A request refused before decoding has no API yet:
-                        // answer in the format its path names, as above.
-                        let api = ex.api.or_else(|| Api::from_path(&path));
-                        resp = error_response(api, &reject, &ex.request_id, &handle);
+                        let api = api.or(path_api);
+                        resp = error_response(api, &reject, &request_id, &handle);
                     }
                 }
             }
-            decorate(&mut resp, &ex);
-            let api_label = ex.api.map_or("other", Api::as_str);
+            let (api_label, started) = handle.with(|ex| {
+                decorate(&mut resp, ex);
+                let api_label = ex.api.map_or("other", Api::as_str);
+                let decision = ex.decision.as_ref().map_or("none", |d| d.action.as_str());
+                tracing::info!(
+                    request.id = %ex.request_id,
+                    tenant = %ex.tenant,
+                    route = ex.route.as_deref().unwrap_or("-"),
+                    api = api_label,
+                    status = resp.status().as_u16(),
+                    verdict = decision,
+                    risk.score = ex.risk.score,
+                    findings = ex.findings.len(),
+                    reject.code = ex.reject_code.unwrap_or("-"),
+                    upstream.status = ex.upstream_status.unwrap_or(0),
+                    latency.ms = ex.started.elapsed().as_secs_f64() * 1000.0,
+                    "request"
+                );
+                (api_label, ex.started)
+            });
             shared
                 .metrics
-                .request(api_label, resp.status().as_u16(), ex.started.elapsed());
-            let decision = ex.decision.as_ref().map_or("none", |d| d.action.as_str());
-            tracing::info!(
-                request.id = %ex.request_id,
-                tenant = %ex.tenant,
-                route = ex.route.as_deref().unwrap_or("-"),
-                api = api_label,
-                status = resp.status().as_u16(),
-                verdict = decision,
-                risk.score = ex.risk.score,
-                findings = ex.findings.len(),
-                reject.code = ex.reject_code.unwrap_or("-"),
-                upstream.status = ex.upstream_status.unwrap_or(0),
-                latency.ms = ex.started.elapsed().as_secs_f64() * 1000.0,
-                "request"
-            );
+                .request(api_label, resp.status().as_u16(), started.elapsed());
             Ok(resp)
         })
     }
@@ -192,10 +197,18 @@ fn error_response(
     resp
 }
 
+// Header names as constants: inserting by `&'static str` copies the name
+// into a fresh allocation for every response.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_MENSHEN_DECISION: HeaderName = HeaderName::from_static("x-menshen-decision");
+const X_MENSHEN_RISK: HeaderName = HeaderName::from_static("x-menshen-risk");
+const X_MENSHEN_POLICY_VERSION: HeaderName = HeaderName::from_static("x-menshen-policy-version");
+const X_MENSHEN_REVIEW_CASE: HeaderName = HeaderName::from_static("x-menshen-review-case");
+
 fn decorate(resp: &mut Response<ProxyBody>, ex: &Exchange) {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
-        h.insert("x-request-id", v);
+        h.insert(X_REQUEST_ID, v);
     }
     let decision = match (&ex.decision, ex.reject_code) {
         (Some(d), _) => d.action.as_str(),
@@ -203,18 +216,21 @@ fn decorate(resp: &mut Response<ProxyBody>, ex: &Exchange) {
         (None, None) if ex.guarded => "allow",
         (None, None) => "passthrough",
     };
-    h.insert("x-menshen-decision", HeaderValue::from_static(decision));
-    if let Ok(v) = HeaderValue::from_str(&ex.risk.score.to_string()) {
-        h.insert("x-menshen-risk", v);
-    }
+    h.insert(X_MENSHEN_DECISION, HeaderValue::from_static(decision));
+    // A clean request scores 0: no need to format it.
+    let risk = match ex.risk.score {
+        0 => HeaderValue::from_static("0"),
+        n => HeaderValue::from(u16::from(n)),
+    };
+    h.insert(X_MENSHEN_RISK, risk);
     if !ex.policy_version.is_empty() {
         if let Ok(v) = HeaderValue::from_str(&ex.policy_version) {
-            h.insert("x-menshen-policy-version", v);
+            h.insert(X_MENSHEN_POLICY_VERSION, v);
         }
     }
     if let Some(case) = &ex.review_case {
         if let Ok(v) = HeaderValue::from_str(case) {
-            h.insert("x-menshen-review-case", v);
+            h.insert(X_MENSHEN_REVIEW_CASE, v);
         }
     }
 }

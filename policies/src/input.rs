@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use menshen_classifiers::{Conversation, Finding, RiskReport, Trust};
+use menshen_classifiers::{Conversation, Finding, GuardFailure, OnError, RiskReport, Trust};
 use serde::{Deserialize, Serialize};
 
 /// Version of the input document described by [`INPUT_SCHEMA`]; bumped on
@@ -35,6 +35,38 @@ pub struct PolicyInput {
     /// The end user's violation history (GB/T 45654 suspension rule).
     #[serde(default)]
     pub subject: SubjectState,
+    /// Guards that failed on this exchange in this direction (timeout,
+    /// overload, crash) and were let through by `on_error`: their findings
+    /// are missing from `findings`, so a policy that trusts an empty list
+    /// would read a failed scan as a clean one. Empty when every guard ran.
+    #[serde(default)]
+    pub guard_failures: Vec<GuardFailureFact>,
+}
+
+/// `input.guard_failures[]`: one guard that did not finish its scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardFailureFact {
+    /// Detector id, e.g. `onnx.injection`.
+    pub detector: String,
+    /// `timeout`, `overloaded`, `unavailable` or `failed`.
+    pub kind: String,
+    /// The guard's configured failure mode: `allow` (fail open) or `block`.
+    pub on_error: String,
+}
+
+impl GuardFailureFact {
+    /// The facts of one pipeline failure.
+    pub fn from_failure(f: &GuardFailure) -> Self {
+        GuardFailureFact {
+            detector: f.detector.clone(),
+            kind: f.kind.as_str().to_owned(),
+            on_error: match f.on_error {
+                OnError::Allow => "allow",
+                OnError::Block => "block",
+            }
+            .to_owned(),
+        }
+    }
 }
 
 /// `input.subject`: what the per-subject counters know about the end user.
@@ -277,6 +309,34 @@ mod tests {
                 .unwrap()
                 .in_untrusted
         );
+    }
+
+    #[test]
+    fn guard_failures_reach_the_input_with_kind_and_mode() {
+        use menshen_classifiers::DetectorErrorKind;
+        let f = GuardFailure {
+            detector: "onnx.injection".into(),
+            kind: DetectorErrorKind::Timeout,
+            on_error: OnError::Allow,
+        };
+        let mut input = PolicyInput::new();
+        input
+            .guard_failures
+            .push(GuardFailureFact::from_failure(&f));
+        let v = serde_json::to_value(&input).unwrap();
+        assert_eq!(
+            v["guard_failures"],
+            serde_json::json!([{"detector": "onnx.injection", "kind": "timeout", "on_error": "allow"}])
+        );
+        // The schema lists the field, so a strict validator accepts it.
+        let schema: serde_json::Value = serde_json::from_str(INPUT_SCHEMA).unwrap();
+        let item = &schema["properties"]["guard_failures"]["items"];
+        assert_eq!(item["properties"]["kind"]["enum"][0], "timeout");
+        // Older documents without the field still parse.
+        let mut old = v.clone();
+        old.as_object_mut().unwrap().remove("guard_failures");
+        let back: PolicyInput = serde_json::from_value(old).unwrap();
+        assert!(back.guard_failures.is_empty());
     }
 
     #[test]

@@ -36,9 +36,9 @@ pub use decision::{Action, Decision, LogDetail, REDACTION_OPERATORS};
 pub use engine::{eval, RegoEngine, DECISION_RULE, DEFAULT_EVAL_TIMEOUT};
 pub use error::{PolicyError, SourceError};
 pub use input::{
-    summarize_findings, summarize_findings_in, Direction, FindingSummary, HttpAttributes,
-    LlmRequest, PolicyContext, PolicyInput, RequestAttributes, SubjectState, INPUT_SCHEMA,
-    INPUT_SCHEMA_VERSION,
+    summarize_findings, summarize_findings_in, Direction, FindingSummary, GuardFailureFact,
+    HttpAttributes, LlmRequest, PolicyContext, PolicyInput, RequestAttributes, SubjectState,
+    INPUT_SCHEMA, INPUT_SCHEMA_VERSION,
 };
 pub use review::{Case, CaseFilter, CaseId, CaseStatus, NewCase, Outcome, ReviewQueue};
 pub use set::{

@@ -143,6 +143,7 @@ pub async fn scan_one(guards: &Guards, input: &ScanInput) -> Value {
     let mut ex = Exchange::new(String::new());
     ex.api = input.api;
     ex.guarded = true;
+    ex.failures.clone_from(&report.failures);
     let pi = policy_input(
         &ex,
         &input.conversation,

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{Request, StatusCode};
 use menshen_classifiers::{Conversation, Finding, OnError, Span, Vault, VaultKey};
-use menshen_policies::{Action, Decision, Direction, FindingSummary, PolicyContext, PolicyInput};
+use menshen_policies::{
+    Action, Decision, Direction, FindingSummary, GuardFailureFact, PolicyContext, PolicyInput,
+};
 use tower::{Layer, Service};
 
 use super::decode::DecodedReq;
@@ -129,6 +131,14 @@ pub fn policy_input(
     input.llm.has_untrusted_content = conv.has_untrusted();
     input.findings = summarize(findings, Some(conv));
     input.risk = guards.scorer.score(findings);
+    let failures = match direction {
+        Direction::Request => &ex.failures,
+        Direction::Response => &ex.output_failures,
+    };
+    input.guard_failures = failures
+        .iter()
+        .map(GuardFailureFact::from_failure)
+        .collect();
     input.context = PolicyContext {
         time: now_rfc3339(),
         stream: ex.stream,

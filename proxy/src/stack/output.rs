@@ -132,14 +132,17 @@ fn on_error(shared: &Shared, ex: &Exchange) -> FailMode {
         .map_or(FailMode::Block, |r| r.on_error)
 }
 
-/// Decides on output findings. No findings: allow without asking the policy.
+/// Decides on output findings. No findings and no failed guard: allow
+/// without asking the policy.
 fn decide_output(
     shared: &Shared,
     handle: &ExchangeHandle,
     conv: &Conversation,
     findings: &[Finding],
 ) -> Result<Decision, Reject> {
-    if findings.is_empty() {
+    // A guard that failed open leaves findings out; the policy is told so
+    // (`input.guard_failures`) rather than shown an empty, clean-looking scan.
+    if findings.is_empty() && handle.with(|e| e.output_failures.is_empty()) {
         return Ok(Decision::allow());
     }
     let ex = handle.snapshot();

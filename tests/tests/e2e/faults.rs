@@ -405,6 +405,62 @@ fn broken_model_config(lib: &Path) -> String {
     format!("{cfg}\n[audit]\nmode = \"sync\"\n")
 }
 
+/// A policy sees the guards that failed open (`input.guard_failures`)
+/// instead of an empty, clean-looking scan, and can hold such a request:
+/// here the lenient route's failure is let through by `on_error`, and the
+/// Rego policy holds the request for review, so nothing reaches the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_sees_guards_that_failed_open_and_can_hold_the_request() {
+    let Some(lib) = onnx_library() else { return };
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(bundle.path().join("menshen")).unwrap();
+    std::fs::write(
+        bundle.path().join("menshen/decision.rego"),
+        r#"package menshen
+import rego.v1
+
+default decision := {"action": "allow"}
+
+decision := {"action": "review", "reasons": ["guard_failed"]} if {
+    some f in input.guard_failures
+    f.detector == "onnx.broken"
+    f.kind == "failed"
+    f.on_error == "block"
+}
+"#,
+    )
+    .unwrap();
+    let cfg = broken_model_config(&lib).replace(
+        "[policy]\nengine = \"threshold\"\n",
+        &format!("[policy]\nbundle = \"{}\"\n", bundle.path().display()),
+    );
+    assert!(cfg.contains("bundle = "), "{cfg}");
+    let (p, log) = proxy_with_audit(&cfg, &up, dir.path()).await;
+    let lenient = [("authorization", "Bearer lenient-key")];
+    let r = post(p.addr, "/v1/chat/completions", &lenient, &chat("hello")).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.header("x-menshen-decision"), "review");
+    assert_eq!(r.json()["error"]["code"], "held_for_review");
+    assert!(
+        up.requests().await.is_empty(),
+        "a held request is not forwarded"
+    );
+    let id = r.header("x-request-id").to_owned();
+    p.stop().await.unwrap();
+    log.shutdown().await.unwrap();
+    let records = verified_records(dir.path());
+    let rec = records
+        .lines()
+        .find(|l| l.contains(&format!("\"request_id\":\"{id}\"")))
+        .unwrap();
+    assert!(
+        rec.contains("guard_failed") && rec.contains("review"),
+        "{rec}"
+    );
+}
+
 /// Failures of the `onnx.broken` guard by kind.
 fn broken_failures(metrics: &str) -> BTreeMap<String, f64> {
     metrics

@@ -266,10 +266,10 @@ impl Normalizer {
         let mut scratch = String::with_capacity(16);
         let mut prev1: Option<char> = None;
         let mut prev2: Option<char> = None;
+        let mut spaced = false;
         let mut spacing = Spacing::default();
         let mut i = 0usize;
         while i < bytes.len() {
-            let spaced = spacing.on;
             // Fastest path, outside spaced-out text: the longest stretch of
             // ASCII and Han characters that folding leaves as they are (bar
             // ASCII case) is found in one byte scan and copied in bulk.
@@ -304,7 +304,7 @@ impl Normalizer {
                     break;
                 };
                 if cfg.collapse_spacing && spaced && breaks_spacing(run, prev1) {
-                    spacing = Spacing::default();
+                    spaced = false;
                 }
                 out.ident_str(i, run);
                 let mut tail = run.chars().rev();
@@ -329,42 +329,23 @@ impl Normalizer {
             let next = i.saturating_add(len);
             if cfg.collapse_spacing {
                 if is_token(c) && prev1.is_some_and(is_token) {
-                    spacing = Spacing::default();
+                    spaced = false;
                 }
-                if let Some((gap, action)) = is_separator(c)
-                    .then(|| spacing_gap(text, i, prev1, prev2, &spacing))
-                    .flatten()
+                if is_separator(c) && prev1.is_some_and(is_token) && prev2.is_none_or(is_separator)
                 {
-                    let gap_end = i.saturating_add(usize::from(gap.len));
-                    let dropped = match action {
-                        GapAction::Drop => {
-                            if !spacing.on {
-                                spacing = Spacing {
-                                    on: true,
-                                    unit: None,
-                                    brk: None,
-                                };
-                            }
-                            spacing.unit = Some(gap);
-                            gap.len
-                        }
-                        GapAction::Break => {
-                            spacing.unit = None;
-                            spacing.brk = Some(gap);
-                            if c == ' ' {
-                                out.ident(i, ' ');
-                            } else {
-                                out.atomic(i, gap_end, " ");
-                            }
-                            gap.len.saturating_sub(1)
-                        }
-                    };
-                    stats.collapsed = stats.collapsed.saturating_add(usize::from(dropped));
-                    let (before, last) = gap.last_two();
-                    prev2 = before.map(char::from).or(prev1);
-                    prev1 = Some(char::from(last));
-                    i = gap_end;
-                    continue;
+                    if let Some((end, p2, p1)) = spacing_step(
+                        text,
+                        i,
+                        (prev1, prev2),
+                        (&mut spaced, &mut spacing),
+                        &mut out,
+                        stats,
+                    ) {
+                        prev2 = p2;
+                        prev1 = Some(p1);
+                        i = end;
+                        continue;
+                    }
                 }
             }
             let start = i;
@@ -526,7 +507,12 @@ impl Normalizer {
             if views.len() > self.config.max_views || *budget == 0 {
                 return;
             }
-            let Some(stretch) = text.get(body..end) else {
+            // A stretch longer than what is left of the budget is cut to it.
+            let mut cut = end.min(body.saturating_add(*budget));
+            while !text.is_char_boundary(cut) {
+                cut = cut.saturating_sub(1);
+            }
+            let Some(stretch) = text.get(body..cut) else {
                 continue;
             };
             *budget = budget.saturating_sub(stretch.len());
@@ -883,7 +869,8 @@ fn char_at(text: &str, pos: usize) -> Option<char> {
     text.get(pos..).and_then(|s| s.chars().next())
 }
 
-/// State of spaced-out text (`i g n o r e  a l l`).
+/// The gaps of spaced-out text (`i g n o r e  a l l`), read only while
+/// inside it (the fold's `spaced` flag; entering resets them).
 ///
 /// Spaced-out words are joined by dropping the gap between their letters,
 /// but a wider gap between two groups (a space where the letters are joined
@@ -892,8 +879,6 @@ fn char_at(text: &str, pos: usize) -> Option<char> {
 /// word-bounded rules still see two words.
 #[derive(Debug, Clone, Copy, Default)]
 struct Spacing {
-    /// Inside spaced-out text.
-    on: bool,
     /// The gap between the letters of the current word; `None` right after a
     /// word break, until the next word's first gap sets it (each word may use
     /// its own separator: `i-g-n-o-r-e a_l_l`).
@@ -968,6 +953,46 @@ impl Gap {
     }
 }
 
+/// The spacing step for the separator at byte `i`, after a token: when the
+/// gap there joins or breaks spaced-out words, writes it (nothing, or one
+/// space) and returns where it ends and the new last two chars. Out of line:
+/// prose seldom gets here, and inlined into the fold it slowed the hot loop.
+#[inline(never)]
+fn spacing_step(
+    text: &str,
+    i: usize,
+    (prev1, prev2): (Option<char>, Option<char>),
+    (spaced, spacing): (&mut bool, &mut Spacing),
+    out: &mut Out,
+    stats: &mut NormalizeStats,
+) -> Option<(usize, Option<char>, char)> {
+    let (gap, action) = spacing_gap(text, i, prev1, prev2, *spaced, spacing)?;
+    let gap_end = i.saturating_add(usize::from(gap.len));
+    let dropped = match action {
+        GapAction::Drop => {
+            if !*spaced {
+                *spaced = true;
+                spacing.brk = None;
+            }
+            spacing.unit = Some(gap);
+            gap.len
+        }
+        GapAction::Break => {
+            spacing.unit = None;
+            spacing.brk = Some(gap);
+            if text.as_bytes().get(i) == Some(&b' ') {
+                out.ident(i, ' ');
+            } else {
+                out.atomic(i, gap_end, " ");
+            }
+            gap.len.saturating_sub(1)
+        }
+    };
+    stats.collapsed = stats.collapsed.saturating_add(usize::from(dropped));
+    let (before, last) = gap.last_two();
+    Some((gap_end, before.map(char::from).or(prev1), char::from(last)))
+}
+
 /// What to do with the gap starting at byte `pos` (a separator), given the
 /// two chars before it: `None` when it is not inside spaced-out text and
 /// stays as written. Spaced-out text is entered only when three single
@@ -978,6 +1003,7 @@ fn spacing_gap(
     pos: usize,
     prev1: Option<char>,
     prev2: Option<char>,
+    spaced: bool,
     sp: &Spacing,
 ) -> Option<(Gap, GapAction)> {
     let t1_single = prev1.is_some_and(is_token) && prev2.is_none_or(is_separator);
@@ -985,6 +1011,17 @@ fn spacing_gap(
         return None;
     }
     let bytes = text.as_bytes();
+    // Prose (`a word`): one separator, then a token of two ASCII
+    // alphanumerics, is never spacing; rejected without measuring the gap.
+    let next2 = (
+        bytes.get(pos.saturating_add(1)),
+        bytes.get(pos.saturating_add(2)),
+    );
+    if let (Some(b1), Some(b2)) = next2 {
+        if b1.is_ascii_alphanumeric() && b2.is_ascii_alphanumeric() {
+            return None;
+        }
+    }
     let gap = Gap::at(bytes, pos)?;
     let t2_pos = pos.saturating_add(usize::from(gap.len));
     let t2 = char_at(text, t2_pos).filter(|c| is_token(*c))?;
@@ -992,7 +1029,7 @@ fn spacing_gap(
     if !char_at(text, after_pos).is_none_or(is_separator) {
         return None;
     }
-    if sp.on {
+    if spaced {
         if sp.unit == Some(gap) {
             return Some((gap, GapAction::Drop));
         }

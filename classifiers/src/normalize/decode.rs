@@ -59,6 +59,7 @@ pub(super) fn find_encoded(text: &str, min_len: usize, budget: &mut usize) -> Ve
     if memchr_any(bytes) {
         escapes(text, budget, &mut out);
     }
+    spaced_hex(text, min_len, budget, &mut out);
     out
 }
 
@@ -72,6 +73,12 @@ pub(super) fn find_encoded(text: &str, min_len: usize, budget: &mut usize) -> Ve
 /// (short words and spaces) is read at a few bytes in every `min_len`, and
 /// no byte is read more than twice.
 fn b64_runs(bytes: &[u8], min_len: usize) -> Vec<(usize, usize)> {
+    class_runs(bytes, min_len, is_b64)
+}
+
+/// Maximal runs of bytes in a class at least `min_len` (> 0) long, found
+/// with the skip loop described at [`b64_runs`].
+fn class_runs(bytes: &[u8], min_len: usize, is_in: impl Fn(u8) -> bool) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
     let step = min_len.saturating_sub(1);
     let mut i = 0usize;
@@ -80,7 +87,7 @@ fn b64_runs(bytes: &[u8], min_len: usize) -> Vec<(usize, usize)> {
         let Some(&b) = bytes.get(j) else {
             break;
         };
-        if !is_b64(b) {
+        if !is_in(b) {
             i = j.saturating_add(1);
             continue;
         }
@@ -89,12 +96,12 @@ fn b64_runs(bytes: &[u8], min_len: usize) -> Vec<(usize, usize)> {
             && start
                 .checked_sub(1)
                 .and_then(|k| bytes.get(k))
-                .is_some_and(|b| is_b64(*b))
+                .is_some_and(|b| is_in(*b))
         {
             start = start.saturating_sub(1);
         }
         let mut end = j.saturating_add(1);
-        while bytes.get(end).is_some_and(|b| is_b64(*b)) {
+        while bytes.get(end).is_some_and(|b| is_in(*b)) {
             end = end.saturating_add(1);
         }
         if end.saturating_sub(start) >= min_len {
@@ -152,6 +159,12 @@ fn escape_starts() -> Option<&'static AhoCorasick> {
 }
 
 fn decode_run(run: &str, budget: &mut usize) -> Option<(ViewKind, String)> {
+    // `0x4967...`: a C-style prefix on a hex run, which would otherwise be
+    // tried as base64 (the `x` is in its alphabet).
+    let run = match run.strip_prefix("0x").or_else(|| run.strip_prefix("0X")) {
+        Some(body) if body.bytes().all(|b| b.is_ascii_hexdigit()) => body,
+        _ => run,
+    };
     let all_hex = run.bytes().all(|b| b.is_ascii_hexdigit());
     if all_hex && run.len().is_multiple_of(2) {
         let take = run.len().min(budget.saturating_mul(2));
@@ -250,6 +263,126 @@ fn escapes(text: &str, budget: &mut usize, out: &mut Vec<Encoded>) {
         if *budget == 0 {
             return;
         }
+    }
+}
+
+/// Bytes that can make up space-separated hex bytes (`49 67 6e`, and
+/// `0x49 0x67`), as a table: the skip loop probes prose with it.
+static SPACED_HEX: [bool; 256] = spaced_hex_table();
+
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)] // const fn, index < 256
+const fn spaced_hex_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_hexdigit() || matches!(c, b' ' | b'x' | b'X');
+        b += 1;
+    }
+    t
+}
+
+fn is_spaced_hex(b: u8) -> bool {
+    SPACED_HEX.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// One hex byte written as a token: `4f` or `0x4f`.
+fn hex_token(tok: &[u8]) -> Option<u8> {
+    let digits = match tok {
+        [b'0', b'x' | b'X', rest @ ..] => rest,
+        _ => tok,
+    };
+    match digits {
+        [h, l] => hex_val(*h)?.checked_mul(16)?.checked_add(hex_val(*l)?),
+        _ => None,
+    }
+}
+
+/// Hex bytes written as tokens separated by single spaces (`49 67 6e ...`,
+/// a hex dump or a "bytes:" listing), at least `min_pairs` of them in a row.
+///
+/// Stretches of hex digits, spaces and `x` are found with the base64 skip
+/// loop (a run of `min_pairs` tokens is at least `3 * min_pairs - 1` bytes
+/// long), so prose is read at a few bytes per stretch; each stretch is then
+/// split into tokens once. Linear overall. Prose is dense in this class
+/// (spaces, `a` to `f`), so the probe stride matters: `min_pairs` is the
+/// base64 minimum run length itself (16 bytes), not half of it, which
+/// halves the probes at no cost to real payloads.
+fn spaced_hex(text: &str, min_pairs: usize, budget: &mut usize, out: &mut Vec<Encoded>) {
+    let min_pairs = min_pairs.max(4);
+    let bytes = text.as_bytes();
+    let min_len = min_pairs.saturating_mul(3).saturating_sub(1);
+    for (a, b) in class_runs(bytes, min_len, is_spaced_hex) {
+        // A token at either end of the stretch that is glued to a word
+        // (`cafe` in `xcafe`) is not a hex byte.
+        let glued = |k: Option<usize>| {
+            k.and_then(|k| bytes.get(k))
+                .is_some_and(u8::is_ascii_alphanumeric)
+        };
+        let glued_start = glued(a.checked_sub(1));
+        let glued_end = glued(Some(b));
+        let mut seq: Option<(usize, usize)> = None;
+        let mut decoded = Vec::new();
+        let mut j = a;
+        while j <= b {
+            let k = bytes
+                .get(j..b)
+                .and_then(|s| s.iter().position(|c| *c == b' '))
+                .map_or(b, |p| j.saturating_add(p));
+            let edge = (j == a && glued_start) || (k == b && glued_end);
+            let byte = (!edge)
+                .then(|| bytes.get(j..k).and_then(hex_token))
+                .flatten();
+            match byte {
+                Some(v) => {
+                    // Continues the sequence only after exactly one space.
+                    match &mut seq {
+                        Some((_, end)) if end.saturating_add(1) == j => *end = k,
+                        _ => {
+                            flush_hex(text, seq, &mut decoded, min_pairs, budget, out);
+                            seq = Some((j, k));
+                        }
+                    }
+                    decoded.push(v);
+                }
+                None => {
+                    flush_hex(text, seq.take(), &mut decoded, min_pairs, budget, out);
+                }
+            }
+            j = k.saturating_add(1);
+        }
+        flush_hex(text, seq, &mut decoded, min_pairs, budget, out);
+        if *budget == 0 {
+            return;
+        }
+    }
+}
+
+/// Ends a sequence of spaced hex bytes: keeps it as a segment if it is long
+/// enough and reads as text, within the budget.
+fn flush_hex(
+    text: &str,
+    seq: Option<(usize, usize)>,
+    decoded: &mut Vec<u8>,
+    min_pairs: usize,
+    budget: &mut usize,
+    out: &mut Vec<Encoded>,
+) {
+    let mut bytes = std::mem::take(decoded);
+    let Some((start, end)) = seq else {
+        return;
+    };
+    if bytes.len() < min_pairs || *budget == 0 || text.get(start..end).is_none() {
+        return;
+    }
+    bytes.truncate(*budget);
+    *budget = budget.saturating_sub(bytes.len());
+    if let Some(t) = plausible(bytes) {
+        out.push(Encoded {
+            span: Span::new(start, end),
+            kind: ViewKind::Hex,
+            text: t,
+        });
     }
 }
 

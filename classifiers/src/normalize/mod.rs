@@ -13,11 +13,15 @@
 //!   Cyrillic/Greek confusables onto Latin, removal of zero-width and bidi
 //!   controls, decoding of tag characters, collapsed letter spacing and
 //!   leetspeak digits inside words;
-//! - one view per embedded base64 / hex / URL-encoded segment that decodes to
+//! - one view per embedded base64 / hex (plain, `0x`-prefixed or
+//!   space-separated bytes) / URL-encoded segment that decodes to
 //!   plausible text, normalized the same way and decoded again recursively up
 //!   to [`NormalizeConfig::max_depth`];
-//! - a rot13 view of the whole primary text when rot13-encoded trigger words
-//!   appear (rot13 has no alphabet of its own to spot it by).
+//! - a rot13 view of the primary text, and of each decoded view, when
+//!   rot13-encoded trigger words appear in it (rot13 has no alphabet of its
+//!   own to spot it by);
+//! - a reversed view of each stretch under a right-to-left override
+//!   (U+202E), which renders in the reverse of its logical order.
 //!
 //! Every view maps its spans back to byte spans of the *original* text on char
 //! boundaries: matches in the primary view map precisely through an offset map
@@ -41,14 +45,20 @@ pub struct NormalizeConfig {
     /// Fold leetspeak digits and symbols (`0→o`, `1→i`, `3→e`, `4→a`, `5→s`,
     /// `7→t`, `@→a`, `$→s`) when they touch a letter.
     pub leetspeak: bool,
-    /// Join runs of three or more single characters separated by one space,
-    /// dot, dash, underscore or star (`i g n o r e` → `ignore`).
+    /// Join runs of three or more single characters separated by the same
+    /// gap (one space, dot, dash, underscore or star, or two spaces:
+    /// `i g n o r e` → `ignore`); a wider gap between such runs is a word
+    /// break (`i.g.n.o.r.e a.l.l` → `ignore all`).
     pub collapse_spacing: bool,
     /// Fold Cyrillic and Greek look-alike letters onto Latin ones.
     pub fold_confusables: bool,
     /// Decode embedded base64, hex and URL-encoded segments, and rot13.
     pub decode: bool,
-    /// How many times decoded text is decoded again (base64 inside base64).
+    /// How many levels of encoding are undone (base64 inside base64 inside
+    /// base64 is 3). Depth does not raise the worst-case cost: every level
+    /// decodes out of the same `max_decoded_bytes` and `max_views`, and each
+    /// decoded byte is folded and searched once, so total work stays linear
+    /// in the input plus the decoding budget.
     pub max_depth: u8,
     /// Shortest base64 or hex run, in bytes, worth decoding.
     pub min_encoded_len: usize,
@@ -66,7 +76,7 @@ impl Default for NormalizeConfig {
             collapse_spacing: true,
             fold_confusables: true,
             decode: true,
-            max_depth: 2,
+            max_depth: 3,
             min_encoded_len: 16,
             max_decoded_bytes: 1 << 20,
             max_views: 32,
@@ -86,8 +96,11 @@ pub enum ViewKind {
     Hex,
     /// A decoded URL-encoded (`%NN`) segment.
     Url,
-    /// The rot13 of the normalized original.
+    /// The rot13 of the normalized original or of a decoded view.
     Rot13,
+    /// A stretch after a right-to-left override (U+202E), which renders
+    /// reversed, in the order a reader sees it.
+    Reversed,
 }
 
 impl ViewKind {
@@ -99,6 +112,7 @@ impl ViewKind {
             ViewKind::Hex => "hex",
             ViewKind::Url => "url",
             ViewKind::Rot13 => "rot13",
+            ViewKind::Reversed => "reversed",
         }
     }
 }
@@ -198,7 +212,12 @@ impl Normalizer {
         if self.config.decode {
             let mut budget = self.config.max_decoded_bytes;
             self.decode_views(text, None, 0, &mut views, &mut stats, &mut budget);
-            self.rot13_view(&mut views);
+            self.rot13_views(&mut views);
+            // The fold counted any override as invisible: ordinary text
+            // without one is never searched for it.
+            if stats.invisible > 0 {
+                self.reversed_views(text, &mut views, &mut budget);
+            }
         }
         Normalized { views, stats }
     }
@@ -248,6 +267,7 @@ impl Normalizer {
         let mut prev1: Option<char> = None;
         let mut prev2: Option<char> = None;
         let mut spaced = false;
+        let mut spacing = Spacing::default();
         let mut i = 0usize;
         while i < bytes.len() {
             // Fastest path, outside spaced-out text: the longest stretch of
@@ -307,22 +327,31 @@ impl Normalizer {
             };
             let len = c.len_utf8();
             let next = i.saturating_add(len);
-            let start = i;
-            i = next;
-            // From here on `i` is the current char's start again.
-            let i = start;
             if cfg.collapse_spacing {
                 if is_token(c) && prev1.is_some_and(is_token) {
                     spaced = false;
                 }
-                if is_separator(c) && collapsible_separator(text, next, prev1, prev2, spaced) {
-                    spaced = true;
-                    stats.collapsed = stats.collapsed.saturating_add(1);
-                    prev2 = prev1;
-                    prev1 = Some(c);
-                    continue;
+                if is_separator(c) && prev1.is_some_and(is_token) && prev2.is_none_or(is_separator)
+                {
+                    if let Some((end, p2, p1)) = spacing_step(
+                        text,
+                        i,
+                        (prev1, prev2),
+                        (&mut spaced, &mut spacing),
+                        &mut out,
+                        stats,
+                    ) {
+                        prev2 = p2;
+                        prev1 = Some(p1);
+                        i = end;
+                        continue;
+                    }
                 }
             }
+            let start = i;
+            i = next;
+            // From here on `i` is the current char's start again.
+            let i = start;
             prev2 = prev1;
             prev1 = Some(c);
             if c.is_ascii() {
@@ -425,24 +454,81 @@ impl Normalizer {
         }
     }
 
-    fn rot13_view(&self, views: &mut Vec<View>) {
-        let Some(primary) = views.first() else {
-            return;
-        };
+    /// Rot13 views of the primary view and of each decoded view that shows
+    /// rot13-encoded trigger words (base64 of rot13 is a common wrapping).
+    /// Each costs at most its view's length, so together they cost at most
+    /// the text plus the decoding budget.
+    fn rot13_views(&self, views: &mut Vec<View>) {
         let Some(ac) = rot13_canaries() else {
             return;
         };
-        if !ac.is_match(primary.text.as_str()) {
-            return;
+        let count = views.len();
+        for k in 0..count {
+            let Some(v) = views.get(k) else {
+                break;
+            };
+            // Decoded views count against `max_views` and `max_depth`; the
+            // primary's rot13 view is always allowed.
+            let decoded = k > 0;
+            if decoded && (views.len() > self.config.max_views || v.depth >= self.config.max_depth)
+            {
+                continue;
+            }
+            if !ac.is_match(v.text.as_str()) {
+                continue;
+            }
+            let view = View {
+                kind: ViewKind::Rot13,
+                depth: v.depth.saturating_add(1),
+                text: v.text.chars().map(rot13).collect(),
+                map: v.map.clone(),
+            };
+            views.push(view);
         }
-        let text: String = primary.text.chars().map(rot13).collect();
-        let view = View {
-            kind: ViewKind::Rot13,
-            depth: 1,
-            text,
-            map: primary.map.clone(),
-        };
-        views.push(view);
+    }
+
+    /// One view per stretch of `text` under a right-to-left override
+    /// (U+202E up to the pop U+202C, an isolate's end U+2069, a line break,
+    /// another override or the end): the stretch reversed and folded, which
+    /// is what a reader sees while the model reads the logical order. Only
+    /// called when the fold removed an invisible char; the stretches do not
+    /// overlap, so the cost is linear, and they draw on the decoding budget.
+    fn reversed_views(&self, text: &str, views: &mut Vec<View>, budget: &mut usize) {
+        const RLO: char = '\u{202E}';
+        let mut from = 0usize;
+        while let Some(at) = text.get(from..).and_then(|t| t.find(RLO)) {
+            let start = from.saturating_add(at);
+            let body = start.saturating_add(RLO.len_utf8());
+            let end = text
+                .get(body..)
+                .and_then(|t| t.find(['\u{202C}', '\u{2069}', '\n', '\r', RLO]))
+                .map_or(text.len(), |k| body.saturating_add(k));
+            from = end;
+            if views.len() > self.config.max_views || *budget == 0 {
+                return;
+            }
+            // A stretch longer than what is left of the budget is cut to it.
+            let mut cut = end.min(body.saturating_add(*budget));
+            while !text.is_char_boundary(cut) {
+                cut = cut.saturating_sub(1);
+            }
+            let Some(stretch) = text.get(body..cut) else {
+                continue;
+            };
+            *budget = budget.saturating_sub(stretch.len());
+            let reversed: String = stretch.chars().rev().collect();
+            let mut inner = NormalizeStats::default();
+            let (t, _) = self.fold(&reversed, &mut inner);
+            if t.trim().is_empty() {
+                continue;
+            }
+            views.push(View {
+                kind: ViewKind::Reversed,
+                depth: 1,
+                text: t,
+                map: OffsetMap::Whole(Span::new(start, end)),
+            });
+        }
     }
 }
 
@@ -783,36 +869,187 @@ fn char_at(text: &str, pos: usize) -> Option<char> {
     text.get(pos..).and_then(|s| s.chars().next())
 }
 
-/// Whether the separator just before byte `next` sits inside a run of
-/// single-char tokens and should be dropped. A run is entered only when
-/// three single chars in a row are seen, so `a b` and `e.g.` stay intact.
-fn collapsible_separator(
+/// The gaps of spaced-out text (`i g n o r e  a l l`), read only while
+/// inside it (the fold's `spaced` flag; entering resets them).
+///
+/// Spaced-out words are joined by dropping the gap between their letters,
+/// but a wider gap between two groups (a space where the letters are joined
+/// by dots or dashes, or more spaces than between letters) is a word break:
+/// it becomes one space, so `I.g.n.o.r.e a.l.l` reads `ignore all` and
+/// word-bounded rules still see two words.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spacing {
+    /// The gap between the letters of the current word; `None` right after a
+    /// word break, until the next word's first gap sets it (each word may use
+    /// its own separator: `i-g-n-o-r-e a_l_l`).
+    unit: Option<Gap>,
+    /// The gap of the last word break.
+    brk: Option<Gap>,
+}
+
+/// One to three separator bytes between two single chars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Gap {
+    bytes: [u8; 3],
+    len: u8,
+}
+
+/// What to do with a gap inside spaced-out text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GapAction {
+    /// Between letters of one word: dropped.
+    Drop,
+    /// Between words: one space.
+    Break,
+}
+
+// === impl Gap ===
+
+impl Gap {
+    /// The gap starting at byte `pos`: its separators, when there are one to
+    /// three of them (a longer run is layout, not spacing).
+    fn at(bytes: &[u8], pos: usize) -> Option<Gap> {
+        let mut g = Gap {
+            bytes: [0; 3],
+            len: 0,
+        };
+        let mut j = pos;
+        while let Some(&b) = bytes.get(j).filter(|b| is_separator(char::from(**b))) {
+            *g.bytes.get_mut(usize::from(g.len))? = b;
+            g.len = g.len.saturating_add(1);
+            j = j.saturating_add(1);
+        }
+        (g.len > 0).then_some(g)
+    }
+
+    fn seps(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// A gap that can join the letters of a word: one separator, or two
+    /// spaces.
+    fn joins_letters(&self) -> bool {
+        self.len == 1 || self.seps() == b"  "
+    }
+
+    /// Whether this gap separates words spaced out with `unit`: it has a
+    /// space where the unit has none, or repeats the unit's separator more
+    /// often.
+    fn wider_than(&self, unit: Gap) -> bool {
+        let has_space = |g: &Gap| g.seps().contains(&b' ');
+        if has_space(self) && !has_space(&unit) {
+            return true;
+        }
+        let u = unit.bytes.first().copied();
+        self.len > unit.len && self.seps().iter().all(|b| Some(*b) == u)
+    }
+
+    /// The last separator, and the one before it if the gap has two or more.
+    fn last_two(&self) -> (Option<u8>, u8) {
+        let s = self.seps();
+        let last = s.last().copied().unwrap_or(b' ');
+        let before = s.len().checked_sub(2).and_then(|k| s.get(k)).copied();
+        (before, last)
+    }
+}
+
+/// The spacing step for the separator at byte `i`, after a token: when the
+/// gap there joins or breaks spaced-out words, writes it (nothing, or one
+/// space) and returns where it ends and the new last two chars. Out of line:
+/// prose seldom gets here, and inlined into the fold it slowed the hot loop.
+#[inline(never)]
+fn spacing_step(
     text: &str,
-    next: usize,
+    i: usize,
+    (prev1, prev2): (Option<char>, Option<char>),
+    (spaced, spacing): (&mut bool, &mut Spacing),
+    out: &mut Out,
+    stats: &mut NormalizeStats,
+) -> Option<(usize, Option<char>, char)> {
+    let (gap, action) = spacing_gap(text, i, prev1, prev2, *spaced, spacing)?;
+    let gap_end = i.saturating_add(usize::from(gap.len));
+    let dropped = match action {
+        GapAction::Drop => {
+            if !*spaced {
+                *spaced = true;
+                spacing.brk = None;
+            }
+            spacing.unit = Some(gap);
+            gap.len
+        }
+        GapAction::Break => {
+            spacing.unit = None;
+            spacing.brk = Some(gap);
+            if text.as_bytes().get(i) == Some(&b' ') {
+                out.ident(i, ' ');
+            } else {
+                out.atomic(i, gap_end, " ");
+            }
+            gap.len.saturating_sub(1)
+        }
+    };
+    stats.collapsed = stats.collapsed.saturating_add(usize::from(dropped));
+    let (before, last) = gap.last_two();
+    Some((gap_end, before.map(char::from).or(prev1), char::from(last)))
+}
+
+/// What to do with the gap starting at byte `pos` (a separator), given the
+/// two chars before it: `None` when it is not inside spaced-out text and
+/// stays as written. Spaced-out text is entered only when three single
+/// chars in a row are joined by the same gap, so `a b` and `e.g.` stay
+/// intact. Looks at most a dozen bytes ahead.
+fn spacing_gap(
+    text: &str,
+    pos: usize,
     prev1: Option<char>,
     prev2: Option<char>,
     spaced: bool,
-) -> bool {
+    sp: &Spacing,
+) -> Option<(Gap, GapAction)> {
     let t1_single = prev1.is_some_and(is_token) && prev2.is_none_or(is_separator);
     if !t1_single {
-        return false;
+        return None;
     }
-    let Some(t2) = char_at(text, next).filter(|c| is_token(*c)) else {
-        return false;
-    };
-    let after_pos = next.saturating_add(t2.len_utf8());
-    let after = char_at(text, after_pos);
-    if !after.is_none_or(is_separator) {
-        return false;
+    let bytes = text.as_bytes();
+    // Prose (`a word`): one separator, then a token of two ASCII
+    // alphanumerics, is never spacing; rejected without measuring the gap.
+    let next2 = (
+        bytes.get(pos.saturating_add(1)),
+        bytes.get(pos.saturating_add(2)),
+    );
+    if let (Some(b1), Some(b2)) = next2 {
+        if b1.is_ascii_alphanumeric() && b2.is_ascii_alphanumeric() {
+            return None;
+        }
+    }
+    let gap = Gap::at(bytes, pos)?;
+    let t2_pos = pos.saturating_add(usize::from(gap.len));
+    let t2 = char_at(text, t2_pos).filter(|c| is_token(*c))?;
+    let after_pos = t2_pos.saturating_add(t2.len_utf8());
+    if !char_at(text, after_pos).is_none_or(is_separator) {
+        return None;
     }
     if spaced {
-        return true;
+        if sp.unit == Some(gap) {
+            return Some((gap, GapAction::Drop));
+        }
+        if sp.brk == Some(gap) {
+            return Some((gap, GapAction::Break));
+        }
+        return match sp.unit {
+            Some(unit) if gap.wider_than(unit) => Some((gap, GapAction::Break)),
+            None if gap.joins_letters() => Some((gap, GapAction::Drop)),
+            _ => None,
+        };
     }
-    let t3_pos = after_pos.saturating_add(1);
-    let Some(t3) = after.and(char_at(text, t3_pos)).filter(|c| is_token(*c)) else {
-        return false;
-    };
-    char_at(text, t3_pos.saturating_add(t3.len_utf8())).is_none_or(is_separator)
+    if !gap.joins_letters() || Gap::at(bytes, after_pos) != Some(gap) {
+        return None;
+    }
+    let t3_pos = after_pos.saturating_add(usize::from(gap.len));
+    let t3 = char_at(text, t3_pos).filter(|c| is_token(*c))?;
+    char_at(text, t3_pos.saturating_add(t3.len_utf8()))
+        .is_none_or(is_separator)
+        .then_some((gap, GapAction::Drop))
 }
 
 fn leet(c: char) -> Option<char> {

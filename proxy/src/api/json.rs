@@ -20,23 +20,38 @@ use super::{DecodeError, DecodeLimits, LocationMap, Slot};
 /// duplicate wins, and a guard that scans one copy while the upstream reads
 /// the other is bypassed.
 pub(super) fn parse(body: &[u8], limits: &DecodeLimits) -> Result<Value, DecodeError> {
+    let duplicate = RefCell::new(None);
+    parse_strict(
+        body,
+        limits,
+        StrictSeed {
+            duplicate: &duplicate,
+        },
+        &duplicate,
+    )
+}
+
+/// The strict parse both trees share: UTF-8 and depth checked first, then
+/// `seed` (which records a repeated key in `duplicate` and fails) over the
+/// whole body, with nothing after the value.
+pub(super) fn parse_strict<'a, S: DeserializeSeed<'a>>(
+    body: &'a [u8],
+    limits: &DecodeLimits,
+    seed: S,
+    duplicate: &RefCell<Option<String>>,
+) -> Result<S::Value, DecodeError> {
     let text = std::str::from_utf8(body).map_err(|e| DecodeError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),
     })?;
     check_depth(text.as_bytes(), limits.max_depth())?;
-    let duplicate = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = StrictSeed {
-        duplicate: &duplicate,
-    }
-    .deserialize(&mut de)
-    .and_then(|v| de.end().map(|()| v));
-    parsed.map_err(|e| parse_error(&e, duplicate.into_inner()))
+    let parsed = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| parse_error(&e, duplicate.take()))
 }
 
 /// The [`DecodeError`] for a serde_json error, given the key the strict
 /// visitor found repeated (if that is what stopped it).
-pub(super) fn parse_error(e: &serde_json::Error, duplicate: Option<String>) -> DecodeError {
+fn parse_error(e: &serde_json::Error, duplicate: Option<String>) -> DecodeError {
     let (line, column) = (e.line(), e.column());
     match duplicate {
         Some(key) => DecodeError::DuplicateKey { key, line, column },
@@ -63,7 +78,7 @@ fn reason_of(e: &serde_json::Error) -> String {
 ///
 /// Most of a request body is string contents, so a string is skipped with
 /// `memchr` to its next quote or backslash rather than byte by byte.
-pub(super) fn check_depth(bytes: &[u8], limit: usize) -> Result<(), DecodeError> {
+fn check_depth(bytes: &[u8], limit: usize) -> Result<(), DecodeError> {
     let mut depth = 0usize;
     let mut i = 0usize;
     while let Some(&b) = bytes.get(i) {

@@ -22,7 +22,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use super::json::{check_depth, parse_error};
+use super::json::parse_strict;
 use super::{DecodeError, DecodeLimits};
 
 /// A JSON value borrowing its strings from the body where it can.
@@ -48,18 +48,15 @@ const LINEAR_DUPLICATE_SCAN: usize = 16;
 
 /// Parses `body` as [`super::json::parse`] does, into a borrowed tree.
 pub(super) fn parse<'a>(body: &'a [u8], limits: &DecodeLimits) -> Result<Node<'a>, DecodeError> {
-    let text = std::str::from_utf8(body).map_err(|e| DecodeError::InvalidUtf8 {
-        valid_up_to: e.valid_up_to(),
-    })?;
-    check_depth(text.as_bytes(), limits.max_depth())?;
     let duplicate = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = NodeSeed {
-        duplicate: &duplicate,
-    }
-    .deserialize(&mut de)
-    .and_then(|v| de.end().map(|()| v));
-    parsed.map_err(|e| parse_error(&e, duplicate.into_inner()))
+    parse_strict(
+        body,
+        limits,
+        NodeSeed {
+            duplicate: &duplicate,
+        },
+        &duplicate,
+    )
 }
 
 // === impl Node ===

@@ -37,6 +37,18 @@ pub trait Detector: Send + Sync + fmt::Debug {
     fn cacheable(&self) -> bool {
         true
     }
+
+    /// Whether the pipeline should also read consecutive segments of the same
+    /// role, trust and kind as one text, so that a phrase split over two
+    /// messages ("ignore all" / "previous instructions") is still seen.
+    /// Only detectors with a bounded [`Detector::max_match_bytes`] take part:
+    /// the pipeline scans a window of that many bytes on each side of every
+    /// boundary, not whole conversations again. Off by default because
+    /// joining is wrong for some detectors: two unrelated numbers in two
+    /// messages would read as one card or phone number.
+    fn joins_segments(&self) -> bool {
+        false
+    }
 }
 
 /// What to do when a guard fails (error or timeout).

@@ -373,6 +373,10 @@ impl Detector for KeywordDetector {
         // several times longer than the normalized term.
         Some(self.longest.saturating_mul(4).max(64))
     }
+
+    fn joins_segments(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ mod pipeline;
 pub mod redact;
 mod risk;
 pub mod rules;
+mod seams;
 pub mod secrets;
 
 pub use category::Category;

@@ -93,6 +93,10 @@ impl Detector for PhraseListDetector {
     fn max_match_bytes(&self) -> Option<usize> {
         Some(self.longest)
     }
+
+    fn joins_segments(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -703,6 +703,10 @@ impl Detector for RuleDetector {
     fn max_match_bytes(&self) -> Option<usize> {
         Some(self.max_match)
     }
+
+    fn joins_segments(&self) -> bool {
+        true
+    }
 }
 
 fn build_regex(pattern: &str) -> Result<Regex, Box<meta::BuildError>> {

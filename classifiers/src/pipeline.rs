@@ -166,11 +166,21 @@ impl Pipeline {
 
     /// Scans the given segments with every detector.
     pub async fn scan_segments(&self, segments: &[Segment<'_>]) -> ScanReport {
+        // Each segment is hashed once for all detectors' cache keys, not
+        // once per detector.
+        let cached = self.cache.capacity > 0 && self.detectors.iter().any(|(d, _)| d.cacheable());
+        let hashes: Vec<[u8; 32]> = if cached {
+            segments.iter().map(segment_hash).collect()
+        } else {
+            Vec::new()
+        };
         let runs = self
             .detectors
             .iter()
             .enumerate()
-            .map(|(idx, (det, settings))| self.run_one(idx, det.as_ref(), *settings, segments));
+            .map(|(idx, (det, settings))| {
+                self.run_one(idx, det.as_ref(), *settings, segments, &hashes)
+            });
         let results = futures::future::join_all(runs).await;
         let mut report = ScanReport::default();
         for r in results {
@@ -191,15 +201,17 @@ impl Pipeline {
         det: &dyn Detector,
         settings: DetectorSettings,
         segments: &[Segment<'_>],
+        hashes: &[[u8; 32]],
     ) -> Result<(Vec<Finding>, usize), GuardFailure> {
         let work = async {
             let mut out = Vec::new();
             let mut hits = 0usize;
-            for seg in segments {
+            for (i, seg) in segments.iter().enumerate() {
                 if settings.skip_operator && matches!(seg.role, Role::System | Role::Developer) {
                     continue;
                 }
-                let (found, hit) = self.scan_cached(idx, det, *seg).await?;
+                let hash = hashes.get(i).copied();
+                let (found, hit) = self.scan_cached(idx, det, *seg, hash).await?;
                 hits = hits.saturating_add(usize::from(hit));
                 out.extend(found.iter().cloned().map(|mut f| {
                     f.location = Some(seg.location);
@@ -244,14 +256,17 @@ impl Pipeline {
 
 impl Pipeline {
     /// One detector's findings for one segment, from the cache when it holds
-    /// them (and whether it did).
+    /// them (and whether it did). `hash` is the segment's [`segment_hash`]
+    /// when the caller already has it.
     async fn scan_cached(
         &self,
         idx: usize,
         det: &dyn Detector,
         seg: Segment<'_>,
+        hash: Option<[u8; 32]>,
     ) -> Result<(Arc<Vec<Finding>>, bool), crate::DetectorError> {
-        let key = (det.cacheable() && self.cache.capacity > 0).then(|| (idx, segment_hash(&seg)));
+        let key = (det.cacheable() && self.cache.capacity > 0)
+            .then(|| (idx, hash.unwrap_or_else(|| segment_hash(&seg))));
         if let Some(f) = key.and_then(|k| self.cache.map.lock().get(&k).cloned()) {
             return Ok((f, true));
         }
@@ -290,7 +305,7 @@ impl Pipeline {
                     text: &window.text,
                     ..*after
                 };
-                let (found, _) = self.scan_cached(idx, det, seg).await?;
+                let (found, _) = self.scan_cached(idx, det, seg, None).await?;
                 for f in found.iter() {
                     let Some((si, span)) = f.span.and_then(|s| group.place(&window, s)) else {
                         continue;

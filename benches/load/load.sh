@@ -24,11 +24,15 @@ cargo build --release --locked -p menshen-proxy >&2
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/menshen"
 
 UP=18401; NGX=18402; MEN=18403; MEN_FULL=18404
-start_upstream "$UP"
+# The stream rows: an upstream answering SSE, nginx passing it through
+# unbuffered, and menshen's phrase and rules+Rego+audit setups in front of it.
+UP_SSE=18408; NGX_SSE=18409; MEN_SSE=18410; MEN_RPA_SSE=18411
+start_upstream "$UP" "$UP_SSE"
 start_passthrough "$NGX" "$UP"
+start_passthrough "$NGX_SSE" "$UP_SSE" ngx-sse off
 
 # Three menshen configurations in front of the same upstream.
-start_menshen() { # name port extra-toml
+start_menshen() { # name port extra-toml [upstream-port]
   mkdir -p "$WORK/$1"
   cat > "$WORK/$1/menshen.toml" <<TOML
 data_dir = "$WORK/$1/data"
@@ -36,7 +40,7 @@ data_dir = "$WORK/$1/data"
 listen = "127.0.0.1:$2"
 [[upstreams]]
 name = "up"
-url = "http://127.0.0.1:$UP"
+url = "http://127.0.0.1:${4:-$UP}"
 [[routes]]
 name = "default"
 upstream = "up"
@@ -92,8 +96,26 @@ start_menshen sync $MEN_SYNC "
 mode = \"sync\"
 $WITH_ONNX"
 
+PHRASE_ONLY="
+[guards.rules]
+enabled = false
+[guards.pii]
+enabled = false
+[guards.secrets]
+enabled = false
+[policy]
+engine = \"threshold\"
+[audit]
+enabled = false
+$NO_ONNX"
+start_menshen phrase-sse $MEN_SSE "$PHRASE_ONLY" "$UP_SSE"
+start_menshen rpa-sse $MEN_RPA_SSE "
+[audit]
+mode = \"async\"
+$NO_ONNX" "$UP_SSE"
+
 write_bodies
-wait_ports $UP $NGX $MEN $MEN_RULES $MEN_RPA $MEN_FULL $MEN_SYNC
+wait_ports $UP $NGX $MEN $MEN_RULES $MEN_RPA $MEN_FULL $MEN_SYNC $UP_SSE $NGX_SSE $MEN_SSE $MEN_RPA_SSE
 
 run() { # label url script conns
   local out
@@ -129,6 +151,18 @@ for script in clean hostile; do
     done
   done
 done
+for script in clean-stream hostile-stream; do
+  for conns in 1 "$CONNS"; do
+    for round in $(seq "$ROUNDS"); do
+      {
+        echo "$(run "upstream direct" "http://127.0.0.1:$UP_SSE/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-|$round"
+        echo "$(run "nginx pass-through" "http://127.0.0.1:$NGX_SSE/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|-|$round"
+        echo "$(run "menshen (phrase guard)" "http://127.0.0.1:$MEN_SSE/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/phrase-sse/pid")")|$round"
+        echo "$(run "menshen (rules+rego+async audit)" "http://127.0.0.1:$MEN_RPA_SSE/v1/chat/completions" "$WORK/$script.lua" "$conns")|$script|$conns|$(rss "$(cat "$WORK/rpa-sse/pid")")|$round"
+      } >>"$ROWS_FILE"
+    done
+  done
+done
 
 python3 - "$ROWS_FILE" <<'PY'
 import sys
@@ -154,13 +188,13 @@ for r in rows:
     groups.setdefault((r["body"], r["conns"], r["label"]), []).append(r)
 multi = len({r["round"] for r in rows}) > 1
 print()
-print(f"{'target':32} {'body':8} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'non-2xx':>8} {'peak RSS':>10} {'÷ nginx':>8}" + ("  ratio min-max" if multi else ""))
+print(f"{'target':32} {'body':14} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} {'non-2xx':>8} {'peak RSS':>10} {'÷ nginx':>8}" + ("  ratio min-max" if multi else ""))
 for (body, conns, label), rs in groups.items():
     rs = sorted(rs, key=lambda r: r["ratio"])
     m = rs[(len(rs) - 1) // 2]  # the lower middle when the count is even
     direct_row = label == "upstream direct"
     f3 = lambda v: "-" if direct_row else f"{v:.3f}"
-    line = (f"{label:32} {body:8} {conns:>5} {m['rps']:>10.2f} {m['p50']:>8.3f} {m['p99']:>8.3f} "
+    line = (f"{label:32} {body:14} {conns:>5} {m['rps']:>10.2f} {m['p50']:>8.3f} {m['p99']:>8.3f} "
             f"{f3(m['add50']):>8} {f3(m['add99']):>8} {m['non2xx']:>8} {m['mem']:>10} "
             f"{'-' if direct_row else format(m['ratio'], '.2f'):>8}")
     if multi and not direct_row:
@@ -173,5 +207,6 @@ echo "+p50/+p99: the row's latency minus 'upstream direct' at the same body and 
 echo "phrase guard: the built-in banned-phrase guard only, threshold policy, no audit."
 echo "rules: phrases + injection rules + PII + secrets, threshold policy, no audit."
 echo "rules+rego+async audit: the rules, the Rego baseline policy and the signed audit log in async mode."
+echo "*-stream bodies: the same requests with \"stream\": true against an upstream answering 15 SSE events; nginx passes them through unbuffered."
 echo "full: the same plus the ONNX injection classifier, audit async or sync."
 echo "hostile rows: non-2xx are the expected blocks of the injection attempt."

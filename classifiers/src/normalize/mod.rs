@@ -754,7 +754,254 @@ const fn ascii_classes() -> [u8; 128] {
 /// them is not a lone token), leetspeak characters that touch no letter, and
 /// Han ideographs. Stops before anything that needs the per-char path, so
 /// the result is exactly what that path would produce.
+///
+/// Eight ASCII bytes at a time where it can ([`ascii_block`]): prose is
+/// mostly ASCII, and a byte at a time the scan mispredicted a branch at
+/// nearly every word end. Anything else (non-ASCII, the last few bytes)
+/// takes the exact per-char step, one char or plain run, and the block scan
+/// resumes after it.
 fn verbatim_stretch(
+    text: &str,
+    i: usize,
+    prev1: Option<char>,
+    prev2: Option<char>,
+    last_alpha: bool,
+    cfg: &NormalizeConfig,
+) -> usize {
+    let bytes = text.as_bytes();
+    let mut st = StretchState {
+        p1_tok: prev1.is_some_and(is_token),
+        p1_none_or_sep: prev1.is_none_or(is_separator),
+        p2_none_or_sep: prev2.is_none_or(is_separator),
+        written_alpha: last_alpha,
+    };
+    let mut j = i;
+    loop {
+        let block = bytes
+            .get(j..j.saturating_add(8))
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes);
+        if let Some(w) = block.filter(|w| w & HI == 0) {
+            let next_alpha = bytes
+                .get(j.saturating_add(8))
+                .is_some_and(u8::is_ascii_alphabetic);
+            match ascii_block(w, &mut st, next_alpha, cfg) {
+                Some(k) => return j.saturating_add(k),
+                None => {
+                    j = j.saturating_add(8);
+                    continue;
+                }
+            }
+        }
+        match stretch_step(text, j, &mut st, cfg) {
+            Some(next) => j = next,
+            None => return j,
+        }
+    }
+}
+
+/// What [`verbatim_stretch`] knows of the last two chars: whether the last
+/// is a token, whether each is a separator (or absent), and whether the last
+/// char written is an ASCII letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StretchState {
+    p1_tok: bool,
+    p1_none_or_sep: bool,
+    p2_none_or_sep: bool,
+    written_alpha: bool,
+}
+
+/// One step of [`verbatim_stretch`] at `j`, a byte at a time: a run of plain
+/// ASCII or one char. Where it ends, or `None` when the char at `j` needs the
+/// per-char path (or the text ends).
+fn stretch_step(
+    text: &str,
+    j: usize,
+    st: &mut StretchState,
+    cfg: &NormalizeConfig,
+) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let &b = bytes.get(j)?;
+    // Bulk: ASCII that is neither separator nor leetspeak needs no check;
+    // only its last byte matters to what follows.
+    let mut end = j;
+    while bytes.get(end).is_some_and(|b| {
+        ASCII_CLASS
+            .get(usize::from(*b))
+            .is_some_and(|c| c & (SEP | LEET) == 0)
+    }) {
+        end = end.saturating_add(1);
+    }
+    if end > j {
+        let last = end
+            .checked_sub(1)
+            .and_then(|k| bytes.get(k))
+            .and_then(|b| ASCII_CLASS.get(usize::from(*b)))
+            .copied()
+            .unwrap_or(0);
+        st.p2_none_or_sep = if end.saturating_sub(j) >= 2 {
+            false
+        } else {
+            st.p1_none_or_sep
+        };
+        st.p1_tok = last & TOKEN != 0;
+        st.p1_none_or_sep = false;
+        st.written_alpha = last & ALPHA != 0;
+        return Some(end);
+    }
+    let (tok, alpha, sep, len) = if b < 0x80 {
+        let class = ASCII_CLASS.get(usize::from(b)).copied().unwrap_or(0);
+        let alpha = class & ALPHA != 0;
+        let sep = class & SEP != 0;
+        if sep && cfg.collapse_spacing && st.p1_tok && st.p2_none_or_sep {
+            return None;
+        }
+        if class & LEET != 0 && cfg.leetspeak {
+            let next_alpha = bytes
+                .get(j.saturating_add(1))
+                .is_some_and(u8::is_ascii_alphabetic);
+            if st.written_alpha || next_alpha {
+                return None;
+            }
+        }
+        (class & TOKEN != 0, alpha, sep, 1usize)
+    } else if (0xE4..=0xE9).contains(&b) {
+        // U+4E00..=U+9FFF (CJK Unified Ideographs) encode as E4..E9 lead bytes.
+        let cp = text
+            .get(j..)
+            .and_then(|s| s.chars().next())
+            .map_or(0, u32::from);
+        if !(0x4E00..=0x9FFF).contains(&cp) {
+            return None;
+        }
+        (true, false, false, 3usize)
+    } else {
+        return None;
+    };
+    st.p2_none_or_sep = st.p1_none_or_sep;
+    st.p1_tok = tok;
+    st.p1_none_or_sep = sep;
+    st.written_alpha = alpha;
+    Some(j.saturating_add(len))
+}
+
+/// Bytes of a `u64` block, little-endian: byte `k` is bits `8k..8k+8`, so a
+/// shift left by 8 moves each byte's flag to the next byte.
+const LO: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte: the flag bit of the masks below.
+const HI: u64 = 0x8080_8080_8080_8080;
+const L7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// For a block of ASCII bytes (high bits clear): the high bit set in each
+/// byte equal to `c` (an ASCII byte). Exact: no sum carries into the next
+/// byte, since each byte of `x + L7` is at most 0x7F + 0x7F.
+fn eq_mask(w: u64, c: u8) -> u64 {
+    let x = w ^ LO.wrapping_mul(u64::from(c));
+    !x.wrapping_add(L7) & HI
+}
+
+/// For a block of ASCII bytes: the high bit set in each byte `>= lo`
+/// (`1 <= lo <= 0x80`). Exact: each byte of the sum is at most 0x7F + 0x7F.
+fn ge_mask(w: u64, lo: u8) -> u64 {
+    w.wrapping_add(LO.wrapping_mul(u64::from(0x80u8.wrapping_sub(lo)))) & HI
+}
+
+/// The flag (0x80) for byte `k` of a block when `on`.
+fn flag(on: bool, k: u32) -> u64 {
+    u64::from(on).wrapping_shl(k.wrapping_mul(8).wrapping_add(7))
+}
+
+/// [`verbatim_stretch`] over eight ASCII bytes `w` (high bits clear), with
+/// exactly the per-byte rules: the stretch stops at a separator after a lone
+/// token (one whose char before is a separator or absent) when collapsing
+/// spacing, and at a leetspeak char after or before a letter; `next_alpha`
+/// says whether the byte after the block is an ASCII letter. Returns the
+/// offset of the first stop in the block, or `None` after carrying the state
+/// over all eight bytes: after ASCII, it is a function of the last two.
+fn ascii_block(
+    w: u64,
+    st: &mut StretchState,
+    next_alpha: bool,
+    cfg: &NormalizeConfig,
+) -> Option<usize> {
+    // Most blocks of prose hold neither a lone token between separators nor
+    // a leetspeak char: cheap supersets of both (any byte in 0x20..=0x2F or
+    // `_` for a separator, any byte in 0x30..=0x40 or `$` for leetspeak)
+    // clear them, and only then is the state taken from the last two bytes.
+    // A block that fails them gets the exact masks below.
+    let sepish = (ge_mask(w, 0x20) & !ge_mask(w, 0x30)) | eq_mask(w, b'_');
+    let lone = sepish
+        & ((sepish ^ HI).wrapping_shl(8) | flag(st.p1_tok, 0))
+        & (sepish.wrapping_shl(16) | flag(st.p2_none_or_sep, 0) | flag(st.p1_none_or_sep, 1));
+    let leetish = (ge_mask(w, 0x30) & !ge_mask(w, 0x41)) | eq_mask(w, b'$');
+    if (lone == 0 || !cfg.collapse_spacing) && (leetish == 0 || !cfg.leetspeak) {
+        let class = |k: u32| {
+            let b = w.wrapping_shr(k.wrapping_mul(8)) & 0x7F;
+            ASCII_CLASS
+                .get(usize::try_from(b).unwrap_or(0))
+                .copied()
+                .unwrap_or(0)
+        };
+        let (last, before) = (class(7), class(6));
+        st.p1_tok = last & TOKEN != 0;
+        st.p1_none_or_sep = last & SEP != 0;
+        st.p2_none_or_sep = before & SEP != 0;
+        st.written_alpha = last & ALPHA != 0;
+        return None;
+    }
+    exact_ascii_block(w, st, next_alpha, cfg)
+}
+
+/// [`ascii_block`] with exact masks.
+fn exact_ascii_block(
+    w: u64,
+    st: &mut StretchState,
+    next_alpha: bool,
+    cfg: &NormalizeConfig,
+) -> Option<usize> {
+    let lower = w | LO.wrapping_mul(0x20);
+    // b'{' is b'z' + 1, b':' is b'9' + 1.
+    let alpha = ge_mask(lower, b'a') & !ge_mask(lower, b'{');
+    let digit = ge_mask(w, b'0') & !ge_mask(w, b':');
+    let tok = alpha | digit;
+    let sep = eq_mask(w, b' ')
+        | eq_mask(w, b'.')
+        | eq_mask(w, b'-')
+        | eq_mask(w, b'_')
+        | eq_mask(w, b'*');
+    let mut stop = 0u64;
+    if cfg.collapse_spacing {
+        let prev_tok = tok.wrapping_shl(8) | flag(st.p1_tok, 0);
+        let prev2_sep =
+            sep.wrapping_shl(16) | flag(st.p2_none_or_sep, 0) | flag(st.p1_none_or_sep, 1);
+        stop |= sep & prev_tok & prev2_sep;
+    }
+    if cfg.leetspeak {
+        // Leet digits are 0, 1, 3, 4, 5 and 7.
+        let not_leet_digit =
+            eq_mask(w, b'2') | eq_mask(w, b'6') | eq_mask(w, b'8') | eq_mask(w, b'9');
+        let leet = (digit & !not_leet_digit) | eq_mask(w, b'@') | eq_mask(w, b'$');
+        let near_alpha = alpha.wrapping_shl(8)
+            | flag(st.written_alpha, 0)
+            | alpha.wrapping_shr(8)
+            | flag(next_alpha, 7);
+        stop |= leet & near_alpha;
+    }
+    if stop != 0 {
+        return usize::try_from(stop.trailing_zeros().wrapping_shr(3)).ok();
+    }
+    let last = |m: u64, k: u32| m.wrapping_shr(k.wrapping_mul(8).wrapping_add(7)) & 1 != 0;
+    st.p1_tok = last(tok, 7);
+    st.p1_none_or_sep = last(sep, 7);
+    st.p2_none_or_sep = last(sep, 6);
+    st.written_alpha = last(alpha, 7);
+    None
+}
+
+/// The byte-at-a-time [`verbatim_stretch`], kept as the reference that the
+/// block scan is tested against.
+#[cfg(test)]
+fn verbatim_stretch_bytewise(
     text: &str,
     i: usize,
     prev1: Option<char>,

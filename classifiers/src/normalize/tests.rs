@@ -356,3 +356,119 @@ proptest! {
         prop_assert_eq!(primary(&text), text);
     }
 }
+
+/// Checks the block scan of `verbatim_stretch` against the byte-at-a-time
+/// reference at every char boundary of `text`, for every combination of the
+/// two settings it reads.
+fn check_stretch(text: &str, prev1: Option<char>, prev2: Option<char>, last_alpha: bool) {
+    for (leetspeak, collapse_spacing) in
+        [(true, true), (true, false), (false, true), (false, false)]
+    {
+        let cfg = NormalizeConfig {
+            leetspeak,
+            collapse_spacing,
+            ..NormalizeConfig::default()
+        };
+        for i in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            assert_eq!(
+                verbatim_stretch(text, i, prev1, prev2, last_alpha, &cfg),
+                verbatim_stretch_bytewise(text, i, prev1, prev2, last_alpha, &cfg),
+                "{text:?} at {i}, prev {prev1:?} {prev2:?}, alpha {last_alpha}, {cfg:?}"
+            );
+        }
+    }
+}
+
+fn prev_char() -> impl Strategy<Value = Option<char>> {
+    prop::sample::select(vec![
+        None,
+        Some('a'),
+        Some('Z'),
+        Some(' '),
+        Some('.'),
+        Some('1'),
+        Some('2'),
+        Some('@'),
+        Some('%'),
+        Some('中'),
+        Some('é'),
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// A small alphabet, so that lone tokens, separators and leetspeak next
+    /// to letters are dense, at every offset of the eight-byte blocks.
+    #[test]
+    fn block_stretch_equals_bytewise_on_a_dense_alphabet(
+        text in "[a b1.3@$\\-_*xZ7%é中]{0,40}",
+        prev1 in prev_char(),
+        prev2 in prev_char(),
+        last_alpha in any::<bool>(),
+    ) {
+        check_stretch(&text, prev1, prev2, last_alpha);
+    }
+
+    #[test]
+    fn block_stretch_equals_bytewise_on_printable_ascii(
+        text in "[ -~]{0,48}",
+        prev1 in prev_char(),
+        prev2 in prev_char(),
+        last_alpha in any::<bool>(),
+    ) {
+        check_stretch(&text, prev1, prev2, last_alpha);
+    }
+
+    #[test]
+    fn block_stretch_equals_bytewise_on_words(
+        words in prop::collection::vec(prop::sample::select(vec![
+            "a", "I", "word", "the", "2", "12.5%", "$4", "l33t", "h@x", "中文", "é", " ", "  ",
+            ".", "-", "_", "*", "\n", "x1", "1x", "@", "e.g.", "i g n", "0", "9",
+        ]), 0..24),
+        prev1 in prev_char(),
+        prev2 in prev_char(),
+        last_alpha in any::<bool>(),
+    ) {
+        check_stretch(&words.concat(), prev1, prev2, last_alpha);
+    }
+
+    #[test]
+    fn block_stretch_equals_bytewise_on_any_text(
+        text in "\\PC{0,40}",
+        prev1 in prev_char(),
+        prev2 in prev_char(),
+        last_alpha in any::<bool>(),
+    ) {
+        check_stretch(&text, prev1, prev2, last_alpha);
+    }
+}
+
+#[test]
+fn block_stretch_equals_bytewise_on_every_ascii_byte_pair() {
+    // Every pair of ASCII bytes at every position of a block, around
+    // letters, digits and separators.
+    for a in 0u8..128 {
+        for b in 0u8..128 {
+            for fill in [b'x', b' ', b'1', b'.'] {
+                let t = vec![fill; 18];
+                for at in [0usize, 5, 7, 8, 14] {
+                    let mut u = t.clone();
+                    u[at] = a;
+                    u[at + 1] = b;
+                    let s = String::from_utf8(u).unwrap();
+                    for (p1, p2) in [(None, None), (Some('a'), Some(' ')), (Some(' '), Some('a'))] {
+                        for alpha in [false, true] {
+                            let cfg = NormalizeConfig::default();
+                            assert_eq!(
+                                verbatim_stretch(&s, 0, p1, p2, alpha, &cfg),
+                                verbatim_stretch_bytewise(&s, 0, p1, p2, alpha, &cfg),
+                                "{s:?} {p1:?} {p2:?} {alpha}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -46,15 +46,13 @@
 
 mod pack;
 mod prefilter;
+mod walk;
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use std::collections::HashMap;
 
-use aho_corasick::automaton::Automaton as _;
-use aho_corasick::automaton::StateID;
-use aho_corasick::Anchored;
 use aho_corasick::{dfa, MatchKind};
 use futures::FutureExt;
 use regex_automata::meta::{self, Regex};
@@ -64,6 +62,9 @@ use sha2::{Digest, Sha256};
 use crate::normalize::{Normalized, Normalizer, View, ViewKind};
 use crate::{Category, Detector, Finding, ScanFuture, Segment, Span, Trust};
 use prefilter::Gate;
+use walk::Walker;
+#[cfg(test)]
+use walk::{LANES, LOCKSTEP_MIN_BYTES};
 
 pub(crate) use pack::valid_category;
 pub use pack::{PackError, PackErrorKind, PackMeta, RulePack, RuleScope, RuleSpec};
@@ -101,10 +102,6 @@ const WINDOW_AFTER: usize = 512;
 /// [`ANCHORED_SPAN`] bytes, so trigger-dense text stays linear.
 const DENSE_HITS: usize = 32;
 
-/// How many pieces of a view the automaton walks in lockstep, and the
-/// shortest view that is split (see `RuleDetector::triggers_in`).
-const LANES: usize = 4;
-const LOCKSTEP_MIN_BYTES: usize = 256;
 const DENSE_BYTES_PER_HIT: usize = 64;
 
 /// Prompt-injection and jailbreak rules compiled from packs.
@@ -117,13 +114,11 @@ pub struct RuleDetector {
     regexes: Vec<RegexRule>,
     /// One automaton over all phrases and all gate literals, searched for
     /// overlapping matches so that every pattern occurrence is reported in a
-    /// single pass (see [`RuleDetector::each_trigger`]).
-    automaton: Option<dfa::DFA>,
+    /// single pass (see [`Walker::triggers`]).
+    automaton: Option<Walker>,
     /// Per automaton pattern, what a hit on it means.
     triggers: Vec<Vec<Trigger>>,
     phrase_meta: Vec<PhraseMeta>,
-    /// Longest automaton pattern, in bytes.
-    longest_pattern: usize,
     /// The automaton's patterns, kept for tests that check the walk against
     /// aho-corasick's own search.
     #[cfg(test)]
@@ -316,18 +311,19 @@ impl RuleDetector {
         // of patterns nearly every byte of prose can start one, so a
         // prefilter would only be called (and fail to skip) each time the
         // automaton returns to its start state.
-        let longest_pattern = patterns.iter().map(Vec::len).max().unwrap_or(0);
         let automaton = if patterns.is_empty() {
             None
         } else {
+            let dfa = dfa::Builder::new()
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(&patterns)
+                .map_err(|e| {
+                    PackError::new("rule set", None, PackErrorKind::Build).with_source(e)
+                })?;
             Some(
-                dfa::Builder::new()
-                    .match_kind(MatchKind::Standard)
-                    .prefilter(false)
-                    .build(&patterns)
-                    .map_err(|e| {
-                        PackError::new("rule set", None, PackErrorKind::Build).with_source(e)
-                    })?,
+                Walker::new(&dfa)
+                    .ok_or_else(|| PackError::new("rule set", None, PackErrorKind::Build))?,
             )
         };
         let digest = hasher.finalize();
@@ -344,7 +340,6 @@ impl RuleDetector {
             automaton,
             triggers,
             phrase_meta,
-            longest_pattern,
             #[cfg(test)]
             patterns,
             max_match: DEFAULT_MAX_MATCH_BYTES.max(longest.saturating_mul(4)),
@@ -445,76 +440,14 @@ impl RuleDetector {
     /// Every occurrence of every automaton pattern in `bytes`, overlapping
     /// ones included, as `(pattern, span)`, in no particular order.
     ///
-    /// A hand-written walk over the DFA's transitions rather than
-    /// aho-corasick's overlapping iterator, which keeps its position in a
-    /// resumable state struct and returns once per match: on prose that cost
-    /// about 5 ns per byte, over a third of a rule scan. The walk is bound by
-    /// the latency of one table lookup per byte, each depending on the last,
-    /// so a long text is cut into [`LANES`] pieces walked in lockstep:
-    /// independent chains that the CPU overlaps. Each piece after the first
-    /// starts `longest_pattern - 1` bytes early, so that it has seen every
-    /// pattern that ends in it, and reports only matches that end in it.
+    /// A hand-written walk over a compact copy of the DFA (see [`walk`])
+    /// rather than aho-corasick's overlapping iterator, which keeps its
+    /// position in a resumable state struct and returns once per match: on
+    /// prose that cost about 5 ns per byte, over a third of a rule scan.
     fn triggers_in(&self, bytes: &[u8]) -> Vec<(usize, Span)> {
-        let mut out = Vec::new();
-        let Some(dfa) = &self.automaton else {
-            return out;
-        };
-        let Ok(start) = dfa.start_state(Anchored::No) else {
-            return out;
-        };
-        // Unanchored and without a prefilter, only match states are special:
-        // the DFA never dies and its start state is ordinary.
-        let step = |sid: StateID, b: u8, end: usize, from: usize, out: &mut Vec<_>| {
-            let sid = dfa.next_state(Anchored::No, sid, b);
-            if dfa.is_special(sid) && dfa.is_match(sid) && end > from {
-                for i in 0..dfa.match_len(sid) {
-                    let pid = dfa.match_pattern(sid, i);
-                    let begin = end.saturating_sub(dfa.pattern_len(pid));
-                    out.push((pid.as_usize(), Span::new(begin, end)));
-                }
-            }
-            sid
-        };
-        let lanes = if bytes.len() >= LOCKSTEP_MIN_BYTES {
-            LANES
-        } else {
-            1
-        };
-        let piece = bytes.len().checked_div(lanes).unwrap_or(0);
-        let lead = self.longest_pattern.saturating_sub(1).min(piece);
-        // Lane k reports matches ending in (k * piece, (k + 1) * piece] (the
-        // last lane: up to the end) and starts walking `lead` bytes before.
-        let mut lane: [(StateID, usize, usize); LANES] = [(start, 0, 0); LANES];
-        for (k, (_, at, from)) in lane.iter_mut().enumerate().take(lanes) {
-            *from = k.saturating_mul(piece);
-            *at = from.saturating_sub(lead);
-        }
-        if lanes == LANES {
-            // Lockstep for as long as every lane has bytes left: lane 0 has
-            // `piece`, the others `piece + lead` or more.
-            for i in 0..piece {
-                for (sid, at, from) in &mut lane {
-                    let pos = at.saturating_add(i);
-                    let b = bytes.get(pos).copied().unwrap_or(0);
-                    *sid = step(*sid, b, pos.saturating_add(1), *from, &mut out);
-                }
-            }
-            for (_, at, _) in &mut lane {
-                *at = at.saturating_add(piece);
-            }
-        }
-        // The rest of each lane on its own.
-        for (k, &(mut sid, at, from)) in lane.iter().enumerate().take(lanes) {
-            let end = if k.saturating_add(1) == lanes {
-                bytes.len()
-            } else {
-                k.saturating_add(1).saturating_mul(piece)
-            };
-            for (pos, &b) in bytes.iter().enumerate().take(end).skip(at) {
-                sid = step(sid, b, pos.saturating_add(1), from, &mut out);
-            }
-        }
-        out
+        self.automaton
+            .as_ref()
+            .map_or_else(Vec::new, |w| w.triggers(bytes))
     }
 
     #[cfg(test)]

@@ -400,12 +400,9 @@ fn corpus_cases_hold() {
 /// Every automaton match, the way aho-corasick's own overlapping iterator
 /// reports them, as the reference for the lockstep walk.
 fn reference_triggers(d: &RuleDetector, text: &[u8]) -> Vec<(usize, Span)> {
-    let Some(dfa) = &d.automaton else {
-        return Vec::new();
-    };
     let ac = aho_corasick::AhoCorasick::builder()
         .match_kind(MatchKind::Standard)
-        .build((0..dfa.patterns_len()).map(|p| d.pattern_bytes(p)))
+        .build((0..d.patterns.len()).map(|p| d.pattern_bytes(p)))
         .unwrap();
     let mut v: Vec<(usize, Span)> = ac
         .find_overlapping_iter(text)
@@ -460,6 +457,18 @@ proptest! {
     ) {
         let d = det();
         let text = words.concat();
+        prop_assert_eq!(lockstep_triggers(&d, text.as_bytes()), reference_triggers(&d, text.as_bytes()));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The same on arbitrary text, long enough to be walked in lanes, so
+    /// that every byte class (and bytes in no pattern) is exercised.
+    #[test]
+    fn lockstep_walk_equals_overlapping_search_on_any_text(text in "\\PC{200,700}") {
+        let d = det();
         prop_assert_eq!(lockstep_triggers(&d, text.as_bytes()), reference_triggers(&d, text.as_bytes()));
     }
 }

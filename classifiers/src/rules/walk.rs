@@ -1,0 +1,248 @@
+//! The trigger automaton as a compact transition table, and the walk that
+//! reports every pattern occurrence in a view.
+//!
+//! aho-corasick's DFA pads each state's row to a power of two and returns
+//! its matches through a general interface; the walk needs one table lookup
+//! per byte and nothing else. [`Walker::new`] copies the DFA into a table
+//! whose rows are exactly one entry per byte class (the classes are the
+//! bytes that no state tells apart, so the table is as small as this
+//! automaton allows), whose entries are row offsets (no multiply per byte),
+//! and whose match states come last (one comparison says whether a state
+//! matches). On prose the walk is bound by the latency of that lookup, each
+//! depending on the last, so a smaller table that stays in cache is what
+//! pays; see [`Walker::triggers`] for the lockstep walk that overlaps
+//! several chains.
+
+use std::collections::HashMap;
+
+use aho_corasick::automaton::{Automaton as _, StateID};
+use aho_corasick::{dfa, Anchored};
+
+use crate::Span;
+
+/// How many pieces of a view are walked in lockstep, and the shortest view
+/// that is split (see [`Walker::triggers`]).
+pub(super) const LANES: usize = 4;
+pub(super) const LOCKSTEP_MIN_BYTES: usize = 256;
+
+/// The DFA of all trigger patterns, as a dense premultiplied table.
+#[derive(Debug)]
+pub(super) struct Walker {
+    /// Byte class of every byte.
+    classes: [u8; 256],
+    /// Per state, one entry per byte class: the next state's row offset
+    /// (state index times the number of classes).
+    trans: Vec<u32>,
+    /// Row offset of the (unanchored) start state.
+    start: u32,
+    /// Row offsets at or above this are match states.
+    first_match: u32,
+    /// Number of classes. A match state's row has one more entry, past the
+    /// classes, that no byte reaches: its index in `match_ranges` (looked up
+    /// only after a match, so the walk never touches it).
+    classes_len: u32,
+    /// Per match state, in row order, its range in `matches`.
+    match_ranges: Vec<(u32, u32)>,
+    /// Pattern id and length of every match of every match state.
+    matches: Vec<(u32, u32)>,
+    /// Longest pattern, in bytes.
+    longest: usize,
+}
+
+// === impl Walker ===
+
+impl Walker {
+    /// Copies `dfa` (unanchored, `MatchKind::Standard`, no prefilter: its
+    /// only special states are match states) into a compact table. `None`
+    /// when the DFA has no unanchored start state or the table would not be
+    /// addressable with `u32` offsets.
+    pub(super) fn new(dfa: &dfa::DFA) -> Option<Walker> {
+        let start = dfa.start_state(Anchored::No).ok()?;
+        // Every state reachable from the start, in breadth-first order, and
+        // its successor (as an index into `order`) on every byte.
+        let mut index: HashMap<StateID, usize> = HashMap::new();
+        let mut order: Vec<StateID> = vec![start];
+        index.insert(start, 0);
+        let mut next: Vec<usize> = Vec::new();
+        let mut k = 0usize;
+        while let Some(&sid) = order.get(k) {
+            for b in 0..=255u8 {
+                let n = dfa.next_state(Anchored::No, sid, b);
+                let id = *index.entry(n).or_insert_with(|| {
+                    order.push(n);
+                    order.len().saturating_sub(1)
+                });
+                next.push(id);
+            }
+            k = k.saturating_add(1);
+        }
+        let states = order.len();
+        // Bytes whose columns agree in every state share a class.
+        let mut classes = [0u8; 256];
+        let mut class_of: HashMap<Vec<usize>, u8> = HashMap::new();
+        let mut reps: Vec<u8> = Vec::new();
+        for b in 0..=255u8 {
+            let column: Vec<usize> = (0..states)
+                .map(|s| {
+                    next.get(s.saturating_mul(256).saturating_add(usize::from(b)))
+                        .copied()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let fresh = u8::try_from(class_of.len()).ok();
+            let class = *class_of.entry(column).or_insert_with(|| {
+                reps.push(b);
+                fresh.unwrap_or(0)
+            });
+            *classes.get_mut(usize::from(b))? = class;
+        }
+        let classes_len = reps.len();
+        let stride = classes_len.saturating_add(1);
+        // Rows: states that match nothing first, then match states.
+        let is_match = |sid: StateID| dfa.is_special(sid) && dfa.is_match(sid);
+        let mut row_of = vec![0usize; states];
+        let mut rows: Vec<usize> = (0..states)
+            .filter(|&s| order.get(s).is_some_and(|&sid| !is_match(sid)))
+            .collect();
+        let first_match = rows.len();
+        rows.extend((0..states).filter(|&s| order.get(s).is_some_and(|&sid| is_match(sid))));
+        for (row, &s) in rows.iter().enumerate() {
+            *row_of.get_mut(s)? = row;
+        }
+        let offset = |row: usize| u32::try_from(row.checked_mul(stride)?).ok();
+        let mut trans = Vec::with_capacity(states.saturating_mul(stride));
+        let mut match_ranges = Vec::new();
+        let mut matches = Vec::new();
+        for &s in &rows {
+            for &b in &reps {
+                let n = *next.get(s.saturating_mul(256).saturating_add(usize::from(b)))?;
+                trans.push(offset(*row_of.get(n)?)?);
+            }
+            let sid = *order.get(s)?;
+            trans.push(u32::try_from(match_ranges.len()).ok()?);
+            if is_match(sid) {
+                let from = u32::try_from(matches.len()).ok()?;
+                for i in 0..dfa.match_len(sid) {
+                    let pid = dfa.match_pattern(sid, i);
+                    let len = u32::try_from(dfa.pattern_len(pid)).ok()?;
+                    matches.push((pid.as_u32(), len));
+                }
+                match_ranges.push((from, u32::try_from(matches.len()).ok()?));
+            }
+        }
+        let longest = (0..dfa.patterns_len())
+            .filter_map(|p| aho_corasick::PatternID::new(p).ok())
+            .map(|p| dfa.pattern_len(p))
+            .max()
+            .unwrap_or(0);
+        Some(Walker {
+            classes,
+            trans,
+            start: offset(*row_of.first()?)?,
+            first_match: offset(first_match)?,
+            classes_len: u32::try_from(classes_len).ok()?,
+            match_ranges,
+            matches,
+            longest,
+        })
+    }
+
+    /// The state after `sid` reads `b`.
+    #[inline(always)]
+    fn next(&self, sid: u32, b: u8) -> u32 {
+        let class = self.classes.get(usize::from(b)).copied().unwrap_or(0);
+        self.trans
+            .get((sid as usize).wrapping_add(usize::from(class)))
+            .copied()
+            .unwrap_or(self.start)
+    }
+
+    /// Reports the matches of state `sid`, reached by reading the byte
+    /// before `end`, when `end` is past `from` (a lane reports only the
+    /// matches that end in its own piece).
+    #[cold]
+    fn report(&self, sid: u32, end: usize, from: usize, out: &mut Vec<(usize, Span)>) {
+        if sid < self.first_match || end <= from {
+            return;
+        }
+        let index = self
+            .trans
+            .get(sid.wrapping_add(self.classes_len) as usize)
+            .copied();
+        let Some(&(a, b)) = index.and_then(|r| self.match_ranges.get(r as usize)) else {
+            return;
+        };
+        for &(pid, len) in self.matches.get(a as usize..b as usize).unwrap_or(&[]) {
+            let begin = end.saturating_sub(len as usize);
+            out.push((pid as usize, Span::new(begin, end)));
+        }
+    }
+
+    /// Every occurrence of every pattern in `bytes`, overlapping ones
+    /// included, as `(pattern, span)`, in no particular order.
+    ///
+    /// The walk is bound by the latency of one table lookup per byte, each
+    /// depending on the last, so a long text is cut into [`LANES`] pieces
+    /// walked in lockstep: independent chains that the CPU overlaps. Each
+    /// piece after the first starts `longest - 1` bytes early, so that it
+    /// has seen every pattern that ends in it, and reports only matches that
+    /// end in it. The lanes' states are checked for a match together, once
+    /// per step: on prose matches are rare.
+    pub(super) fn triggers(&self, bytes: &[u8]) -> Vec<(usize, Span)> {
+        let mut out = Vec::new();
+        let lanes = if bytes.len() >= LOCKSTEP_MIN_BYTES {
+            LANES
+        } else {
+            1
+        };
+        let piece = bytes.len().checked_div(lanes).unwrap_or(0);
+        let lead = self.longest.saturating_sub(1).min(piece);
+        // Lane k reports matches ending in (k * piece, (k + 1) * piece] (the
+        // last lane: up to the end) and starts walking `lead` bytes before.
+        let mut lane: [(u32, usize, usize); LANES] = [(self.start, 0, 0); LANES];
+        for (k, (_, at, from)) in lane.iter_mut().enumerate().take(lanes) {
+            *from = k.saturating_mul(piece);
+            *at = from.saturating_sub(lead);
+        }
+        if lanes == LANES {
+            let [(_, a0, f0), (_, a1, f1), (_, a2, f2), (_, a3, f3)] = lane;
+            let seg = |at: usize| bytes.get(at..at.saturating_add(piece)).unwrap_or(&[]);
+            let mut s = [self.start; LANES];
+            let steps = seg(a0).iter().zip(seg(a1)).zip(seg(a2)).zip(seg(a3));
+            for (i, (((&b0, &b1), &b2), &b3)) in steps.enumerate() {
+                s[0] = self.next(s[0], b0);
+                s[1] = self.next(s[1], b1);
+                s[2] = self.next(s[2], b2);
+                s[3] = self.next(s[3], b3);
+                if s[0].max(s[1]).max(s[2]).max(s[3]) >= self.first_match {
+                    let end = i.saturating_add(1);
+                    for (&sid, (at, from)) in s.iter().zip([(a0, f0), (a1, f1), (a2, f2), (a3, f3)])
+                    {
+                        if sid >= self.first_match {
+                            self.report(sid, at.saturating_add(end), from, &mut out);
+                        }
+                    }
+                }
+            }
+            for ((sid, at, _), s) in lane.iter_mut().zip(s) {
+                *sid = s;
+                *at = at.saturating_add(piece);
+            }
+        }
+        // The rest of each lane on its own.
+        for (k, &(mut sid, at, from)) in lane.iter().enumerate().take(lanes) {
+            let end = if k.saturating_add(1) == lanes {
+                bytes.len()
+            } else {
+                k.saturating_add(1).saturating_mul(piece)
+            };
+            for (pos, &b) in bytes.iter().enumerate().take(end).skip(at) {
+                sid = self.next(sid, b);
+                if sid >= self.first_match {
+                    self.report(sid, pos.saturating_add(1), from, &mut out);
+                }
+            }
+        }
+        out
+    }
+}

@@ -166,9 +166,23 @@ impl Pipeline {
 
     /// Scans the given segments with every detector.
     pub async fn scan_segments(&self, segments: &[Segment<'_>]) -> ScanReport {
+        self.scan_with(segments, true).await
+    }
+
+    /// Scans text that will not be seen again (a stream's sliding window)
+    /// without the verdict cache: hashing and storing each window would cost
+    /// more than its scan saves, and every stored window would push re-sent
+    /// chat history out of the cache.
+    pub async fn scan_segments_once(&self, segments: &[Segment<'_>]) -> ScanReport {
+        self.scan_with(segments, false).await
+    }
+
+    async fn scan_with(&self, segments: &[Segment<'_>], use_cache: bool) -> ScanReport {
         // Each segment is hashed once for all detectors' cache keys, not
         // once per detector.
-        let cached = self.cache.capacity > 0 && self.detectors.iter().any(|(d, _)| d.cacheable());
+        let cached = use_cache
+            && self.cache.capacity > 0
+            && self.detectors.iter().any(|(d, _)| d.cacheable());
         let hashes: Vec<[u8; 32]> = if cached {
             segments.iter().map(segment_hash).collect()
         } else {
@@ -179,7 +193,13 @@ impl Pipeline {
             .iter()
             .enumerate()
             .map(|(idx, (det, settings))| {
-                self.run_one(idx, det.as_ref(), *settings, segments, &hashes)
+                self.run_one(
+                    idx,
+                    det.as_ref(),
+                    *settings,
+                    segments,
+                    cached.then_some(&hashes),
+                )
             });
         let results = futures::future::join_all(runs).await;
         let mut report = ScanReport::default();
@@ -201,7 +221,7 @@ impl Pipeline {
         det: &dyn Detector,
         settings: DetectorSettings,
         segments: &[Segment<'_>],
-        hashes: &[[u8; 32]],
+        hashes: Option<&Vec<[u8; 32]>>,
     ) -> Result<(Vec<Finding>, usize), GuardFailure> {
         let work = async {
             let mut out = Vec::new();
@@ -210,16 +230,18 @@ impl Pipeline {
                 if settings.skip_operator && matches!(seg.role, Role::System | Role::Developer) {
                     continue;
                 }
-                let hash = hashes.get(i).copied();
-                let (found, hit) = self.scan_cached(idx, det, *seg, hash).await?;
+                let (found, hit) = match hashes {
+                    Some(h) => self.scan_cached(idx, det, *seg, h.get(i).copied()).await?,
+                    None => (Arc::new(det.scan(*seg).await?), false),
+                };
                 hits = hits.saturating_add(usize::from(hit));
                 out.extend(found.iter().cloned().map(|mut f| {
                     f.location = Some(seg.location);
                     f
                 }));
             }
-            if let (true, Some(reach)) = (det.joins_segments(), det.max_match_bytes()) {
-                self.scan_seams(idx, det, settings, segments, reach, &mut out)
+            if det.joins_segments() {
+                self.scan_seams(idx, det, settings, segments, hashes.is_some(), &mut out)
                     .await?;
             }
             Ok::<_, crate::DetectorError>((out, hits))
@@ -282,7 +304,8 @@ impl Pipeline {
     }
 
     /// Matches that run across the boundary between two consecutive segments
-    /// of the same role, trust and kind (see [`crate::seams`]): each is
+    /// of the same role, trust and kind (see [`crate::seams`]), for a
+    /// detector with a bounded [`Detector::max_match_bytes`]: each is
     /// reported once, at the segment holding its end, with the span of its
     /// part there and its evidence marked as joined. A match that only
     /// reaches back over a boundary by an optional prefix, and that the
@@ -293,9 +316,12 @@ impl Pipeline {
         det: &dyn Detector,
         settings: DetectorSettings,
         segments: &[Segment<'_>],
-        reach: usize,
+        use_cache: bool,
         out: &mut Vec<Finding>,
     ) -> Result<(), crate::DetectorError> {
+        let Some(reach) = det.max_match_bytes() else {
+            return Ok(());
+        };
         for group in seams::groups(segments, settings.skip_operator) {
             for window in group.windows(segments, reach) {
                 let Some(after) = segments.get(window.first_after) else {
@@ -305,7 +331,11 @@ impl Pipeline {
                     text: &window.text,
                     ..*after
                 };
-                let (found, _) = self.scan_cached(idx, det, seg, None).await?;
+                let found = if use_cache {
+                    self.scan_cached(idx, det, seg, None).await?.0
+                } else {
+                    Arc::new(det.scan(seg).await?)
+                };
                 for f in found.iter() {
                     let Some((si, span)) = f.span.and_then(|s| group.place(&window, s)) else {
                         continue;
@@ -406,6 +436,21 @@ mod tests {
         let r2 = p.scan(&conv).await;
         assert_eq!(r2.findings, r.findings);
         assert_eq!(r2.cache_hits, 3);
+    }
+
+    #[tokio::test]
+    async fn one_off_scans_find_the_same_and_leave_the_cache_alone() {
+        let p = Pipeline::builder().detector(phrases()).build();
+        let seg = Segment::user_text("an evil stream window");
+        let once = p.scan_segments_once(&[seg]).await;
+        assert_eq!(once.findings.len(), 1);
+        assert_eq!(p.cache.map.lock().len(), 0);
+        let again = p.scan_segments_once(&[seg]).await;
+        assert_eq!(again.cache_hits, 0);
+        let cached = p.scan_segments(&[seg]).await;
+        assert_eq!(cached.findings, once.findings);
+        assert_eq!(p.cache.map.lock().len(), 1);
+        assert_eq!(p.scan_segments(&[seg]).await.cache_hits, 1);
     }
 
     #[tokio::test]

@@ -263,6 +263,21 @@ impl<'a> Path<'a> {
     }
 
     /// RFC 6901 pointer.
+    /// The value at this path inside `v`, found by walking the segments:
+    /// no pointer string is built and parsed back (the stream reader looks
+    /// up several optional fields per event).
+    pub(super) fn get<'v>(&self, v: &'v Value) -> Option<&'v Value> {
+        let here = match self.parent {
+            Some(parent) => parent.get(v)?,
+            None => v,
+        };
+        match self.seg {
+            None => Some(here),
+            Some(Seg::Key(k)) => here.get(k),
+            Some(Seg::Index(i)) => here.get(i),
+        }
+    }
+
     pub(super) fn pointer(&self) -> String {
         let mut out = String::with_capacity(32);
         self.write_pointer(&mut out);
@@ -455,6 +470,38 @@ mod tests {
         assert_eq!(p.pointer(), "/messages/2/content");
         assert_eq!(p.to_string(), "messages[2].content");
         assert_eq!(Path::root().to_string(), "body");
+    }
+
+    #[test]
+    fn path_get_finds_what_the_pointer_names() {
+        let v = serde_json::json!({
+            "messages": [{"content": "a"}, {"content": ["x", {"text": "b"}]}, {"content": 3}],
+            "a/b": {"~": 1}
+        });
+        let root = Path::root();
+        let messages = root.key("messages");
+        let paths = [
+            root,
+            messages,
+            messages.index(1),
+            messages.index(9),
+            root.key("missing"),
+            root.key("a/b"),
+        ];
+        for p in &paths {
+            assert_eq!(p.get(&v), v.pointer(&p.pointer()), "{p}");
+        }
+        let second = messages.index(1);
+        let content = second.key("content");
+        let item = content.index(1);
+        let text = item.key("text");
+        assert_eq!(text.get(&v), Some(&serde_json::json!("b")));
+        assert_eq!(text.get(&v), v.pointer(&text.pointer()));
+        let third = messages.index(2);
+        let number = third.key("content");
+        assert_eq!(number.index(0).get(&v), None);
+        let tilde = root.key("a/b");
+        assert_eq!(tilde.key("~").get(&v), v.pointer(&tilde.key("~").pointer()));
     }
 
     /// The byte-by-byte scan `check_depth` replaced, as the reference.

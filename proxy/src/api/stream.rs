@@ -377,7 +377,7 @@ fn trim_json_ws(s: &str) -> &str {
 
 impl Reader {
     fn push(&mut self, key: DeltaKey, v: &Value, p: &Path<'_>, origin: Origin) {
-        let Some(text) = v.pointer(&p.pointer()).and_then(Value::as_str) else {
+        let Some(text) = p.get(v).and_then(Value::as_str) else {
             return;
         };
         self.fragments.push(Fragment {

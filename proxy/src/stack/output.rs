@@ -406,7 +406,7 @@ impl StreamScanner {
             text: &window,
         };
         let started = std::time::Instant::now();
-        let report = shared.guards.output.scan_segments(&[seg]).await;
+        let report = shared.guards.output.scan_segments_once(&[seg]).await;
         shared
             .metrics
             .guard_latency("output_stream", started.elapsed());

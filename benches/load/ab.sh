@@ -8,7 +8,9 @@
 #
 #   benches/load/ab.sh OLD_BIN NEW_BIN [phrase|rpa]
 #
-# Env: DUR (seconds per run, default 4), ROUNDS (default 3), CONNS (default 32).
+# Env: DUR (seconds per run, default 4), ROUNDS (default 3), CONNS (default 32),
+# STREAM=1 (the request asks for a stream and the upstream answers 15 SSE
+# events; nginx passes them through unbuffered).
 # phrase: the built-in phrase guard only; rpa: rules + Rego + async audit.
 set -euo pipefail
 OLD="$1"; NEW="$2"; CFG="${3:-phrase}"
@@ -16,8 +18,16 @@ DUR="${DUR:-4}"; ROUNDS="${ROUNDS:-3}"; CONNS="${CONNS:-32}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 source "$ROOT/benches/load/common.sh"
 UP=18601; NGX=18602; A=18603; B=18604
-start_upstream "$UP"
-start_passthrough "$NGX" "$UP"
+BODY=clean
+if [[ -n "${STREAM:-}" ]]; then
+  # Everything talks to the SSE port instead.
+  start_upstream 18605 "$UP"
+  start_passthrough "$NGX" "$UP" ngx off
+  BODY=clean-stream
+else
+  start_upstream "$UP"
+  start_passthrough "$NGX" "$UP"
+fi
 case "$CFG" in
   phrase) EXTRA='[guards.rules]
 enabled = false
@@ -49,7 +59,7 @@ start old "$A" "$OLD"
 start new "$B" "$NEW"
 write_bodies 2>/dev/null
 wait_ports $UP $NGX $A $B
-rps() { wrk -t1 -c"$2" -d"${DUR}s" -s "$WORK/clean.lua" "http://127.0.0.1:$1/v1/chat/completions" | awk '/Requests\/sec/ {print $2}'; }
+rps() { wrk -t1 -c"$2" -d"${DUR}s" -s "$WORK/$BODY.lua" "http://127.0.0.1:$1/v1/chat/completions" | awk '/Requests\/sec/ {print $2}'; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ="$(getconf CLK_TCK)"
 printf '%-6s %5s %-6s %10s %12s %8s\n' round conns binary "req/s" "CPU µs/req" "÷ nginx"

@@ -44,6 +44,9 @@ pub struct Metrics {
     decisions: Family<Labels<2>, Counter>,
     errors: Family<Labels<1>, Counter>,
     guard_latency: Family<Labels<1>, Histogram, fn() -> Histogram>,
+    /// The guard stages' series, looked up once: a stream observes one per
+    /// scanned window, and a family lookup hashes and locks each time.
+    guard_stages: [(&'static str, Histogram); 4],
     guard_failures: Family<Labels<2>, Counter>,
     upstream_latency: Family<Labels<1>, Histogram, fn() -> Histogram>,
     /// Upstream latency histograms by upstream name, so that observing one
@@ -94,6 +97,14 @@ impl Metrics {
             "Time spent in each guard stage",
             guard_latency.clone(),
         );
+        let guard_stages = ["input", "decision", "output", "output_stream"].map(|stage| {
+            (
+                stage,
+                guard_latency
+                    .get_or_create(&[("guard", Cow::Borrowed(stage))])
+                    .clone(),
+            )
+        });
         let guard_failures = Family::default();
         r.register(
             "menshen_guard_failures",
@@ -166,6 +177,7 @@ impl Metrics {
             decisions,
             errors,
             guard_latency,
+            guard_stages,
             guard_failures,
             upstream_latency,
             upstream_by_name: Arc::default(),
@@ -222,9 +234,13 @@ impl Metrics {
 
     /// Observes a guard stage's latency.
     pub fn guard_latency(&self, guard: &'static str, elapsed: Duration) {
-        self.guard_latency
-            .get_or_create(&[("guard", Cow::Borrowed(guard))])
-            .observe(elapsed.as_secs_f64());
+        match self.guard_stages.iter().find(|(stage, _)| *stage == guard) {
+            Some((_, h)) => h.observe(elapsed.as_secs_f64()),
+            None => self
+                .guard_latency
+                .get_or_create(&[("guard", Cow::Borrowed(guard))])
+                .observe(elapsed.as_secs_f64()),
+        }
     }
 
     /// Counts a guard failure.
@@ -343,5 +359,24 @@ mod tests {
         );
         assert!(text.contains("menshen_decisions_total{direction=\"request\",action=\"block\"} 1"));
         assert!(text.contains("menshen_unscanned_response_bytes_total 0"));
+    }
+
+    #[test]
+    fn guard_latency_counts_land_in_their_stage_series() {
+        let m = Metrics::new();
+        m.guard_latency("output_stream", Duration::from_micros(50));
+        m.guard_latency("output_stream", Duration::from_micros(70));
+        m.guard_latency("input", Duration::from_micros(10));
+        m.guard_latency("other", Duration::from_micros(10));
+        let text = m.encode();
+        for (stage, n) in [
+            ("output_stream", 2),
+            ("input", 1),
+            ("other", 1),
+            ("decision", 0),
+        ] {
+            let line = format!("menshen_guard_latency_seconds_count{{guard=\"{stage}\"}} {n}");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
     }
 }

@@ -208,10 +208,25 @@ pub(super) struct Path<'a> {
     seg: Option<Seg>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Seg {
     Key(&'static str),
     Index(usize),
+}
+
+/// An owned [`Path`]: where a value sits, kept past the borrow of the
+/// decoder that found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct OwnedPath(Vec<Seg>);
+
+impl OwnedPath {
+    /// The value at this path inside `v`, mutably.
+    pub(super) fn get_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
+        self.0.iter().try_fold(v, |here, seg| match *seg {
+            Seg::Key(k) => here.get_mut(k),
+            Seg::Index(i) => here.get_mut(i),
+        })
+    }
 }
 
 // === impl Path ===
@@ -276,6 +291,22 @@ impl<'a> Path<'a> {
             Some(Seg::Key(k)) => here.get(k),
             Some(Seg::Index(i)) => here.get(i),
         }
+    }
+
+    /// The path as an owned list of segments, for finding the same value
+    /// again later (and mutably) without a pointer string.
+    pub(super) fn to_owned_path(&self) -> OwnedPath {
+        fn collect(p: &Path<'_>, out: &mut Vec<Seg>) {
+            if let Some(parent) = p.parent {
+                collect(parent, out);
+            }
+            if let Some(seg) = p.seg {
+                out.push(seg);
+            }
+        }
+        let mut segs = Vec::with_capacity(6);
+        collect(self, &mut segs);
+        OwnedPath(segs)
     }
 
     pub(super) fn pointer(&self) -> String {
@@ -500,6 +531,16 @@ mod tests {
         let third = messages.index(2);
         let number = third.key("content");
         assert_eq!(number.index(0).get(&v), None);
+        let mut w = v.clone();
+        for p in [text, number.index(0), root.key("missing"), second] {
+            let want = w.pointer(&p.pointer()).cloned();
+            assert_eq!(p.to_owned_path().get_mut(&mut w).map(|x| x.clone()), want);
+        }
+        *text.to_owned_path().get_mut(&mut w).unwrap() = serde_json::json!("c");
+        assert_eq!(
+            w.pointer("/messages/1/content/1/text"),
+            Some(&serde_json::json!("c"))
+        );
         let tilde = root.key("a/b");
         assert_eq!(tilde.key("~").get(&v), v.pointer(&tilde.key("~").pointer()));
     }

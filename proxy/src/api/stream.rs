@@ -39,7 +39,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::json::Path;
+use super::json::{OwnedPath, Path};
 use super::Api;
 use crate::sse::SseEvent;
 
@@ -78,7 +78,7 @@ pub struct Fragment {
     pub text: String,
     /// Whether this repeats the key's whole text so far instead of extending it.
     pub snapshot: bool,
-    pointer: String,
+    path: OwnedPath,
     origin: Origin,
 }
 
@@ -240,7 +240,7 @@ impl StreamEvent {
         let target = self
             .json
             .as_mut()
-            .and_then(|v| v.pointer_mut(&fragment.pointer))
+            .and_then(|v| fragment.path.get_mut(v))
             .ok_or(StreamError::NoSuchFragment { index })?;
         *target = Value::String(text.to_owned());
         fragment.text = text.to_owned();
@@ -258,7 +258,7 @@ impl StreamEvent {
         let mut v = self.json.clone()?;
         match fragment.origin {
             Origin::Snapshot => return None,
-            Origin::Whole => *v.pointer_mut(&fragment.pointer)? = Value::String(text.to_owned()),
+            Origin::Whole => *fragment.path.get_mut(&mut v)? = Value::String(text.to_owned()),
             Origin::ChatDelta { pos, field } => {
                 let delta = Value::Object(Map::from_iter([(field.to_owned(), json!(text))]));
                 only_choice(&mut v, pos, Some(delta), None)?;
@@ -384,7 +384,7 @@ impl Reader {
             key,
             text: text.to_owned(),
             snapshot: origin == Origin::Snapshot,
-            pointer: p.pointer(),
+            path: p.to_owned_path(),
             origin,
         });
     }

@@ -579,6 +579,24 @@ async fn send_events(tx: &mpsc::Sender<FrameResult>, events: &[SseEvent]) -> boo
     tx.send(Ok(Frame::data(Bytes::from(buf)))).await.is_ok()
 }
 
+/// Stores `ev` as the release template of each `(key, fragment)`: moved in
+/// for the last key, copied only when one event carries several keys.
+fn keep_templates(
+    templates: &mut BTreeMap<api::DeltaKey, (api::StreamEvent, usize)>,
+    ev: api::StreamEvent,
+    keys: Vec<(api::DeltaKey, usize)>,
+) {
+    let mut keys = keys.into_iter().peekable();
+    while let Some((key, i)) = keys.next() {
+        if keys.peek().is_some() {
+            templates.insert(key, (ev.clone(), i));
+        } else {
+            templates.insert(key, (ev, i));
+            return;
+        }
+    }
+}
+
 /// Moves the stream from upstream to client through the scanner. Ends when
 /// the upstream ends, the client goes away (the upstream body is dropped,
 /// cancelling it), or a guard blocks.
@@ -688,6 +706,10 @@ async fn pump(
                 }
             }
             let had_text = ev.fragments().iter().any(|f| !f.text.is_empty());
+            // Keys whose latest event this is: kept as the template for
+            // releasing held-back text before a boundary (after forwarding,
+            // by move, so the event's JSON is not copied per event).
+            let mut template_for: Vec<(api::DeltaKey, usize)> = Vec::new();
             let frags: Vec<(api::DeltaKey, String, bool)> = ev
                 .fragments()
                 .iter()
@@ -721,7 +743,7 @@ async fn pump(
                                 boundary || snapshot,
                             );
                             if !snapshot {
-                                templates.insert(key, (ev.clone(), i));
+                                template_for.push((key, i));
                                 forwarded.entry(key).or_default().push_str(&t);
                             }
                             t
@@ -748,6 +770,7 @@ async fn pump(
                 && !ev.fragments().is_empty()
                 && ev.fragments().iter().all(|f| f.text.is_empty());
             if held_entirely {
+                keep_templates(&mut templates, ev, template_for);
                 continue;
             }
             if ev.is_terminal() {
@@ -762,7 +785,12 @@ async fn pump(
                     break 'outer Err(r);
                 }
             }
-            out.push(ev.into_sse());
+            if template_for.is_empty() {
+                out.push(ev.into_sse());
+            } else {
+                out.push(ev.to_sse());
+                keep_templates(&mut templates, ev, template_for);
+            }
         }
         if !send_events(&tx, &out).await {
             break 'outer Ok(());

@@ -295,7 +295,7 @@ impl<'a> Path<'a> {
 
     /// The path as an owned list of segments, for finding the same value
     /// again later (and mutably) without a pointer string.
-    pub(super) fn to_owned_path(&self) -> OwnedPath {
+    pub(super) fn owned(&self) -> OwnedPath {
         fn collect(p: &Path<'_>, out: &mut Vec<Seg>) {
             if let Some(parent) = p.parent {
                 collect(parent, out);
@@ -534,9 +534,9 @@ mod tests {
         let mut w = v.clone();
         for p in [text, number.index(0), root.key("missing"), second] {
             let want = w.pointer(&p.pointer()).cloned();
-            assert_eq!(p.to_owned_path().get_mut(&mut w).map(|x| x.clone()), want);
+            assert_eq!(p.owned().get_mut(&mut w).map(|x| x.clone()), want);
         }
-        *text.to_owned_path().get_mut(&mut w).unwrap() = serde_json::json!("c");
+        *text.owned().get_mut(&mut w).unwrap() = serde_json::json!("c");
         assert_eq!(
             w.pointer("/messages/1/content/1/text"),
             Some(&serde_json::json!("c"))

@@ -384,7 +384,7 @@ impl Reader {
             key,
             text: text.to_owned(),
             snapshot: origin == Origin::Snapshot,
-            path: p.to_owned_path(),
+            path: p.owned(),
             origin,
         });
     }

@@ -29,22 +29,8 @@ else
   start_passthrough "$NGX" "$UP"
 fi
 case "$CFG" in
-  phrase) EXTRA='[guards.rules]
-enabled = false
-[guards.pii]
-enabled = false
-[guards.secrets]
-enabled = false
-[policy]
-engine = "threshold"
-[audit]
-enabled = false
-[guards.onnx]
-enabled = false' ;;
-  rpa) EXTRA='[audit]
-mode = "async"
-[guards.onnx]
-enabled = false' ;;
+  phrase) EXTRA="$PHRASE_TOML" ;;
+  rpa) EXTRA="$RPA_TOML" ;;
   *) echo "ab.sh: config must be phrase or rpa" >&2; exit 2 ;;
 esac
 start() { # name port binary

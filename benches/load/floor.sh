@@ -23,8 +23,8 @@ start_passthrough "$NGX" "$UP"
 "$BARE" "127.0.0.1:$HY" "http://127.0.0.1:$UP" 2 & PIDS+=($!); echo $! >"$WORK/hy.pid"
 start() { # name port extra-config
   mkdir -p "$WORK/$1"
-  printf 'data_dir = "%s"\n[server]\nlisten = "127.0.0.1:%s"\n[[upstreams]]\nname = "up"\nurl = "http://127.0.0.1:%s"\n[[routes]]\nname = "default"\nupstream = "up"\n[guards.rules]\nenabled = false\n[guards.pii]\nenabled = false\n[guards.secrets]\nenabled = false\n[policy]\nengine = "threshold"\n[audit]\nenabled = false\n[guards.onnx]\nenabled = false\n%s\n' \
-    "$WORK/$1/data" "$2" "$UP" "$3" >"$WORK/$1/menshen.toml"
+  printf 'data_dir = "%s"\n[server]\nlisten = "127.0.0.1:%s"\n[[upstreams]]\nname = "up"\nurl = "http://127.0.0.1:%s"\n[[routes]]\nname = "default"\nupstream = "up"\n%s\n%s\n' \
+    "$WORK/$1/data" "$2" "$UP" "$PHRASE_TOML" "$3" >"$WORK/$1/menshen.toml"
   (cd "$WORK/$1" && MENSHEN_LOG=warn exec "$BIN" serve --config "$WORK/$1/menshen.toml" 2>"$WORK/$1/log") &
   PIDS+=($!); echo $! >"$WORK/$1.pid"
 }

@@ -59,18 +59,7 @@ WITH_ONNX="
 library = \"$ORT_LIB\"
 models_dir = \"$ROOT/models/artifacts\""
 # 1. the built-in banned-phrase guard only (issue #2's target row)
-start_menshen phrase $MEN "
-[guards.rules]
-enabled = false
-[guards.pii]
-enabled = false
-[guards.secrets]
-enabled = false
-[policy]
-engine = \"threshold\"
-[audit]
-enabled = false
-$NO_ONNX"
+start_menshen phrase $MEN "$PHRASE_TOML"
 # 2. every rule detector, threshold decision, no audit
 MEN_RULES=18406
 start_menshen rules $MEN_RULES "
@@ -81,10 +70,7 @@ enabled = false
 $NO_ONNX"
 # 3. rules + Rego policy + async audit (issue #7's target row)
 MEN_RPA=18407
-start_menshen rpa $MEN_RPA "
-[audit]
-mode = \"async\"
-$NO_ONNX"
+start_menshen rpa $MEN_RPA "$RPA_TOML"
 # 4./5. the full pipeline: rules + ONNX classifier + Rego + audit
 start_menshen full $MEN_FULL "
 [audit]
@@ -96,23 +82,8 @@ start_menshen sync $MEN_SYNC "
 mode = \"sync\"
 $WITH_ONNX"
 
-PHRASE_ONLY="
-[guards.rules]
-enabled = false
-[guards.pii]
-enabled = false
-[guards.secrets]
-enabled = false
-[policy]
-engine = \"threshold\"
-[audit]
-enabled = false
-$NO_ONNX"
-start_menshen phrase-sse $MEN_SSE "$PHRASE_ONLY" "$UP_SSE"
-start_menshen rpa-sse $MEN_RPA_SSE "
-[audit]
-mode = \"async\"
-$NO_ONNX" "$UP_SSE"
+start_menshen phrase-sse $MEN_SSE "$PHRASE_TOML" "$UP_SSE"
+start_menshen rpa-sse $MEN_RPA_SSE "$RPA_TOML" "$UP_SSE"
 
 write_bodies
 wait_ports $UP $NGX $MEN $MEN_RULES $MEN_RPA $MEN_FULL $MEN_SYNC $UP_SSE $NGX_SSE $MEN_SSE $MEN_RPA_SSE

@@ -198,7 +198,7 @@ impl Pipeline {
                     det.as_ref(),
                     *settings,
                     segments,
-                    cached.then_some(&hashes),
+                    cached.then_some(hashes.as_slice()),
                 )
             });
         let results = futures::future::join_all(runs).await;
@@ -221,7 +221,7 @@ impl Pipeline {
         det: &dyn Detector,
         settings: DetectorSettings,
         segments: &[Segment<'_>],
-        hashes: Option<&Vec<[u8; 32]>>,
+        hashes: Option<&[[u8; 32]]>,
     ) -> Result<(Vec<Finding>, usize), GuardFailure> {
         let work = async {
             let mut out = Vec::new();
@@ -230,10 +230,10 @@ impl Pipeline {
                 if settings.skip_operator && matches!(seg.role, Role::System | Role::Developer) {
                     continue;
                 }
-                let (found, hit) = match hashes {
-                    Some(h) => self.scan_cached(idx, det, *seg, h.get(i).copied()).await?,
-                    None => (Arc::new(det.scan(*seg).await?), false),
-                };
+                let hash = hashes.and_then(|h| h.get(i).copied());
+                let (found, hit) = self
+                    .scan_cached(idx, det, *seg, hashes.is_some(), hash)
+                    .await?;
                 hits = hits.saturating_add(usize::from(hit));
                 out.extend(found.iter().cloned().map(|mut f| {
                     f.location = Some(seg.location);
@@ -277,17 +277,18 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// One detector's findings for one segment, from the cache when it holds
-    /// them (and whether it did). `hash` is the segment's [`segment_hash`]
-    /// when the caller already has it.
+    /// One detector's findings for one segment, from the cache when
+    /// `use_cache` and it holds them (and whether it did). `hash` is the
+    /// segment's [`segment_hash`] when the caller already has it.
     async fn scan_cached(
         &self,
         idx: usize,
         det: &dyn Detector,
         seg: Segment<'_>,
+        use_cache: bool,
         hash: Option<[u8; 32]>,
     ) -> Result<(Arc<Vec<Finding>>, bool), crate::DetectorError> {
-        let key = (det.cacheable() && self.cache.capacity > 0)
+        let key = (use_cache && det.cacheable() && self.cache.capacity > 0)
             .then(|| (idx, hash.unwrap_or_else(|| segment_hash(&seg))));
         if let Some(f) = key.and_then(|k| self.cache.map.lock().get(&k).cloned()) {
             return Ok((f, true));
@@ -331,11 +332,7 @@ impl Pipeline {
                     text: &window.text,
                     ..*after
                 };
-                let found = if use_cache {
-                    self.scan_cached(idx, det, seg, None).await?.0
-                } else {
-                    Arc::new(det.scan(seg).await?)
-                };
+                let (found, _) = self.scan_cached(idx, det, seg, use_cache, None).await?;
                 for f in found.iter() {
                     let Some((si, span)) = f.span.and_then(|s| group.place(&window, s)) else {
                         continue;

@@ -186,9 +186,7 @@ impl Group {
                 continue;
             };
             let end = start.saturating_add(seg.text.len());
-            if end <= from || start >= to {
-                // The joiner after this member may still fall inside.
-            } else {
+            if end > from && start < to {
                 let mut lo = from.saturating_sub(start).min(seg.text.len());
                 while !seg.text.is_char_boundary(lo) {
                     lo = lo.saturating_add(1);
@@ -202,6 +200,8 @@ impl Group {
                     text.push_str(seg.text.get(lo..hi).unwrap_or(""));
                 }
             }
+            // The joiner after this member may fall inside even when the
+            // member does not.
             if let Some(j) = self.joiners.get(m) {
                 if end >= from && end.saturating_add(j.len()) <= to {
                     base.get_or_insert(end);

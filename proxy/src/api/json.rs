@@ -277,7 +277,6 @@ impl<'a> Path<'a> {
         }
     }
 
-    /// RFC 6901 pointer.
     /// The value at this path inside `v`, found by walking the segments:
     /// no pointer string is built and parsed back (the stream reader looks
     /// up several optional fields per event).
@@ -309,6 +308,7 @@ impl<'a> Path<'a> {
         OwnedPath(segs)
     }
 
+    /// RFC 6901 pointer.
     pub(super) fn pointer(&self) -> String {
         let mut out = String::with_capacity(32);
         self.write_pointer(&mut out);

@@ -59,6 +59,22 @@ pub(super) fn parse<'a>(body: &'a [u8], limits: &DecodeLimits) -> Result<Node<'a
     )
 }
 
+/// Parses one stream event's `data` into a borrowed tree: serde_json's own
+/// nesting limit (an event is capped in size by the SSE parser), and, as for
+/// bodies, a repeated key is refused rather than resolved (a client whose
+/// parser keeps the first value would otherwise show text that was never
+/// scanned).
+pub(super) fn parse_str(data: &str) -> Result<Node<'_>, serde_json::Error> {
+    let duplicate = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(data);
+    let node = NodeSeed {
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(node)
+}
+
 // === impl Node ===
 
 impl<'a> Node<'a> {

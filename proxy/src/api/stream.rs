@@ -37,9 +37,12 @@
 //! assert!(out.data.unwrap().contains("call [PHONE]"));
 //! ```
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use super::json::{OwnedPath, Path};
+use super::node::{self, Node};
 use super::Api;
 use crate::sse::SseEvent;
 
@@ -80,6 +83,12 @@ pub struct Fragment {
     pub snapshot: bool,
     path: OwnedPath,
     origin: Origin,
+    /// The byte range of the fragment's JSON string (quotes included) in
+    /// the event's data, when the string has no escapes: a changed text is
+    /// then spliced into the data instead of re-serialising a parsed tree.
+    raw: Option<(usize, usize)>,
+    /// [`StreamEvent::set_text`] changed the text.
+    changed: bool,
 }
 
 /// How a fragment sits in its event, for building a delta-only copy.
@@ -122,21 +131,31 @@ pub enum StreamError {
 }
 
 /// One upstream stream event with its text fragments.
+///
+/// Events are read into a borrowed tree and not kept parsed: most events
+/// are forwarded as they came, and a changed text is spliced into the data
+/// at its string's byte range. Only a change that cannot be spliced (a
+/// string with escapes) or a [`delta_only`](Self::delta_only) copy builds
+/// a [`Value`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamEvent {
     api: Api,
     sse: SseEvent,
+    /// The data as a tree, once a change could not be spliced; it then
+    /// holds every change and is what gets forwarded.
     json: Option<Value>,
     fragments: Vec<Fragment>,
     terminal: bool,
     error: bool,
     boundary: bool,
+    /// Some fragment's text changed since the event was read.
     dirty: bool,
 }
 
 /// Accumulates fragments and flags while reading one event.
-#[derive(Default)]
-struct Reader {
+struct Reader<'d> {
+    /// The event's data, to locate borrowed strings in it.
+    data: &'d str,
     fragments: Vec<Fragment>,
     terminal: bool,
     error: bool,
@@ -158,40 +177,51 @@ impl StreamEvent {
     /// nor `[DONE]`; the proxy should end the stream rather than forward
     /// text it could not scan.
     pub fn parse(api: Api, sse: SseEvent) -> Result<StreamEvent, StreamError> {
-        let mut r = Reader::default();
+        let data = sse.data.as_deref().unwrap_or("");
+        let mut r = Reader {
+            data,
+            fragments: Vec::new(),
+            terminal: false,
+            error: false,
+            boundary: false,
+        };
         // Only JSON's own whitespace is trimmed: `str::trim` also strips
         // Unicode spaces (vertical tab, U+2028, ...), which made the proxy
         // read data that no client's JSON parser accepts (found by fuzzing).
-        let json = match sse.data.as_deref().map(trim_json_ws) {
-            None | Some("") => None,
-            Some("[DONE]") => {
+        match trim_json_ws(data) {
+            "" => {}
+            "[DONE]" => {
                 r.terminal = true;
                 r.boundary = true;
-                None
             }
-            Some(data) => {
-                let v: Value =
-                    serde_json::from_str(data).map_err(|e| StreamError::InvalidJson {
-                        line: e.line(),
-                        column: e.column(),
-                    })?;
+            trimmed => {
+                let v = node::parse_str(trimmed).map_err(|e| StreamError::InvalidJson {
+                    line: e.line(),
+                    column: e.column(),
+                })?;
                 match api {
                     Api::OpenAiChat => r.chat(&v),
                     Api::OpenAiCompletions => r.completions(&v),
                     Api::OpenAiResponses => r.responses(&v),
                     Api::AnthropicMessages => r.anthropic(&v),
                 }
-                Some(v)
             }
-        };
+        }
+        let Reader {
+            fragments,
+            terminal,
+            error,
+            boundary,
+            ..
+        } = r;
         Ok(StreamEvent {
             api,
             sse,
-            json,
-            fragments: r.fragments,
-            terminal: r.terminal,
-            error: r.error,
-            boundary: r.boundary,
+            json: None,
+            fragments,
+            terminal,
+            error,
+            boundary,
             dirty: false,
         })
     }
@@ -220,9 +250,13 @@ impl StreamEvent {
         self.boundary
     }
 
-    /// The parsed `data`, if it was JSON.
-    pub fn json(&self) -> Option<&Value> {
-        self.json.as_ref()
+    /// The `data` as it would be forwarded now (with any changed texts),
+    /// parsed, if it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        if let Some(v) = &self.json {
+            return Some(v.clone());
+        }
+        serde_json::from_str(trim_json_ws(&self.current_data()?)).ok()
     }
 
     /// Replaces the text of fragment `index`.
@@ -232,20 +266,74 @@ impl StreamEvent {
     pub fn set_text(&mut self, index: usize, text: &str) -> Result<(), StreamError> {
         let fragment = self
             .fragments
-            .get_mut(index)
+            .get(index)
             .ok_or(StreamError::NoSuchFragment { index })?;
         if fragment.text == text {
             return Ok(());
         }
-        let target = self
-            .json
-            .as_mut()
-            .and_then(|v| fragment.path.get_mut(v))
+        // Spliced when the string sits verbatim in the data and no other
+        // changed fragment claims the same bytes; otherwise through a tree.
+        let splice = self.json.is_none()
+            && fragment.raw.is_some_and(|raw| {
+                !self
+                    .fragments
+                    .iter()
+                    .enumerate()
+                    .any(|(j, f)| j != index && f.changed && f.raw == Some(raw))
+            });
+        if !splice {
+            let path = fragment.path.clone();
+            let target = self
+                .tree()
+                .and_then(|v| path.get_mut(v))
+                .ok_or(StreamError::NoSuchFragment { index })?;
+            *target = Value::String(text.to_owned());
+        }
+        let fragment = self
+            .fragments
+            .get_mut(index)
             .ok_or(StreamError::NoSuchFragment { index })?;
-        *target = Value::String(text.to_owned());
         fragment.text = text.to_owned();
+        fragment.changed = true;
         self.dirty = true;
         Ok(())
+    }
+
+    /// The data as a tree holding every change so far, built on first use.
+    fn tree(&mut self) -> Option<&mut Value> {
+        if self.json.is_none() {
+            let v = serde_json::from_str(trim_json_ws(&self.current_data()?)).ok()?;
+            self.json = Some(v);
+        }
+        self.json.as_mut()
+    }
+
+    /// The data with every changed text spliced in (`None` without data).
+    ///
+    /// Ranges come from the parse and sit on the quote bytes of distinct
+    /// string tokens, so they are in bounds, on character boundaries and
+    /// disjoint; `set_text` goes through the tree for anything else.
+    fn current_data(&self) -> Option<Cow<'_, str>> {
+        let data = self.sse.data.as_deref()?;
+        if !self.dirty {
+            return Some(Cow::Borrowed(data));
+        }
+        let mut edits: Vec<(usize, usize, &str)> = self
+            .fragments
+            .iter()
+            .filter(|f| f.changed)
+            .filter_map(|f| f.raw.map(|(s, e)| (s, e, f.text.as_str())))
+            .collect();
+        edits.sort_unstable_by_key(|e| e.0);
+        let mut out = String::with_capacity(data.len().saturating_add(64));
+        let mut at = 0;
+        for (start, end, text) in edits {
+            out.push_str(data.get(at..start)?);
+            out.push_str(&Value::from(text).to_string());
+            at = end;
+        }
+        out.push_str(data.get(at..)?);
+        Some(Cow::Owned(out))
     }
 
     /// A new event carrying only fragment `index`'s key with `text`, for
@@ -255,7 +343,7 @@ impl StreamEvent {
     /// bad indices.
     pub fn delta_only(&self, index: usize, text: &str) -> Option<SseEvent> {
         let fragment = self.fragments.get(index)?;
-        let mut v = self.json.clone()?;
+        let mut v = self.json()?;
         match fragment.origin {
             Origin::Snapshot => return None,
             Origin::Whole => *fragment.path.get_mut(&mut v)? = Value::String(text.to_owned()),
@@ -311,17 +399,12 @@ impl StreamEvent {
     }
 
     /// Like [`to_sse`](Self::to_sse), without copying.
-    pub fn into_sse(self) -> SseEvent {
-        let StreamEvent {
-            mut sse,
-            json,
-            dirty,
-            ..
-        } = self;
-        if let (true, Some(v)) = (dirty, json) {
-            sse.data = Some(v.to_string());
+    pub fn into_sse(mut self) -> SseEvent {
+        if self.dirty {
+            let data = self.rendered();
+            self.sse.data = data;
         }
-        sse
+        self.sse
     }
 
     /// The surface this event was read as.
@@ -330,8 +413,16 @@ impl StreamEvent {
     }
 
     fn refresh(&self, sse: &mut SseEvent) {
-        if let (true, Some(v)) = (self.dirty, &self.json) {
-            sse.data = Some(v.to_string());
+        if self.dirty {
+            sse.data = self.rendered();
+        }
+    }
+
+    /// The changed data: the tree when there is one, else the splice.
+    fn rendered(&self) -> Option<String> {
+        match &self.json {
+            Some(v) => Some(v.to_string()),
+            None => self.current_data().map(Cow::into_owned),
         }
     }
 }
@@ -360,12 +451,25 @@ fn only_choice(v: &mut Value, pos: usize, delta: Option<Value>, text: Option<&st
     Some(())
 }
 
-fn u32_field(v: &Value, key: &str, default: usize) -> u32 {
+fn u32_field(v: &Node<'_>, key: &str, default: usize) -> u32 {
     v.get(key)
-        .and_then(Value::as_u64)
+        .and_then(Node::as_u64)
         .or(u64::try_from(default).ok())
         .and_then(|n| u32::try_from(n).ok())
         .unwrap_or(u32::MAX)
+}
+
+/// The byte range of the JSON string token (both quotes included) whose
+/// contents are `s`, a slice the parser borrowed from `data`; `None` if `s`
+/// does not lie in `data` between two quotes.
+fn token_range(data: &str, s: &str) -> Option<(usize, usize)> {
+    let base = data.as_ptr() as usize;
+    let start = (s.as_ptr() as usize).checked_sub(base)?;
+    let end = start.checked_add(s.len())?;
+    let open = start.checked_sub(1)?;
+    let bytes = data.as_bytes();
+    (bytes.get(open) == Some(&b'"') && bytes.get(end) == Some(&b'"'))
+        .then_some((open, end.checked_add(1)?))
 }
 
 /// Trims the whitespace JSON allows around a value (RFC 8259 `ws`).
@@ -375,26 +479,32 @@ fn trim_json_ws(s: &str) -> &str {
 
 // === impl Reader ===
 
-impl Reader {
-    fn push(&mut self, key: DeltaKey, v: &Value, p: &Path<'_>, origin: Origin) {
-        let Some(text) = p.get(v).and_then(Value::as_str) else {
+impl Reader<'_> {
+    fn push(&mut self, key: DeltaKey, v: &Node<'_>, p: &Path<'_>, origin: Origin) {
+        let Some(Node::String(text)) = p.get(v) else {
             return;
+        };
+        let raw = match text {
+            Cow::Borrowed(s) => token_range(self.data, s),
+            Cow::Owned(_) => None,
         };
         self.fragments.push(Fragment {
             key,
-            text: text.to_owned(),
+            text: text.as_ref().to_owned(),
             snapshot: origin == Origin::Snapshot,
             path: p.owned(),
             origin,
+            raw,
+            changed: false,
         });
     }
 
-    fn chat(&mut self, v: &Value) {
+    fn chat(&mut self, v: &Node<'_>) {
         if v.get("error").is_some_and(|e| !e.is_null()) {
             self.error = true;
             self.boundary = true;
         }
-        let Some(choices) = v.get("choices").and_then(Value::as_array) else {
+        let Some(choices) = v.get("choices").and_then(Node::as_array) else {
             return;
         };
         let root = Path::root();
@@ -420,7 +530,7 @@ impl Reader {
             if let Some(calls) = choice
                 .get("delta")
                 .and_then(|d| d.get("tool_calls"))
-                .and_then(Value::as_array)
+                .and_then(Node::as_array)
             {
                 for (j, call) in calls.iter().enumerate() {
                     let sub = u32_field(call, "index", j);
@@ -447,12 +557,12 @@ impl Reader {
         }
     }
 
-    fn completions(&mut self, v: &Value) {
+    fn completions(&mut self, v: &Node<'_>) {
         if v.get("error").is_some_and(|e| !e.is_null()) {
             self.error = true;
             self.boundary = true;
         }
-        let Some(choices) = v.get("choices").and_then(Value::as_array) else {
+        let Some(choices) = v.get("choices").and_then(Node::as_array) else {
             return;
         };
         let root = Path::root();
@@ -475,8 +585,8 @@ impl Reader {
         }
     }
 
-    fn responses(&mut self, v: &Value) {
-        let Some(ty) = v.get("type").and_then(Value::as_str) else {
+    fn responses(&mut self, v: &Node<'_>) {
+        let Some(ty) = v.get("type").and_then(Node::as_str) else {
             return;
         };
         let root = Path::root();
@@ -584,9 +694,10 @@ impl Reader {
                 let response = root.key("response");
                 let op = response.key("output");
                 let items = v
-                    .pointer("/response/output")
-                    .and_then(Value::as_array)
-                    .map_or(&[][..], Vec::as_slice);
+                    .get("response")
+                    .and_then(|r| r.get("output"))
+                    .and_then(Node::as_array)
+                    .unwrap_or(&[]);
                 for (i, item) in items.iter().enumerate() {
                     let index = u32::try_from(i).unwrap_or(u32::MAX);
                     self.item_snapshots(item, index, v, &op.index(i));
@@ -602,13 +713,13 @@ impl Reader {
     }
 
     /// Snapshots of an output item (`message` content parts, or a function call's arguments).
-    fn item_snapshots(&mut self, item: &Value, index: u32, v: &Value, p: &Path<'_>) {
-        match item.get("type").and_then(Value::as_str) {
+    fn item_snapshots(&mut self, item: &Node<'_>, index: u32, v: &Node<'_>, p: &Path<'_>) {
+        match item.get("type").and_then(Node::as_str) {
             Some("message") => {
                 let parts = item
                     .get("content")
-                    .and_then(Value::as_array)
-                    .map_or(&[][..], Vec::as_slice);
+                    .and_then(Node::as_array)
+                    .unwrap_or(&[]);
                 for (j, part) in parts.iter().enumerate() {
                     let sub = u32::try_from(j).unwrap_or(u32::MAX);
                     self.content_snapshot(part, index, sub, v, &p.key("content").index(j));
@@ -633,8 +744,8 @@ impl Reader {
             Some("reasoning") => {
                 let parts = item
                     .get("summary")
-                    .and_then(Value::as_array)
-                    .map_or(&[][..], Vec::as_slice);
+                    .and_then(Node::as_array)
+                    .unwrap_or(&[]);
                 for j in 0..parts.len() {
                     let key = DeltaKey {
                         index,
@@ -649,8 +760,15 @@ impl Reader {
         }
     }
 
-    fn content_snapshot(&mut self, part: &Value, index: u32, sub: u32, v: &Value, p: &Path<'_>) {
-        let (kind, field) = match part.get("type").and_then(Value::as_str) {
+    fn content_snapshot(
+        &mut self,
+        part: &Node<'_>,
+        index: u32,
+        sub: u32,
+        v: &Node<'_>,
+        p: &Path<'_>,
+    ) {
+        let (kind, field) = match part.get("type").and_then(Node::as_str) {
             Some("output_text") => (DeltaKind::Text, "text"),
             Some("refusal") => (DeltaKind::Refusal, "refusal"),
             _ => return,
@@ -659,8 +777,8 @@ impl Reader {
         self.push(key, v, &p.key(field), Origin::Snapshot);
     }
 
-    fn anthropic(&mut self, v: &Value) {
-        let Some(ty) = v.get("type").and_then(Value::as_str) else {
+    fn anthropic(&mut self, v: &Node<'_>) {
+        let Some(ty) = v.get("type").and_then(Node::as_str) else {
             return;
         };
         let index = u32_field(v, "index", 0);
@@ -673,7 +791,7 @@ impl Reader {
         match ty {
             "content_block_start" => {
                 let bp = root.key("content_block");
-                match v.pointer("/content_block/type").and_then(Value::as_str) {
+                match v.get("content_block").and_then(|b| b.get("type")).and_then(Node::as_str) {
                     Some("text") => self.push(
                         key(DeltaKind::Text),
                         v,
@@ -691,7 +809,7 @@ impl Reader {
             }
             "content_block_delta" => {
                 let dp = root.key("delta");
-                let (kind, field) = match v.pointer("/delta/type").and_then(Value::as_str) {
+                let (kind, field) = match v.get("delta").and_then(|d| d.get("type")).and_then(Node::as_str) {
                     Some("text_delta") => (DeltaKind::Text, "text"),
                     Some("input_json_delta") => (DeltaKind::ToolArguments, "partial_json"),
                     Some("thinking_delta") => (DeltaKind::Reasoning, "thinking"),

@@ -11,7 +11,7 @@
 # Env: DUR (seconds per run, default 4), ROUNDS (default 3).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+TARGET="$("$ROOT/scripts/target-dir.sh")"
 BIN="${1:-$TARGET/release/menshen}"; CONNS="${2:-32}"
 DUR="${DUR:-4}"; ROUNDS="${ROUNDS:-3}"
 (cd "$ROOT" && cargo build --release -q -p menshen-benches --example bare_proxy)

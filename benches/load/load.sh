@@ -21,7 +21,7 @@ source "$ROOT/benches/load/common.sh"
 
 cd "$ROOT"
 cargo build --release --locked -p menshen-proxy >&2
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/menshen"
+BIN="$("$ROOT/scripts/target-dir.sh")/release/menshen"
 
 UP=18401; NGX=18402; MEN=18403; MEN_FULL=18404
 # The stream rows: an upstream answering SSE, nginx passing it through

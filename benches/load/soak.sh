@@ -24,7 +24,7 @@ if [[ -n "${MENSHEN_BIN:-}" ]]; then
   BIN="$MENSHEN_BIN"
 else
   cargo build --release --locked -p menshen-proxy >&2
-  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/menshen"
+  BIN="$("$ROOT/scripts/target-dir.sh")/release/menshen"
 fi
 
 UP=18411; MEN=18413

@@ -320,7 +320,8 @@ impl Pipeline {
         use_cache: bool,
         out: &mut Vec<Finding>,
     ) -> Result<(), crate::DetectorError> {
-        let Some(reach) = det.max_match_bytes() else {
+        // One segment has no seam (a stream window, a single prompt).
+        let (Some(reach), 2..) = (det.max_match_bytes(), segments.len()) else {
             return Ok(());
         };
         for group in seams::groups(segments, settings.skip_operator) {

@@ -522,14 +522,21 @@ mod tests {
         let body = v.to_string();
         let n = super::super::node::parse_str(&body).unwrap();
         for p in &paths {
-            assert_eq!(p.get(&n).map(Node::to_value).as_ref(), v.pointer(&p.pointer()), "{p}");
+            assert_eq!(
+                p.get(&n).map(Node::to_value).as_ref(),
+                v.pointer(&p.pointer()),
+                "{p}"
+            );
         }
         let second = messages.index(1);
         let content = second.key("content");
         let item = content.index(1);
         let text = item.key("text");
         assert_eq!(text.get(&n).and_then(Node::as_str), Some("b"));
-        assert_eq!(text.get(&n).map(Node::to_value).as_ref(), v.pointer(&text.pointer()));
+        assert_eq!(
+            text.get(&n).map(Node::to_value).as_ref(),
+            v.pointer(&text.pointer())
+        );
         let third = messages.index(2);
         let number = third.key("content");
         assert_eq!(number.index(0).get(&n), None);

@@ -716,10 +716,7 @@ impl Reader<'_> {
     fn item_snapshots(&mut self, item: &Node<'_>, index: u32, v: &Node<'_>, p: &Path<'_>) {
         match item.get("type").and_then(Node::as_str) {
             Some("message") => {
-                let parts = item
-                    .get("content")
-                    .and_then(Node::as_array)
-                    .unwrap_or(&[]);
+                let parts = item.get("content").and_then(Node::as_array).unwrap_or(&[]);
                 for (j, part) in parts.iter().enumerate() {
                     let sub = u32::try_from(j).unwrap_or(u32::MAX);
                     self.content_snapshot(part, index, sub, v, &p.key("content").index(j));
@@ -742,10 +739,7 @@ impl Reader<'_> {
                 self.push(key, v, &p.key("input"), Origin::Snapshot);
             }
             Some("reasoning") => {
-                let parts = item
-                    .get("summary")
-                    .and_then(Node::as_array)
-                    .unwrap_or(&[]);
+                let parts = item.get("summary").and_then(Node::as_array).unwrap_or(&[]);
                 for j in 0..parts.len() {
                     let key = DeltaKey {
                         index,
@@ -791,7 +785,11 @@ impl Reader<'_> {
         match ty {
             "content_block_start" => {
                 let bp = root.key("content_block");
-                match v.get("content_block").and_then(|b| b.get("type")).and_then(Node::as_str) {
+                match v
+                    .get("content_block")
+                    .and_then(|b| b.get("type"))
+                    .and_then(Node::as_str)
+                {
                     Some("text") => self.push(
                         key(DeltaKind::Text),
                         v,
@@ -809,7 +807,11 @@ impl Reader<'_> {
             }
             "content_block_delta" => {
                 let dp = root.key("delta");
-                let (kind, field) = match v.get("delta").and_then(|d| d.get("type")).and_then(Node::as_str) {
+                let (kind, field) = match v
+                    .get("delta")
+                    .and_then(|d| d.get("type"))
+                    .and_then(Node::as_str)
+                {
                     Some("text_delta") => (DeltaKind::Text, "text"),
                     Some("input_json_delta") => (DeltaKind::ToolArguments, "partial_json"),
                     Some("thinking_delta") => (DeltaKind::Reasoning, "thinking"),

@@ -920,7 +920,9 @@ fn a_changed_text_is_spliced_and_the_rest_stays_byte_identical() {
     ev.set_text(0, "Mail \"[EMAIL]\"\n").unwrap();
     assert_eq!(
         ev.to_sse().data.as_deref(),
-        Some(r#"{ "id" : "c1", "choices": [ {"index":0, "delta": {"content": "Mail \"[EMAIL]\"\n"}, "finish_reason": null} ] }"#)
+        Some(
+            r#"{ "id" : "c1", "choices": [ {"index":0, "delta": {"content": "Mail \"[EMAIL]\"\n"}, "finish_reason": null} ] }"#
+        )
     );
     assert_eq!(ev.fragments()[0].text, "Mail \"[EMAIL]\"\n");
     // A second change of the same fragment replaces the first.

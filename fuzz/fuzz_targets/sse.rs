@@ -77,21 +77,35 @@ fuzz_target!(|data: &[u8]| {
         let mut p = SseParser::new(bytes.len() + 1);
         let back = p.push(&bytes).expect("an event fits its own size");
         assert_eq!(back, vec![event.clone()], "write/parse round trip");
+        let was_json = event
+            .data
+            .as_deref()
+            .is_some_and(|d| serde_json::from_str::<serde_json::Value>(d).is_ok());
         for api in Api::ALL {
             let Ok(mut ev) = StreamEvent::parse(api, event.clone()) else {
                 continue;
             };
-            for i in 0..ev.fragments().len() {
+            let n = ev.fragments().len();
+            for i in 0..n {
                 let _ = ev.delta_only(i, "[X]");
-                let _ = ev.set_text(i, "[X]");
+                ev.set_text(i, "[X]").expect("every fragment can be rewritten");
             }
             let out = ev.to_sse();
-            if let Some(d) = out.data.as_deref().filter(|_| ev.json().is_some()) {
+            if was_json {
+                let d = out.data.as_deref().expect("JSON data stays");
                 assert!(
                     serde_json::from_str::<serde_json::Value>(d).is_ok(),
                     "{api}: rewritten data is not JSON"
                 );
             }
+            // Read back, every fragment carries the new text and nothing
+            // of the old one (spliced or re-serialised alike).
+            let back = StreamEvent::parse(api, out).expect("a rewritten event reads back");
+            assert_eq!(back.fragments().len(), n, "{api}: fragments changed");
+            assert!(
+                back.fragments().iter().all(|f| f.text == "[X]"),
+                "{api}: a fragment kept its old text"
+            );
         }
     }
 });

@@ -141,6 +141,9 @@ const fn default_true() -> bool {
 const fn default_stream_holdback() -> usize {
     512
 }
+const fn default_stream_scan_step() -> usize {
+    64
+}
 const fn default_max_sse_event_bytes() -> usize {
     1024 * 1024
 }
@@ -390,6 +393,12 @@ pub struct RawServer {
     /// kilobytes (a PEM key is caught by its header line).
     #[serde(default = "default_stream_holdback")]
     pub stream_holdback_bytes: usize,
+    /// New streamed text, in bytes past the hold-back window, that waits
+    /// for one scan: a stream of one token per event would otherwise
+    /// rescan the whole window (hold-back plus left context) for every few
+    /// bytes it releases. 0 scans at every event.
+    #[serde(default = "default_stream_scan_step")]
+    pub stream_scan_step_bytes: usize,
     /// Whether response text may reach clients unscanned when an output guard fails
     /// open. Off by default; `menshen_unscanned_response_bytes_total` counts any such bytes.
     #[serde(default)]
@@ -420,6 +429,7 @@ impl Default for RawServer {
             max_headers: default_max_headers(),
             max_sse_event_bytes: default_max_sse_event_bytes(),
             stream_holdback_bytes: default_stream_holdback(),
+            stream_scan_step_bytes: default_stream_scan_step(),
             allow_unscanned_output: false,
         }
     }
@@ -913,6 +923,8 @@ pub struct Settings {
     pub max_sse_event_bytes: usize,
     /// Stream hold-back cap.
     pub stream_holdback_bytes: usize,
+    /// New stream text past the hold-back that waits for one scan.
+    pub stream_scan_step_bytes: usize,
     /// Allow unscanned output when an output guard fails open.
     pub allow_unscanned_output: bool,
     /// Upstreams.
@@ -1389,6 +1401,7 @@ impl RawConfig {
             max_headers: self.server.max_headers.max(8),
             max_sse_event_bytes: self.server.max_sse_event_bytes.max(1024),
             stream_holdback_bytes: self.server.stream_holdback_bytes.max(64),
+            stream_scan_step_bytes: self.server.stream_scan_step_bytes,
             allow_unscanned_output: self.server.allow_unscanned_output,
             upstreams,
             routes,

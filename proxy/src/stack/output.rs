@@ -338,6 +338,8 @@ async fn collect_limited(mut body: ProxyBody, cap: usize) -> Result<Bytes, Optio
 /// hold-back window.
 struct StreamScanner {
     holdback: usize,
+    /// New text past the hold-back that waits for one scan.
+    step: usize,
     channels: BTreeMap<api::DeltaKey, Channel>,
 }
 
@@ -369,9 +371,10 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 }
 
 impl StreamScanner {
-    fn new(holdback: usize) -> Self {
+    fn new(holdback: usize, step: usize) -> Self {
         StreamScanner {
             holdback,
+            step,
             channels: BTreeMap::new(),
         }
     }
@@ -388,7 +391,14 @@ impl StreamScanner {
     ) -> Scan {
         let ch = self.channels.entry(key).or_default();
         ch.pending.push_str(text);
-        if ch.pending.is_empty() {
+        // Nothing is released while the pending text fits the hold-back,
+        // and past it only once `step` new bytes have come: scanning now
+        // would be repeated over the same window at the next event. Text
+        // is only ever released by a scan that covered it, and a match is
+        // still found before any of it leaves (just at a later event).
+        if ch.pending.is_empty()
+            || (!flush && ch.pending.len() <= self.holdback.saturating_add(self.step))
+        {
             return Scan::Release(String::new());
         }
         let mut window = String::with_capacity(ch.tail.len() + ch.pending.len());
@@ -617,7 +627,7 @@ async fn pump(
         .max_match_bytes()
         .unwrap_or(cap)
         .min(cap);
-    let mut scanner = StreamScanner::new(holdback);
+    let mut scanner = StreamScanner::new(holdback, shared.settings.stream_scan_step_bytes);
     let mut parser = SseParser::new(shared.settings.max_sse_event_bytes);
     let mut templates: BTreeMap<api::DeltaKey, (api::StreamEvent, usize)> = BTreeMap::new();
     let mut forwarded: BTreeMap<api::DeltaKey, String> = BTreeMap::new();

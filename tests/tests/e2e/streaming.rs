@@ -166,3 +166,78 @@ async fn malformed_upstream_stream_is_not_forwarded_unscanned() {
     assert!(!body.contains("{not json"), "{body}");
     assert_eq!(p.shared.metrics.unscanned_total(), 0);
 }
+
+/// How many times the output guards scanned stream text (one histogram
+/// observation per scan).
+fn stream_scans(p: &menshen_proxy::app::Running) -> u64 {
+    let m = p.shared.metrics.encode();
+    m.lines()
+        .find(|l| l.starts_with("menshen_guard_latency_seconds_count{guard=\"output_stream\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A reply of `n` words, one per SSE event, as LLM servers stream tokens.
+fn token_reply(n: usize, inject_at: Option<usize>) -> (String, String) {
+    let mut pieces: Vec<String> = (0..n).map(|i| format!("w{} ", i % 10)).collect();
+    if let Some(at) = inject_at {
+        pieces.splice(at..at, ["forb", "idden ", "sec", "ret "].map(str::to_owned));
+    }
+    (pieces.join("|"), pieces.concat())
+}
+
+#[tokio::test]
+async fn a_token_per_event_stream_is_scanned_per_step_not_per_event() {
+    let up = Upstream::start().await;
+    let (reply, whole) = token_reply(300, None);
+    let mut scans = Vec::new();
+    for step in [64, 0] {
+        let config = BASIC.replace(
+            "header_timeout_ms = 1000\n",
+            &format!("header_timeout_ms = 1000\nstream_scan_step_bytes = {step}\n"),
+        );
+        let p = proxy(&config, &up).await;
+        let r = post(
+            p.addr,
+            "/v1/chat/completions",
+            &[("x-test-behavior", "sse-openai"), ("x-test-reply", &reply)],
+            &chat_stream("hi"),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let body = r.text();
+        // Every byte arrives, in order, and the stream ends normally (the
+        // header carrying the reply loses its trailing space).
+        assert_eq!(openai_stream_text(&body), whole.trim_end());
+        assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+        assert_eq!(p.shared.metrics.unscanned_total(), 0);
+        scans.push(stream_scans(&p));
+    }
+    // 300 events of 3 bytes under a 512-byte hold-back: with a 64-byte step
+    // about one scan per 64 new bytes past it; scanning at every event
+    // costs one scan per event once the hold-back is full (about 130).
+    let (stepped, every) = (scans[0], scans[1]);
+    assert!(stepped > 0 && stepped <= 16, "{scans:?}");
+    assert!(every >= 100, "{scans:?}");
+}
+
+#[tokio::test]
+async fn a_phrase_streamed_token_by_token_deep_in_a_reply_is_blocked_unreleased() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let (reply, _) = token_reply(300, Some(200));
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-behavior", "sse-openai"), ("x-test-reply", &reply)],
+        &chat_stream("hi"),
+    )
+    .await;
+    let body = r.text();
+    let text = openai_stream_text(&body);
+    assert!(!text.contains("forb"), "banned text leaked: {text:?}");
+    // Text well before the phrase was released before the block.
+    assert!(text.starts_with("w0 w1 w2 "), "{text:?}");
+    assert!(body.contains("\"code\":\"blocked_by_policy\""), "{body}");
+}

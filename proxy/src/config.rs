@@ -396,7 +396,8 @@ pub struct RawServer {
     /// New streamed text, in bytes past the hold-back window, that waits
     /// for one scan: a stream of one token per event would otherwise
     /// rescan the whole window (hold-back plus left context) for every few
-    /// bytes it releases. 0 scans at every event.
+    /// bytes it releases. 0 scans at every event; at most 64 KiB (more
+    /// would only hold text back longer).
     #[serde(default = "default_stream_scan_step")]
     pub stream_scan_step_bytes: usize,
     /// Whether response text may reach clients unscanned when an output guard fails
@@ -1401,7 +1402,7 @@ impl RawConfig {
             max_headers: self.server.max_headers.max(8),
             max_sse_event_bytes: self.server.max_sse_event_bytes.max(1024),
             stream_holdback_bytes: self.server.stream_holdback_bytes.max(64),
-            stream_scan_step_bytes: self.server.stream_scan_step_bytes,
+            stream_scan_step_bytes: self.server.stream_scan_step_bytes.min(64 * 1024),
             allow_unscanned_output: self.server.allow_unscanned_output,
             upstreams,
             routes,

@@ -302,8 +302,7 @@ impl StreamEvent {
     /// The data as a tree holding every change so far, built on first use.
     fn tree(&mut self) -> Option<&mut Value> {
         if self.json.is_none() {
-            let v = serde_json::from_str(trim_json_ws(&self.current_data()?)).ok()?;
-            self.json = Some(v);
+            self.json = Some(self.json()?);
         }
         self.json.as_mut()
     }

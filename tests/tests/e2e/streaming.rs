@@ -187,6 +187,18 @@ fn token_reply(n: usize, inject_at: Option<usize>) -> (String, String) {
     (pieces.join("|"), pieces.concat())
 }
 
+/// A streamed chat request through `p`, the upstream streaming `reply`
+/// (pieces separated by `|`, one SSE event each).
+async fn stream_chat(p: &menshen_proxy::app::Running, reply: &str) -> Reply {
+    post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-behavior", "sse-openai"), ("x-test-reply", reply)],
+        &chat_stream("hi"),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_token_per_event_stream_is_scanned_per_step_not_per_event() {
     let up = Upstream::start().await;
@@ -198,13 +210,7 @@ async fn a_token_per_event_stream_is_scanned_per_step_not_per_event() {
             &format!("header_timeout_ms = 1000\nstream_scan_step_bytes = {step}\n"),
         );
         let p = proxy(&config, &up).await;
-        let r = post(
-            p.addr,
-            "/v1/chat/completions",
-            &[("x-test-behavior", "sse-openai"), ("x-test-reply", &reply)],
-            &chat_stream("hi"),
-        )
-        .await;
+        let r = stream_chat(&p, &reply).await;
         assert_eq!(r.status, 200);
         let body = r.text();
         // Every byte arrives, in order, and the stream ends normally (the
@@ -227,14 +233,7 @@ async fn a_phrase_streamed_token_by_token_deep_in_a_reply_is_blocked_unreleased(
     let up = Upstream::start().await;
     let p = proxy(BASIC, &up).await;
     let (reply, _) = token_reply(300, Some(200));
-    let r = post(
-        p.addr,
-        "/v1/chat/completions",
-        &[("x-test-behavior", "sse-openai"), ("x-test-reply", &reply)],
-        &chat_stream("hi"),
-    )
-    .await;
-    let body = r.text();
+    let body = stream_chat(&p, &reply).await.text();
     let text = openai_stream_text(&body);
     assert!(!text.contains("forb"), "banned text leaked: {text:?}");
     // Text well before the phrase was released before the block.

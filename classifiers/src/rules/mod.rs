@@ -92,7 +92,8 @@ const TAG_SMUGGLING_MIN: usize = 8;
 const ANCHORED_SPAN: usize = DEFAULT_MAX_MATCH_BYTES;
 
 /// Window searched around an inner-literal hit: this far before it and
-/// [`WINDOW_AFTER`] after it.
+/// [`WINDOW_AFTER`] after it. A regex with start literals is searched
+/// anchored at each start literal at most this far before the hit instead.
 const WINDOW_BEFORE: usize = 128;
 const WINDOW_AFTER: usize = 512;
 
@@ -133,6 +134,9 @@ struct RegexRule {
     rule: usize,
     regex: Regex,
     mode: GateMode,
+    /// For an inner-gated regex whose matches all start with one of a few
+    /// literals: those literals, searched only around an inner hit.
+    starts: Option<Starts>,
     /// Every match starts a word (the pattern was compiled behind `\b`
     /// because all its prefix literals start with an ASCII word char), so
     /// hits inside a word are skipped.
@@ -253,11 +257,15 @@ impl RuleDetector {
                             .with_source(e)
                     })?;
                     let ri = regexes.len();
-                    let (mode, lits) = match prefilter::analyse(p) {
-                        Gate::Prefix(l) => (GateMode::Prefix, l),
-                        Gate::Inner(l) => (GateMode::Inner, l),
-                        Gate::Always => (GateMode::Always, Vec::new()),
+                    let (mode, lits, starts) = match prefilter::analyse(p) {
+                        Gate::Prefix(l) => (GateMode::Prefix, l, None),
+                        Gate::Inner(l, starts) => (GateMode::Inner, l, starts),
+                        Gate::Always => (GateMode::Always, Vec::new(), None),
                     };
+                    let starts = starts.map(|l| Starts::new(&l)).transpose().map_err(|e| {
+                        PackError::new(&pack.source, Some(&spec.id), PackErrorKind::Build)
+                            .with_source(e)
+                    })?;
                     // Rules are written for words: a rule whose every match
                     // starts with an ASCII word char only matches at a word
                     // start ("do not" is not found inside "undo not").
@@ -281,6 +289,7 @@ impl RuleDetector {
                         rule: idx,
                         regex,
                         mode,
+                        starts,
                         word_start,
                     });
                 }
@@ -564,20 +573,34 @@ impl RuleDetector {
                     }
                 }
                 GateMode::Prefix => {
-                    let mut last_end = 0usize;
-                    for &(_, p) in positions {
-                        if p < last_end || !text.is_char_boundary(p) {
-                            continue;
-                        }
-                        let end = floor_boundary(text, p.saturating_add(ANCHORED_SPAN));
-                        let input = Input::new(text).range(p..end).anchored(RegexAnchored::Yes);
-                        if let Some(m) = rr.regex.search(&input) {
-                            last_end = m.end().max(p.saturating_add(1));
-                            if !push(hits, m.start(), m.end()) {
+                    let starts = positions.iter().map(|&(_, p)| p);
+                    anchored_matches(&rr.regex, text, starts, |s, e| push(hits, s, e));
+                }
+                GateMode::Inner if rr.starts.is_some() => {
+                    // A match contains an inner hit and starts with a start
+                    // literal at most WINDOW_BEFORE bytes before it: find
+                    // those literals near the hits and search anchored at
+                    // each, instead of a window search over every byte.
+                    let mut at: Vec<usize> = Vec::new();
+                    let mut i = 0usize;
+                    while let Some(&(_, p)) = positions.get(i) {
+                        let lo = p.saturating_sub(WINDOW_BEFORE);
+                        let mut hi = p;
+                        i = i.saturating_add(1);
+                        while let Some(&(_, q)) = positions.get(i) {
+                            if q.saturating_sub(WINDOW_BEFORE) > hi {
                                 break;
                             }
+                            hi = q;
+                            i = i.saturating_add(1);
+                        }
+                        if let Some(st) = &rr.starts {
+                            st.find(bytes, lo, hi, &mut at);
                         }
                     }
+                    at.sort_unstable();
+                    at.dedup();
+                    anchored_matches(&rr.regex, text, at, |s, e| push(hits, s, e));
                 }
                 GateMode::Inner => {
                     let mut i = 0usize;
@@ -610,6 +633,69 @@ impl RuleDetector {
                 return;
             }
             hits.push(h);
+        }
+    }
+}
+
+/// Leftmost-first, non-overlapping matches of `regex` anchored at each of
+/// `starts` (ascending), each searched at most [`ANCHORED_SPAN`] bytes;
+/// `emit` gets each match's span and says whether to go on.
+fn anchored_matches(
+    regex: &Regex,
+    text: &str,
+    starts: impl IntoIterator<Item = usize>,
+    mut emit: impl FnMut(usize, usize) -> bool,
+) {
+    let mut last_end = 0usize;
+    for p in starts {
+        if p < last_end || !text.is_char_boundary(p) {
+            continue;
+        }
+        let end = floor_boundary(text, p.saturating_add(ANCHORED_SPAN));
+        let input = Input::new(text).range(p..end).anchored(RegexAnchored::Yes);
+        if let Some(m) = regex.search(&input) {
+            last_end = m.end().max(p.saturating_add(1));
+            if !emit(m.start(), m.end()) {
+                break;
+            }
+        }
+    }
+}
+
+/// The literals that every match of an inner-gated regex starts with,
+/// searched only in the few bytes before an inner hit.
+#[derive(Debug)]
+struct Starts {
+    automaton: aho_corasick::AhoCorasick,
+    longest: usize,
+}
+
+impl Starts {
+    fn new(literals: &[Vec<u8>]) -> Result<Starts, aho_corasick::BuildError> {
+        Ok(Starts {
+            automaton: aho_corasick::AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(literals)?,
+            longest: literals.iter().map(Vec::len).max().unwrap_or(0),
+        })
+    }
+
+    /// Appends, in order, every position in `lo..=hi` where a literal
+    /// starts. A leftmost search returns the earliest start at or after
+    /// where it begins, so searching again from one past each start finds
+    /// them all, overlapping ones included.
+    fn find(&self, bytes: &[u8], lo: usize, hi: usize, out: &mut Vec<usize>) {
+        let end = hi.saturating_add(self.longest).min(bytes.len());
+        let mut from = lo;
+        while from <= hi && from < end {
+            let input = aho_corasick::Input::new(bytes).range(from..end);
+            match self.automaton.find(input) {
+                Some(m) if m.start() <= hi => {
+                    out.push(m.start());
+                    from = m.start().saturating_add(1);
+                }
+                _ => break,
+            }
         }
     }
 }

@@ -10,8 +10,11 @@
 //!   each literal hit and gives up as soon as its DFA dies, usually within a
 //!   few bytes;
 //! - [`Gate::Inner`]: every match *contains* one of the literals (a
-//!   necessary-factor analysis of the syntax tree), so the regex runs
-//!   unanchored over a bounded window around each hit;
+//!   necessary-factor analysis of the syntax tree). When every match also
+//!   starts with one of a few literals that are too common to gate on ("do",
+//!   "when"), those are looked for in the few bytes before each hit and the
+//!   regex runs anchored at each; otherwise it runs unanchored over a
+//!   bounded window around each hit;
 //! - [`Gate::Always`]: no usable literal; the regex runs over the whole view.
 //!   No bundled rule is in this state (a test checks).
 //!
@@ -28,8 +31,11 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 pub(super) enum Gate {
     /// Every match starts with one of these literals.
     Prefix(Vec<Vec<u8>>),
-    /// Every match contains one of these literals.
-    Inner(Vec<Vec<u8>>),
+    /// Every match contains one of the first literals and, when the second
+    /// set is there, starts with one of its literals (too common in prose to
+    /// gate on, but enough to find where a match around an inner hit can
+    /// start).
+    Inner(Vec<Vec<u8>>, Option<Vec<Vec<u8>>>),
     /// No usable literal.
     Always,
 }
@@ -77,9 +83,9 @@ pub(super) fn analyse(pattern: &str) -> Gate {
         .is_some_and(|p| !has_common(p) && shortest(p) >= GOOD_PREFIX_LEN);
     match (prefix, inner) {
         (Some(p), _) if rare_prefix => Gate::Prefix(trim(p)),
-        (_, Some(n)) if !has_common(&n) => Gate::Inner(trim(n)),
+        (p, Some(n)) if !has_common(&n) => Gate::Inner(trim(n), p),
         (Some(p), _) => Gate::Prefix(trim(p)),
-        (None, Some(n)) => Gate::Inner(trim(n)),
+        (None, Some(n)) => Gate::Inner(trim(n), None),
         (None, None) => Gate::Always,
     }
 }
@@ -224,7 +230,13 @@ mod tests {
         );
         assert_eq!(
             analyse(r"(?:^|\n)\s*(?:system|admin)\s*:"),
-            Gate::Inner(lits(&["admin", "system"]))
+            Gate::Inner(lits(&["admin", "system"]), None)
+        );
+        // "the" starts every match but is too common to gate on; the rare
+        // inner word gates, and the prefixes say where a match can start.
+        assert_eq!(
+            analyse(r"(?:the|an)\s+(?:jailbroken|unfiltered)\s+model"),
+            Gate::Inner(lits(&["jailbro", "unfilte"]), Some(lits(&["an", "the"])))
         );
         assert_eq!(analyse(r"a\s*b"), Gate::Always);
         assert_eq!(analyse(r"(?:x)?"), Gate::Always);

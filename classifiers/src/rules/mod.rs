@@ -113,6 +113,8 @@ pub struct RuleDetector {
     rules: Vec<CompiledRule>,
     /// Every rule regex, in load order, with how the automaton gates it.
     regexes: Vec<RegexRule>,
+    /// Indices in `regexes` of those with no gate, run over every view.
+    ungated: Vec<usize>,
     /// One automaton over all phrases and all gate literals, searched for
     /// overlapping matches so that every pattern occurrence is reported in a
     /// single pass (see [`Walker::triggers`]).
@@ -341,11 +343,18 @@ impl RuleDetector {
             .take(8)
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
+        let ungated = regexes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.mode == GateMode::Always)
+            .map(|(i, _)| i)
+            .collect();
         Ok(RuleDetector {
             id: DETECTOR_ID.to_owned(),
             normalizer,
             rules,
             regexes,
+            ungated,
             automaton,
             triggers,
             phrase_meta,
@@ -541,8 +550,28 @@ impl RuleDetector {
             .collect();
         cand.sort_unstable();
         cand.dedup();
+        // Only the regexes with a gate hit, and those with no gate, in load
+        // order (the order of the report): a view triggers few of them, and
+        // visiting every rule was most of the cost of scanning a short text.
+        let mut todo: Vec<usize> = Vec::with_capacity(self.ungated.len().saturating_add(8));
+        for &(ri, _) in &cand {
+            if todo.last() != Some(&ri) {
+                todo.push(ri);
+            }
+        }
+        if !self.ungated.is_empty() {
+            todo.extend_from_slice(&self.ungated);
+            todo.sort_unstable();
+            todo.dedup();
+        }
         let mut cursor = 0usize;
-        for (ri, rr) in self.regexes.iter().enumerate() {
+        for ri in todo {
+            let Some(rr) = self.regexes.get(ri) else {
+                continue;
+            };
+            while cand.get(cursor).is_some_and(|c| c.0 < ri) {
+                cursor = cursor.saturating_add(1);
+            }
             let from = cursor;
             while cand.get(cursor).is_some_and(|c| c.0 == ri) {
                 cursor = cursor.saturating_add(1);

@@ -232,6 +232,11 @@ id = "extra.codeword"
 category = "OWASP-LLM-2025:LLM01"
 weight = 0.9
 phrases = ["Open Sesame Protocol"]
+[[rule]]
+id = "extra.ungated"
+category = "OWASP-LLM-2025:LLM01"
+weight = 0.5
+pattern = '[0-9]{3}-[0-9]{4}'
 "#,
     )
     .unwrap();
@@ -243,6 +248,15 @@ phrases = ["Open Sesame Protocol"]
         .find(|f| f.rule.as_deref() == Some("extra.codeword"))
         .unwrap();
     assert_eq!(hit.span, Some(Span::new(11, 31)));
+    // A regex with no literal to gate on runs over every view, whether or
+    // not anything else in the text triggered.
+    assert_eq!(d.ungated_rules().collect::<Vec<_>>(), vec!["extra.ungated"]);
+    let f = d.scan_text("call 555-1234, please", Trust::Trusted);
+    let hit = f
+        .iter()
+        .find(|f| f.rule.as_deref() == Some("extra.ungated"))
+        .unwrap();
+    assert_eq!(hit.span, Some(Span::new(5, 13)));
     // Phrases match whole words only.
     assert!(d
         .scan_text("xopen sesame protocols", Trust::Trusted)

@@ -28,9 +28,7 @@ use menshen_policies::{Action, Decision, Direction};
 use tokio::sync::mpsc;
 use tower::{Layer, Service};
 
-use super::decide::{
-    apply_redaction, audit_text, policy_input, redact_conversation, refusal, run_policy, VaultExt,
-};
+use super::decide::{apply_redaction, audit_text, policy_input, refusal, run_policy, VaultExt};
 use super::{Exchange, ExchangeHandle, ProxyBody, Shared};
 use crate::api::{self, Api, DecodeLimits};
 use crate::config::FailMode;
@@ -341,6 +339,10 @@ struct StreamScanner {
     /// New text past the hold-back that waits for one scan.
     step: usize,
     channels: BTreeMap<api::DeltaKey, Channel>,
+    /// Numbers masks (and keys pseudonyms) across the whole answer, as one
+    /// whole response is redacted: a value keeps its placeholder from one
+    /// window to the next. Made at the first redaction.
+    vault: Option<Vault>,
 }
 
 #[derive(Default)]
@@ -376,6 +378,7 @@ impl StreamScanner {
             holdback,
             step,
             channels: BTreeMap::new(),
+            vault: None,
         }
     }
 
@@ -476,13 +479,21 @@ impl StreamScanner {
                         Role::Assistant,
                         ch.pending.clone(),
                     )]);
-                    if redact_conversation(&mut c, &shifted, &decision.redact) {
-                        if let Some(t) = c.text_at_mut(menshen_classifiers::Location::Part {
-                            message: 0,
-                            part: 0,
-                        }) {
-                            ch.pending = std::mem::take(t);
+                    // The configured operators, as for a whole answer.
+                    let vault = self
+                        .vault
+                        .get_or_insert_with(|| Vault::new(VaultKey::random()));
+                    match apply_redaction(shared, &mut c, &shifted, &decision.redact, vault) {
+                        Ok(true) => {
+                            if let Some(t) = c.text_at_mut(menshen_classifiers::Location::Part {
+                                message: 0,
+                                part: 0,
+                            }) {
+                                ch.pending = std::mem::take(t);
+                            }
                         }
+                        Ok(false) => {}
+                        Err(r) => return Scan::Block(r),
                     }
                 }
                 Action::Allow | Action::Route => {}

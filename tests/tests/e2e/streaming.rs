@@ -240,3 +240,54 @@ async fn a_phrase_streamed_token_by_token_deep_in_a_reply_is_blocked_unreleased(
     assert!(text.starts_with("w0 w1 w2 "), "{text:?}");
     assert!(body.contains("\"code\":\"blocked_by_policy\""), "{body}");
 }
+
+#[tokio::test]
+async fn pii_in_a_streamed_answer_is_redacted_as_in_a_whole_one() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    // Two addresses (one repeated) and a card, split over events, far
+    // enough apart that they are released by different scans.
+    let filler = "and then some more words to pad the reply ".repeat(12);
+    let pieces = [
+        "Write to jane.",
+        "roe@example.com or ",
+        "bob@example.org today. ",
+        &filler,
+        "The card is 4111 1111 ",
+        "1111 1111; again, jane.roe@exa",
+        "mple.com.",
+    ];
+    let whole = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-reply", &pieces.concat())],
+        &chat("hi"),
+    )
+    .await;
+    assert_eq!(whole.status, 200);
+    let whole = whole.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let streamed = stream_chat(&p, &pieces.join("|")).await;
+    assert_eq!(streamed.status, 200);
+    let streamed = openai_stream_text(&streamed.text());
+    for raw in [
+        "jane.roe@example.com",
+        "bob@example.org",
+        "4111 1111 1111 1111",
+    ] {
+        assert!(
+            !whole.contains(raw) && !streamed.contains(raw),
+            "{whole}\n{streamed}"
+        );
+    }
+    // The configured operators, numbered per answer: the same value keeps
+    // its placeholder, in a stream as in a whole answer.
+    assert!(
+        whole.contains("[EMAIL_1]") && whole.contains("[EMAIL_2]"),
+        "{whole}"
+    );
+    assert_eq!(whole.matches("[EMAIL_1]").count(), 2, "{whole}");
+    assert_eq!(streamed, whole);
+}

@@ -179,6 +179,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
         review: None,
         counters: None,
         redactor: Arc::new(redactor),
+        redaction: Arc::new(settings.redaction.clone()),
         vault_secret,
     })
 }

@@ -19,12 +19,12 @@
 
 use std::sync::Arc;
 
-use menshen_classifiers::{char_offsets, Conversation, Location, Message, Role};
+use menshen_classifiers::{char_offsets, Conversation, Location, Message, Role, Vault, VaultKey};
 use menshen_policies::{Action, Direction};
 use serde_json::{json, Value};
 
 use crate::api::{self, Api, DecodeLimits};
-use crate::stack::decide::{policy_input, redact_conversation};
+use crate::stack::decide::{apply_redaction, conversation_id, policy_input};
 use crate::stack::{Exchange, Guards};
 
 /// One scanned input.
@@ -209,8 +209,22 @@ pub async fn scan_one(guards: &Guards, input: &ScanInput) -> Value {
             .collect::<Vec<_>>());
     }
     if action == Action::Redact {
+        // What the proxy would send upstream: the configured operators (or
+        // the policy's), pseudonyms keyed as for this conversation.
         let mut conv = input.conversation.clone();
-        redact_conversation(&mut conv, &report.findings, &decision.redact);
+        let mut vault = Vault::new(VaultKey::derive(
+            &guards.vault_secret,
+            &conversation_id(&ex.tenant, &input.conversation),
+        ));
+        if let Err(e) = apply_redaction(
+            guards,
+            &mut conv,
+            &report.findings,
+            &decision.redact,
+            &mut vault,
+        ) {
+            return json!({"error": format!("redaction: {}", e.message())});
+        }
         if input.bare_text {
             let t = conv
                 .text_at(Location::Part {
@@ -263,5 +277,68 @@ pub async fn scan_lines<I>(
     futures::pin_mut!(stream);
     while let Some(v) = stream.next().await {
         emit(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::Settings;
+
+    fn guards(extra: &str) -> Guards {
+        let text = format!(
+            "[[upstreams]]\nname = \"up\"\nurl = \"http://127.0.0.1:9\"\n\
+             [[routes]]\nname = \"default\"\nupstream = \"up\"\n\
+             [guards.onnx]\nenabled = false\n[audit]\nenabled = false\n{extra}"
+        );
+        let env: BTreeMap<String, String> = [(
+            "HASH_KEY".to_owned(),
+            "0123456789abcdef0123456789abcdef".to_owned(),
+        )]
+        .into();
+        let settings = Settings::from_toml("scan.toml", &text, &env).unwrap();
+        crate::app::build_guards(&settings).unwrap()
+    }
+
+    const PII: &str =
+        "mail jane.roe@example.com, card 4111 1111 1111 1111, again jane.roe@example.com";
+
+    #[tokio::test]
+    async fn redacted_text_is_what_the_proxy_would_send() {
+        let g = guards("");
+        let out = scan_one(&g, &ScanInput::text(PII)).await;
+        assert_eq!(out["decision"], "redact", "{out}");
+        let t = out["redacted_text"].as_str().unwrap();
+        assert!(
+            !t.contains("jane.roe@example.com") && !t.contains("4111 1111 1111 1111"),
+            "{t}"
+        );
+        // Cards keep their last digits; the same address keeps one
+        // placeholder, as the proxy redacts a request.
+        assert!(t.contains("**** **** **** 1111"), "{t}");
+        let first = t.split_whitespace().nth(1).unwrap().trim_end_matches(',');
+        assert!(first.starts_with("[EMAIL"), "{t}");
+        assert_eq!(t.matches(first).count(), 2, "{t}");
+    }
+
+    #[tokio::test]
+    async fn redaction_follows_the_configured_operator() {
+        // The threshold engine names no operators (the bundled Rego policy
+        // does, and overrides the config).
+        let g = guards(
+            "[policy]\nengine = \"threshold\"\n[redaction]\nhash_key_env = \"HASH_KEY\"\n\
+             [redaction.entities]\nEMAIL = \"hash\"\n",
+        );
+        let out = scan_one(&g, &ScanInput::text(PII)).await;
+        let t = out["redacted_text"].as_str().unwrap();
+        assert!(t.contains("[EMAIL_HASH_"), "{t}");
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": PII}]});
+        let out = scan_one(&g, &ScanInput::request(body, None).unwrap()).await;
+        let sent = out["redacted_request"]["messages"][0]["content"]
+            .as_str()
+            .unwrap();
+        assert_eq!(sent, t, "{out}");
     }
 }

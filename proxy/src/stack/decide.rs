@@ -324,7 +324,7 @@ pub fn conversation_id(tenant: &str, conv: &Conversation) -> String {
 /// with the configured operators overridden by the decision's. Returns
 /// whether any text changed.
 pub(crate) fn apply_redaction(
-    shared: &Shared,
+    guards: &Guards,
     conv: &mut Conversation,
     findings: &[Finding],
     ops: &BTreeMap<String, String>,
@@ -338,16 +338,15 @@ pub(crate) fn apply_redaction(
         .collect();
     let custom;
     let redactor: &menshen_classifiers::Redactor = if overrides.is_empty() {
-        &shared.guards.redactor
+        &guards.redactor
     } else {
-        custom =
-            crate::app::build_redactor(&shared.settings.redaction, &overrides).map_err(|e| {
-                Reject::new(
-                    RejectKind::GuardUnavailable,
-                    "redaction_failed",
-                    e.to_string(),
-                )
-            })?;
+        custom = crate::app::build_redactor(&guards.redaction, &overrides).map_err(|e| {
+            Reject::new(
+                RejectKind::GuardUnavailable,
+                "redaction_failed",
+                e.to_string(),
+            )
+        })?;
         &custom
     };
     let mut by_loc: BTreeMap<_, Vec<Finding>> = BTreeMap::new();
@@ -576,7 +575,7 @@ where
                         &conversation_id(&tenant, &decoded.conversation),
                     ));
                     let changed = apply_redaction(
-                        &shared,
+                        &shared.guards,
                         &mut conv,
                         &findings,
                         &decision.redact,

@@ -255,7 +255,7 @@ async fn whole_response(
             let mut scratch = Vault::new(VaultKey::random());
             let conv = edited.insert(decoded.conversation.clone());
             changed |= apply_redaction(
-                &shared,
+                &shared.guards,
                 conv,
                 &report.findings,
                 &decision.redact,
@@ -483,7 +483,8 @@ impl StreamScanner {
                     let vault = self
                         .vault
                         .get_or_insert_with(|| Vault::new(VaultKey::random()));
-                    match apply_redaction(shared, &mut c, &shifted, &decision.redact, vault) {
+                    match apply_redaction(&shared.guards, &mut c, &shifted, &decision.redact, vault)
+                    {
                         Ok(true) => {
                             if let Some(t) = c.text_at_mut(menshen_classifiers::Location::Part {
                                 message: 0,

@@ -56,6 +56,9 @@ pub struct Guards {
     pub counters: Option<Arc<menshen_policies::SubjectCounters>>,
     /// Redaction operators per entity type (config); a policy may override.
     pub redactor: Arc<menshen_classifiers::Redactor>,
+    /// The settings `redactor` was built from, to build one with a policy's
+    /// per-entity overrides.
+    pub redaction: Arc<crate::config::RedactionSettings>,
     /// Secret from which per-conversation pseudonym vault keys derive.
     pub vault_secret: Arc<[u8]>,
 }

@@ -290,4 +290,18 @@ async fn pii_in_a_streamed_answer_is_redacted_as_in_a_whole_one() {
     );
     assert_eq!(whole.matches("[EMAIL_1]").count(), 2, "{whole}");
     assert_eq!(streamed, whole);
+    // Anthropic's stream the same way.
+    let reply = pieces.join("|");
+    let r = post(
+        p.addr,
+        "/v1/messages",
+        &[
+            ("x-test-behavior", "sse-anthropic"),
+            ("x-test-reply", &reply),
+        ],
+        &anthropic("hi", true),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(anthropic_stream_text(&r.text()), whole);
 }

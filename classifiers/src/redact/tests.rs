@@ -51,6 +51,20 @@ fn mask_numbers_follow_first_appearance_and_repeat_for_same_value() {
 }
 
 #[test]
+fn a_second_vault_numbers_its_masks_after_the_first() {
+    let mut request = Vault::new(key());
+    assert_eq!(request.mask("EMAIL", "a@x.org"), "[EMAIL_1]");
+    assert_eq!(request.mask("EMAIL", "b@x.org"), "[EMAIL_2]");
+    assert_eq!(request.mask("PHONE", "555"), "[PHONE_1]");
+    let mut answer = Vault::new(VaultKey::random());
+    answer.continue_masks(&request.mask_numbers());
+    assert_eq!(answer.mask("EMAIL", "c@x.org"), "[EMAIL_3]");
+    assert_eq!(answer.mask("EMAIL", "c@x.org"), "[EMAIL_3]");
+    assert_eq!(answer.mask("PHONE", "666"), "[PHONE_2]");
+    assert_eq!(answer.mask("IBAN", "DE89"), "[IBAN_1]");
+}
+
+#[test]
 fn pseudonyms_are_stable_per_conversation_and_unlinkable_across() {
     let r = Redactor::new(RedactionConfig::new(Operator::Pseudonymize)).unwrap();
     let text = "mail jane@example.com";

@@ -10,7 +10,7 @@
 //! conversation when the proxy derives the key from the conversation id
 //! ([`VaultKey::derive`]), even though each request builds a fresh vault.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use hmac::{Hmac, Mac};
@@ -177,6 +177,26 @@ impl Vault {
             }
         };
         format!("[{label}_{n}]")
+    }
+
+    /// The highest mask number issued per placeholder label (`EMAIL`, ...),
+    /// for a later vault to continue after ([`Vault::continue_masks`]).
+    pub fn mask_numbers(&self) -> BTreeMap<String, u32> {
+        self.next_mask
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// Numbers this vault's masks after `numbers` (from
+    /// [`Vault::mask_numbers`]): an answer redacted under another key than
+    /// its request then never reuses a number the request gave another
+    /// value, so `[EMAIL_1]` means one address in the whole exchange.
+    pub fn continue_masks(&mut self, numbers: &BTreeMap<String, u32>) {
+        for (label, n) in numbers {
+            let next = self.next_mask.entry(label.clone()).or_insert(0);
+            *next = (*next).max(*n);
+        }
     }
 
     /// The original behind one placeholder, if this vault issued it.

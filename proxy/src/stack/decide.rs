@@ -581,6 +581,10 @@ where
                         &decision.redact,
                         &mut vault,
                     )?;
+                    let masks = vault.mask_numbers();
+                    if !masks.is_empty() {
+                        handle.with(|e| e.masks_issued = masks);
+                    }
                     if !vault.is_empty() {
                         parts.extensions.insert(VaultExt(Arc::new(vault)));
                     }

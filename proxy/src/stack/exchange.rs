@@ -1,5 +1,6 @@
 //! Per-request state shared by the layers.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -68,6 +69,9 @@ pub struct Exchange {
     pub audit_prompt: Option<String>,
     /// The response with every PII/secret finding masked, for the audit payload.
     pub audit_response: Option<String>,
+    /// Highest numbered mask per label that redacting the request issued,
+    /// so that the answer's masks continue after them.
+    pub masks_issued: BTreeMap<String, u32>,
 }
 
 impl Exchange {
@@ -101,6 +105,7 @@ impl Exchange {
             reject_code: None,
             audit_prompt: None,
             audit_response: None,
+            masks_issued: BTreeMap::new(),
         }
     }
 }

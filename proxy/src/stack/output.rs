@@ -252,7 +252,7 @@ async fn whole_response(
             return Err(refusal(&decision));
         }
         Action::Redact => {
-            let mut scratch = Vault::new(VaultKey::random());
+            let mut scratch = answer_vault(&handle);
             let conv = edited.insert(decoded.conversation.clone());
             changed |= apply_redaction(
                 &shared.guards,
@@ -360,6 +360,15 @@ enum Scan {
     Release(String),
     /// Stop the stream.
     Block(Reject),
+}
+
+/// The vault that redacts an answer: a key of its own (an answer's
+/// pseudonyms are not the request's, so nothing the model said is
+/// restored), masks numbered after the request's.
+fn answer_vault(handle: &ExchangeHandle) -> Vault {
+    let mut v = Vault::new(VaultKey::random());
+    handle.with(|e| v.continue_masks(&e.masks_issued));
+    v
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -480,9 +489,7 @@ impl StreamScanner {
                         ch.pending.clone(),
                     )]);
                     // The configured operators, as for a whole answer.
-                    let vault = self
-                        .vault
-                        .get_or_insert_with(|| Vault::new(VaultKey::random()));
+                    let vault = self.vault.get_or_insert_with(|| answer_vault(handle));
                     match apply_redaction(&shared.guards, &mut c, &shifted, &decision.redact, vault)
                     {
                         Ok(true) => {

@@ -179,3 +179,40 @@ async fn baseline_rego_policy_masks_email_and_blocks_injection() {
         .unwrap()
         .contains("policy"));
 }
+
+#[tokio::test]
+async fn masks_in_an_answer_continue_the_requests_numbering() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    // The upstream saw jane's address as [EMAIL_1] and echoes it; a new
+    // address in the answer must not get the same number.
+    let prompt = chat("Mail jane.roe@example.com the summary");
+    let reply = "I wrote to [EMAIL_1]; |also try bob@exa|mple.org.";
+    let whole = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-reply", &reply.replace('|', ""))],
+        &prompt,
+    )
+    .await;
+    let sent = String::from_utf8_lossy(&up.requests().await[0].body).into_owned();
+    assert!(
+        sent.contains("[EMAIL_1]") && !sent.contains("jane.roe"),
+        "{sent}"
+    );
+    let text = whole.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(text, "I wrote to [EMAIL_1]; also try [EMAIL_2].");
+    let mut body: serde_json::Value = serde_json::from_str(&prompt).unwrap();
+    body["stream"] = serde_json::json!(true);
+    let streamed = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-behavior", "sse-openai"), ("x-test-reply", reply)],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(openai_stream_text(&streamed.text()), text);
+}

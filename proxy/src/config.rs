@@ -1415,6 +1415,27 @@ impl RawConfig {
 }
 
 impl Settings {
+    /// Settings that are valid but do not do what they say, for `serve` to
+    /// log and `check-config` to print: a key that silently does nothing is
+    /// worse than an error.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let r = &self.redaction;
+        if self.policy.rego
+            && self.policy.bundle.is_none()
+            && (r.default.is_some() || !r.entities.is_empty())
+        {
+            out.push(
+                "redaction.default / redaction.entities have no effect with the embedded baseline \
+                 policy: it names an operator for every entity it redacts (its data: \
+                 baseline.redact_operators, baseline.default_operator); set operators in a \
+                 policy bundle's data, or use policy.engine = \"threshold\""
+                    .to_owned(),
+            );
+        }
+        out
+    }
+
     /// Loads and validates a config file.
     ///
     /// # Errors
@@ -1546,6 +1567,21 @@ mod tests {
             Settings::embedded(&env(&[("MENSHEN_UPSTREAM", "http://127.0.0.1:11434")])).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.routes[0].name, "default");
+    }
+
+    #[test]
+    fn redaction_operators_the_baseline_overrides_are_warned_about() {
+        let base = "[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n[[routes]]\nname = \"r\"\nupstream = \"a\"\n";
+        let plain = Settings::from_toml("m.toml", base, &env(&[])).unwrap();
+        assert!(plain.warnings().is_empty(), "{:?}", plain.warnings());
+        let text = format!("{base}[redaction.entities]\nEMAIL = \"pseudonym\"\n");
+        let s = Settings::from_toml("m.toml", &text, &env(&[])).unwrap();
+        let w = s.warnings();
+        assert!(w.len() == 1 && w[0].contains("no effect"), "{w:?}");
+        // The threshold engine names no operators: the keys apply.
+        let text = format!("{text}[policy]\nengine = \"threshold\"\n");
+        let s = Settings::from_toml("m.toml", &text, &env(&[])).unwrap();
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     }
 
     #[test]

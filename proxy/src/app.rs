@@ -180,6 +180,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
         counters: None,
         redactor: Arc::new(redactor),
         redaction: Arc::new(settings.redaction.clone()),
+        policy_operators: !settings.redaction_overrides_baseline(),
         vault_secret,
     })
 }

@@ -1415,25 +1415,15 @@ impl RawConfig {
 }
 
 impl Settings {
-    /// Settings that are valid but do not do what they say, for `serve` to
-    /// log and `check-config` to print: a key that silently does nothing is
-    /// worse than an error.
-    pub fn warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
+    /// Whether `[redaction]` names operators while the embedded baseline
+    /// policy decides: then the config's operators are used, not the
+    /// baseline's table (which names one for every entity it redacts, and
+    /// would leave the config dead). A bundle of one's own names its own.
+    pub fn redaction_overrides_baseline(&self) -> bool {
         let r = &self.redaction;
-        if self.policy.rego
+        self.policy.rego
             && self.policy.bundle.is_none()
             && (r.default.is_some() || !r.entities.is_empty())
-        {
-            out.push(
-                "redaction.default / redaction.entities have no effect with the embedded baseline \
-                 policy: it names an operator for every entity it redacts (its data: \
-                 baseline.redact_operators, baseline.default_operator); set operators in a \
-                 policy bundle's data, or use policy.engine = \"threshold\""
-                    .to_owned(),
-            );
-        }
-        out
     }
 
     /// Loads and validates a config file.
@@ -1570,18 +1560,21 @@ mod tests {
     }
 
     #[test]
-    fn redaction_operators_the_baseline_overrides_are_warned_about() {
+    fn configured_redaction_operators_replace_the_baselines() {
         let base = "[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n[[routes]]\nname = \"r\"\nupstream = \"a\"\n";
         let plain = Settings::from_toml("m.toml", base, &env(&[])).unwrap();
-        assert!(plain.warnings().is_empty(), "{:?}", plain.warnings());
+        assert!(!plain.redaction_overrides_baseline());
         let text = format!("{base}[redaction.entities]\nEMAIL = \"pseudonym\"\n");
         let s = Settings::from_toml("m.toml", &text, &env(&[])).unwrap();
-        let w = s.warnings();
-        assert!(w.len() == 1 && w[0].contains("no effect"), "{w:?}");
-        // The threshold engine names no operators: the keys apply.
-        let text = format!("{text}[policy]\nengine = \"threshold\"\n");
-        let s = Settings::from_toml("m.toml", &text, &env(&[])).unwrap();
-        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+        assert!(s.redaction_overrides_baseline());
+        // A bundle of one's own names its operators; the threshold engine
+        // names none (the config applies either way).
+        let dir = format!("{text}[policy]\nbundle = \"/some/bundle\"\n");
+        let s = Settings::from_toml("m.toml", &dir, &env(&[])).unwrap();
+        assert!(!s.redaction_overrides_baseline());
+        let t = format!("{text}[policy]\nengine = \"threshold\"\n");
+        let s = Settings::from_toml("m.toml", &t, &env(&[])).unwrap();
+        assert!(!s.redaction_overrides_baseline());
     }
 
     #[test]

@@ -303,9 +303,6 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::CheckConfig { file } => {
             let s = Settings::load(&file, &ScanEnv)?;
             app::build_guards(&s)?;
-            for w in s.warnings() {
-                eprintln!("{}: warning: {w}", file.display());
-            }
             println!(
                 "{}: ok ({} upstream(s), {} route(s), {} client key(s))",
                 file.display(),
@@ -344,9 +341,6 @@ fn hex_lower(b: &[u8]) -> String {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    for w in settings.warnings() {
-        tracing::warn!("config: {w}");
-    }
     let listen = settings.listen;
     let upstreams: BTreeMap<String, String> = settings
         .upstreams

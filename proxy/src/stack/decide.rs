@@ -331,8 +331,10 @@ pub(crate) fn apply_redaction(
     vault: &mut Vault,
 ) -> Result<bool, Reject> {
     let all = ops.contains_key("*");
+    // The decision says what to redact; it says how unless the config does.
     let overrides: BTreeMap<String, String> = ops
         .iter()
+        .filter(|_| guards.policy_operators)
         .filter(|(k, v)| *k != "*" && crate::config::OPERATORS.contains(&v.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();

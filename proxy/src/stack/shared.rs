@@ -59,6 +59,11 @@ pub struct Guards {
     /// The settings `redactor` was built from, to build one with a policy's
     /// per-entity overrides.
     pub redaction: Arc<crate::config::RedactionSettings>,
+    /// Whether the operators a policy decision names are used. False only
+    /// for the embedded baseline policy when `[redaction]` names operators:
+    /// the baseline names one for every entity it redacts, so it would
+    /// otherwise make those settings dead; a bundle of one's own decides.
+    pub policy_operators: bool,
     /// Secret from which per-conversation pseudonym vault keys derive.
     pub vault_secret: Arc<[u8]>,
 }

@@ -216,3 +216,39 @@ async fn masks_in_an_answer_continue_the_requests_numbering() {
     .await;
     assert_eq!(openai_stream_text(&streamed.text()), text);
 }
+
+#[tokio::test]
+async fn configured_operators_apply_under_the_embedded_baseline_policy() {
+    // The baseline policy decides what to redact and names `mask` for
+    // e-mail; `[redaction]` in the config names the operator instead.
+    let up = Upstream::start().await;
+    let config = format!("{BASIC}\n[redaction.entities]\nEMAIL = \"pseudonym\"\n");
+    let p = proxy(&config, &up).await;
+    let body = chat("Mail jane.roe@example.com the summary");
+    let r = post(p.addr, "/v1/chat/completions", &[], &body).await;
+    assert_eq!(r.header("x-menshen-decision"), "redact");
+    let sent = String::from_utf8_lossy(&up.requests().await[0].body).into_owned();
+    assert!(
+        !sent.contains("jane.roe") && !sent.contains("[EMAIL_1]"),
+        "{sent}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    let content = v["messages"][0]["content"].as_str().unwrap().to_owned();
+    let placeholder = content
+        .split_whitespace()
+        .find(|w| w.starts_with("[EMAIL_"))
+        .unwrap()
+        .to_owned();
+    // A pseudonym comes back as the original.
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-reply", &format!("Sent to {placeholder}."))],
+        &body,
+    )
+    .await;
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Sent to jane.roe@example.com."
+    );
+}

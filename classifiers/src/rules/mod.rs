@@ -605,53 +605,32 @@ impl RuleDetector {
                     let starts = positions.iter().map(|&(_, p)| p);
                     anchored_matches(&rr.regex, text, starts, |s, e| push(hits, s, e));
                 }
-                GateMode::Inner if rr.starts.is_some() => {
+                GateMode::Inner => match &rr.starts {
                     // A match contains an inner hit and starts with a start
                     // literal at most WINDOW_BEFORE bytes before it: find
                     // those literals near the hits and search anchored at
                     // each, instead of a window search over every byte.
-                    let mut at: Vec<usize> = Vec::new();
-                    let mut i = 0usize;
-                    while let Some(&(_, p)) = positions.get(i) {
-                        let lo = p.saturating_sub(WINDOW_BEFORE);
-                        let mut hi = p;
-                        i = i.saturating_add(1);
-                        while let Some(&(_, q)) = positions.get(i) {
-                            if q.saturating_sub(WINDOW_BEFORE) > hi {
-                                break;
-                            }
-                            hi = q;
-                            i = i.saturating_add(1);
-                        }
-                        if let Some(st) = &rr.starts {
+                    Some(st) => {
+                        let mut at: Vec<usize> = Vec::new();
+                        for (lo, hi) in merged_ranges(positions, WINDOW_BEFORE, 0) {
                             st.find(bytes, lo, hi, &mut at);
                         }
+                        at.sort_unstable();
+                        at.dedup();
+                        anchored_matches(&rr.regex, text, at, |s, e| push(hits, s, e));
                     }
-                    at.sort_unstable();
-                    at.dedup();
-                    anchored_matches(&rr.regex, text, at, |s, e| push(hits, s, e));
-                }
-                GateMode::Inner => {
-                    let mut i = 0usize;
-                    'windows: while let Some(&(_, p)) = positions.get(i) {
-                        let start = floor_boundary(text, p.saturating_sub(WINDOW_BEFORE));
-                        let mut end = p.saturating_add(WINDOW_AFTER);
-                        i = i.saturating_add(1);
-                        while let Some(&(_, q)) = positions.get(i) {
-                            if q.saturating_sub(WINDOW_BEFORE) > end {
-                                break;
-                            }
-                            end = q.saturating_add(WINDOW_AFTER);
-                            i = i.saturating_add(1);
-                        }
-                        let end = floor_boundary(text, end);
-                        for m in rr.regex.find_iter(Input::new(text).range(start..end)) {
-                            if !push(hits, m.start(), m.end()) {
-                                break 'windows;
+                    None => {
+                        let windows = merged_ranges(positions, WINDOW_BEFORE, WINDOW_AFTER);
+                        'windows: for (lo, hi) in windows {
+                            let range = floor_boundary(text, lo)..floor_boundary(text, hi);
+                            for m in rr.regex.find_iter(Input::new(text).range(range)) {
+                                if !push(hits, m.start(), m.end()) {
+                                    break 'windows;
+                                }
                             }
                         }
                     }
-                }
+                },
             }
             if hits.len() >= MAX_FINDINGS {
                 return;
@@ -664,6 +643,25 @@ impl RuleDetector {
             hits.push(h);
         }
     }
+}
+
+/// Gate hits (`(regex, position)`, positions ascending) as ranges from
+/// `before` bytes before a hit to `after` bytes after it, a hit whose range
+/// reaches into the previous one joining it (so no byte is searched twice).
+fn merged_ranges(
+    positions: &[(usize, usize)],
+    before: usize,
+    after: usize,
+) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut rest = positions.iter().map(|&(_, p)| p).peekable();
+    std::iter::from_fn(move || {
+        let p = rest.next()?;
+        let mut end = p.saturating_add(after);
+        while let Some(q) = rest.next_if(|q| q.saturating_sub(before) <= end) {
+            end = q.saturating_add(after);
+        }
+        Some((p.saturating_sub(before), end))
+    })
 }
 
 /// Leftmost-first, non-overlapping matches of `regex` anchored at each of

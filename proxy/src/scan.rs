@@ -19,12 +19,12 @@
 
 use std::sync::Arc;
 
-use menshen_classifiers::{char_offsets, Conversation, Location, Message, Role, Vault, VaultKey};
+use menshen_classifiers::{char_offsets, Conversation, Location, Message, Role};
 use menshen_policies::{Action, Direction};
 use serde_json::{json, Value};
 
 use crate::api::{self, Api, DecodeLimits};
-use crate::stack::decide::{apply_redaction, conversation_id, policy_input};
+use crate::stack::decide::{apply_redaction, conversation_vault, policy_input};
 use crate::stack::{Exchange, Guards};
 
 /// One scanned input.
@@ -212,10 +212,7 @@ pub async fn scan_one(guards: &Guards, input: &ScanInput) -> Value {
         // What the proxy would send upstream: the configured operators (or
         // the policy's), pseudonyms keyed as for this conversation.
         let mut conv = input.conversation.clone();
-        let mut vault = Vault::new(VaultKey::derive(
-            &guards.vault_secret,
-            &conversation_id(&ex.tenant, &input.conversation),
-        ));
+        let mut vault = conversation_vault(guards, &ex.tenant, &input.conversation);
         if let Err(e) = apply_redaction(
             guards,
             &mut conv,

@@ -320,6 +320,16 @@ pub fn conversation_id(tenant: &str, conv: &Conversation) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The pseudonym vault for a conversation of `tenant`: keyed by the
+/// server secret and [`conversation_id`], so every turn gets the same
+/// placeholders.
+pub fn conversation_vault(guards: &Guards, tenant: &str, conv: &Conversation) -> Vault {
+    Vault::new(VaultKey::derive(
+        &guards.vault_secret,
+        &conversation_id(tenant, conv),
+    ))
+}
+
 /// Redacts, in place, the entity findings the decision lists (`"*"`: all),
 /// with the configured operators overridden by the decision's. Returns
 /// whether any text changed.
@@ -572,10 +582,8 @@ where
                     let (tenant, findings) =
                         handle.with(|e| (e.tenant.clone(), e.findings.clone()));
                     let mut conv = decoded.conversation.clone();
-                    let mut vault = Vault::new(VaultKey::derive(
-                        &shared.guards.vault_secret,
-                        &conversation_id(&tenant, &decoded.conversation),
-                    ));
+                    let mut vault =
+                        conversation_vault(&shared.guards, &tenant, &decoded.conversation);
                     let changed = apply_redaction(
                         &shared.guards,
                         &mut conv,

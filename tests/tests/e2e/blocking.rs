@@ -67,14 +67,7 @@ async fn pii_is_redacted_before_the_upstream_and_restored_in_the_answer() {
         "partial mask keeps the last four: {sent}"
     );
     // Find the email placeholder the upstream saw and have it answer with it.
-    let v: serde_json::Value = serde_json::from_str(&sent).unwrap();
-    let content = v["messages"][0]["content"].as_str().unwrap().to_owned();
-    let placeholder = content
-        .split_whitespace()
-        .find(|w| w.starts_with("[EMAIL"))
-        .unwrap()
-        .trim_end_matches('.')
-        .to_owned();
+    let placeholder = email_placeholder(&sent);
     let r = post(
         p.addr,
         "/v1/chat/completions",
@@ -106,13 +99,7 @@ async fn pseudonyms_are_restored_across_stream_chunks() {
     .await;
     assert_eq!(r.status, 200);
     let sent = String::from_utf8_lossy(&up.requests().await[0].body).into_owned();
-    let v: serde_json::Value = serde_json::from_str(&sent).unwrap();
-    let content = v["messages"][0]["content"].as_str().unwrap().to_owned();
-    let placeholder = content
-        .split_whitespace()
-        .find(|w| w.starts_with("[EMAIL"))
-        .unwrap()
-        .to_owned();
+    let placeholder = email_placeholder(&sent);
     // Split the placeholder over three chunks.
     let (a, rest) = placeholder.split_at(3);
     let (b, c) = rest.split_at(rest.len() / 2);
@@ -232,13 +219,7 @@ async fn configured_operators_apply_under_the_embedded_baseline_policy() {
         !sent.contains("jane.roe") && !sent.contains("[EMAIL_1]"),
         "{sent}"
     );
-    let v: serde_json::Value = serde_json::from_str(&sent).unwrap();
-    let content = v["messages"][0]["content"].as_str().unwrap().to_owned();
-    let placeholder = content
-        .split_whitespace()
-        .find(|w| w.starts_with("[EMAIL_"))
-        .unwrap()
-        .to_owned();
+    let placeholder = email_placeholder(&sent);
     // A pseudonym comes back as the original.
     let r = post(
         p.addr,
@@ -251,4 +232,17 @@ async fn configured_operators_apply_under_the_embedded_baseline_policy() {
         r.json()["choices"][0]["message"]["content"],
         "Sent to jane.roe@example.com."
     );
+}
+
+/// The e-mail placeholder in the first message of a chat request body the
+/// upstream received.
+fn email_placeholder(sent: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(sent).unwrap();
+    let content = v["messages"][0]["content"].as_str().unwrap();
+    content
+        .split_whitespace()
+        .find(|w| w.starts_with("[EMAIL"))
+        .unwrap()
+        .trim_end_matches('.')
+        .to_owned()
 }

@@ -711,8 +711,19 @@ async fn pump(
             };
             let boundary = ev.is_boundary();
             if boundary {
-                // Release held-back text of other channels before the boundary.
-                let own: Vec<api::DeltaKey> = ev.fragments().iter().map(|f| f.key).collect();
+                // Release held-back text before the boundary, as deltas of
+                // the channel's last delta event: for every channel but one
+                // that this event itself carries new delta text for (that
+                // text releases it). A snapshot in this event (the Responses
+                // API's `output_text.done`, `response.completed`) is no
+                // delta: clients build the answer from deltas, so the held
+                // tail must arrive as one before the snapshot repeats it.
+                let own: Vec<api::DeltaKey> = ev
+                    .fragments()
+                    .iter()
+                    .filter(|f| !f.snapshot)
+                    .map(|f| f.key)
+                    .collect();
                 for key in scanner.pending_keys() {
                     if own.contains(&key) {
                         continue;

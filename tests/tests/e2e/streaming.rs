@@ -305,3 +305,53 @@ async fn pii_in_a_streamed_answer_is_redacted_as_in_a_whole_one() {
     assert_eq!(r.status, 200);
     assert_eq!(anthropic_stream_text(&r.text()), whole);
 }
+
+#[tokio::test]
+async fn responses_stream_delivers_every_byte_as_deltas_before_the_done_events() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let responses = |reply: String| {
+        let body = serde_json::json!({"model": "m", "stream": true, "input": "hi"}).to_string();
+        async move {
+            post(
+                p.addr,
+                "/v1/responses",
+                &[
+                    ("x-test-behavior", "sse-responses"),
+                    ("x-test-reply", &reply),
+                ],
+                &body,
+            )
+            .await
+        }
+    };
+    // A short answer is held back whole until the part ends; a long one is
+    // released in steps and its last hold-back at the end. Clients build
+    // the answer from the deltas, so the held text must arrive as deltas,
+    // not only inside the `.done` events that repeat the answer. One long
+    // answer carries an address that is redacted on the way.
+    let filler = "and then some more words to pad the reply ".repeat(30);
+    for (reply, expect) in [
+        (
+            "Hello| there|, friend".to_owned(),
+            "Hello there, friend".to_owned(),
+        ),
+        (
+            format!("Start. |{filler}|Write to jane.|roe@example.com now."),
+            format!("Start. {filler}Write to [EMAIL_1] now."),
+        ),
+    ] {
+        let r = responses(reply).await;
+        assert_eq!(r.status, 200);
+        let body = r.text();
+        let (deltas, snapshots) = responses_stream_text(&body);
+        assert_eq!(deltas, expect, "{body}");
+        assert_eq!(snapshots.len(), 4, "{body}");
+        assert!(snapshots.iter().all(|s| *s == expect), "{snapshots:?}");
+        let done = body.find("response.output_text.done").unwrap();
+        let last_delta = body.rfind("response.output_text.delta").unwrap();
+        assert!(last_delta < done, "{body}");
+        assert!(!body.contains("jane.roe"), "{body}");
+    }
+    assert_eq!(p.shared.metrics.unscanned_total(), 0);
+}

@@ -67,6 +67,33 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
         );
         frames.push("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\n".to_owned());
         frames.push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_owned());
+    } else if api == "responses" {
+        // The Responses API's event sequence for one text part; the `.done`
+        // events and `response.completed` repeat the whole text.
+        let text = pieces.concat();
+        let part = serde_json::json!({"type":"output_text","text":text,"annotations":[]});
+        let item = serde_json::json!({"type":"message","id":"msg_1","role":"assistant","status":"completed","content":[part]});
+        let mut events = vec![
+            serde_json::json!({"type":"response.created","response":{"id":"resp_1","status":"in_progress","output":[]}}),
+            serde_json::json!({"type":"response.output_item.added","output_index":0,"item":{"type":"message","id":"msg_1","role":"assistant","status":"in_progress","content":[]}}),
+            serde_json::json!({"type":"response.content_part.added","output_index":0,"content_index":0,"item_id":"msg_1","part":{"type":"output_text","text":"","annotations":[]}}),
+        ];
+        for p in pieces {
+            events.push(serde_json::json!({"type":"response.output_text.delta","output_index":0,"content_index":0,"item_id":"msg_1","delta":p}));
+        }
+        events.extend([
+            serde_json::json!({"type":"response.output_text.done","output_index":0,"content_index":0,"item_id":"msg_1","text":text}),
+            serde_json::json!({"type":"response.content_part.done","output_index":0,"content_index":0,"item_id":"msg_1","part":part}),
+            serde_json::json!({"type":"response.output_item.done","output_index":0,"item":item}),
+            serde_json::json!({"type":"response.completed","response":{"id":"resp_1","status":"completed","output":[item]}}),
+        ]);
+        for (n, mut e) in events.into_iter().enumerate() {
+            e["sequence_number"] = n.into();
+            frames.push(format!(
+                "event: {}\ndata: {e}\n\n",
+                e["type"].as_str().unwrap_or("")
+            ));
+        }
     } else {
         for p in pieces {
             frames.push(format!("data: {}\n\n", chat_chunk(p)));
@@ -232,6 +259,12 @@ impl Upstream {
             ),
             "sse-anthropic" => stream(
                 sse_frames("anthropic", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
+            "sse-responses" => stream(
+                sse_frames("responses", &pieces_ref),
                 Duration::from_millis(5),
                 false,
                 live,
@@ -420,11 +453,40 @@ pub fn openai_stream_text(body: &str) -> String {
         .collect()
 }
 
-/// Concatenated text deltas of an Anthropic SSE body.
-pub fn anthropic_stream_text(body: &str) -> String {
+/// The events of an SSE body with a `data` line, parsed.
+fn sse_json(body: &str) -> impl Iterator<Item = serde_json::Value> + '_ {
     body.split("\n\n")
         .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")))
         .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+}
+
+/// Concatenated `response.output_text.delta` texts of a Responses API SSE
+/// body, and the text of every event that repeats the whole answer
+/// (`output_text.done`, `content_part.done`, `output_item.done`,
+/// `response.completed`), in order.
+pub fn responses_stream_text(body: &str) -> (String, Vec<String>) {
+    let mut deltas = String::new();
+    let mut snapshots = Vec::new();
+    for v in sse_json(body) {
+        let snapshot = match v["type"].as_str().unwrap_or("") {
+            "response.output_text.delta" => {
+                deltas.push_str(v["delta"].as_str().unwrap_or(""));
+                continue;
+            }
+            "response.output_text.done" => &v["text"],
+            "response.content_part.done" => &v["part"]["text"],
+            "response.output_item.done" => &v["item"]["content"][0]["text"],
+            "response.completed" => &v["response"]["output"][0]["content"][0]["text"],
+            _ => continue,
+        };
+        snapshots.push(snapshot.as_str().unwrap_or("").to_owned());
+    }
+    (deltas, snapshots)
+}
+
+/// Concatenated text deltas of an Anthropic SSE body.
+pub fn anthropic_stream_text(body: &str) -> String {
+    sse_json(body)
         .filter(|v| v["type"] == "content_block_delta")
         .filter_map(|v| v["delta"]["text"].as_str().map(str::to_owned))
         .collect()

@@ -82,6 +82,11 @@ pub struct ExportSummary {
     pub checkpoints: u64,
     /// Anchor checkpoint tree size.
     pub anchor_size: u64,
+    /// Records in the window that are newer than the anchor, so not in the
+    /// bundle: they are covered by the next checkpoint (written every
+    /// `checkpoint_every` records or `checkpoint_interval_s`, and when the
+    /// proxy stops).
+    pub pending: u64,
 }
 
 /// The bundle manifest.
@@ -507,10 +512,17 @@ pub fn export(dir: &Path, opts: &ExportOptions) -> Result<ExportSummary, AuditEr
     fs::write(opts.out.join("manifest.sig"), sig).map_err(io_err("writing manifest.sig"))?;
     fs::write(opts.out.join("VERIFY.md"), VERIFY_MD).map_err(io_err("writing VERIFY.md"))?;
 
+    let pending = store.count_from(
+        opts.from_ms,
+        opts.to_ms,
+        anchor.size,
+        opts.tenant.as_deref(),
+    )?;
     Ok(ExportSummary {
         records: indices.len() as u64,
         checkpoints: checkpoints.len() as u64,
         anchor_size: anchor.size,
+        pending,
     })
 }
 

@@ -386,6 +386,32 @@ impl Store {
         Ok(out)
     }
 
+    /// How many leaves at `start` or later have a time in `[from_ms, to_ms)`
+    /// (and the tenant, if given): records that an export anchored at tree
+    /// size `start` leaves out.
+    ///
+    /// # Errors
+    ///
+    /// [`AuditErrorKind::Storage`] when the query fails.
+    pub fn count_from(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+        start: u64,
+        tenant: Option<&str>,
+    ) -> Result<u64, AuditError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM leaves WHERE time_ms >= ?1 AND time_ms < ?2 AND idx >= ?3
+                 AND (?4 IS NULL OR tenant = ?4)",
+                params![to_i64(from_ms)?, to_i64(to_ms)?, to_i64(start)?, tenant],
+                |r| r.get(0),
+            )
+            .map_err(db_err("counting leaves"))?;
+        to_u64(n)
+    }
+
     /// The newest checkpoint.
     ///
     /// # Errors

@@ -295,3 +295,30 @@ fn handles_are_shareable_across_tasks() {
     assert_send::<AuditLog>();
     assert_send::<menshen_audit::AuditError>();
 }
+
+#[tokio::test]
+async fn export_counts_the_records_that_no_checkpoint_covers_yet() {
+    let t = tmp();
+    let dir = t.path().join("log");
+    let log = AuditLog::open(config(&dir)).unwrap();
+    let sink = log.sink();
+    for i in 0..10 {
+        sink.append(record(i, "a")).await.unwrap();
+    }
+    // checkpoint_every = 7: the newest checkpoint lags the newest records.
+    let store = Store::open_reader(&dir.join("audit.sqlite")).unwrap();
+    let size = store.size().unwrap();
+    let s = menshen_audit::export(&dir, &export_opts(&t.path().join("early"))).unwrap();
+    assert!(s.anchor_size < size, "{s:?}, size {size}");
+    assert_eq!(s.records, s.anchor_size, "{s:?}");
+    assert_eq!(s.pending, size - s.anchor_size, "{s:?}");
+    // One tenant's window counts only that tenant's late records.
+    let mut opts = export_opts(&t.path().join("tenant"));
+    opts.tenant = Some("b".into());
+    assert_eq!(menshen_audit::export(&dir, &opts).unwrap().pending, 0);
+    log.shutdown().await.unwrap();
+    // The final checkpoint covers everything.
+    let size = store.size().unwrap();
+    let s = menshen_audit::export(&dir, &export_opts(&t.path().join("late"))).unwrap();
+    assert_eq!((s.records, s.pending, s.anchor_size), (size, 0, size));
+}

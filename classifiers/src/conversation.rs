@@ -169,6 +169,10 @@ pub struct Segment<'a> {
     pub kind: SegmentKind,
     /// The text itself.
     pub text: &'a str,
+    /// A markdown code fence that is open where `text` starts: a stream
+    /// window that begins inside a fenced block of the answer (see
+    /// [`crate::markdown`]). `None` for whole texts.
+    pub fence: Option<crate::markdown::Fence>,
 }
 
 impl<'a> Segment<'a> {
@@ -183,6 +187,7 @@ impl<'a> Segment<'a> {
             trust: Trust::Trusted,
             kind: SegmentKind::Text,
             text,
+            fence: None,
         }
     }
 }
@@ -228,6 +233,7 @@ impl Conversation {
                     },
                     kind,
                     text,
+                    fence: None,
                 })
             })
         });
@@ -237,6 +243,7 @@ impl Conversation {
             trust: Trust::Untrusted,
             kind: SegmentKind::ToolDescription,
             text: t.description.as_str(),
+            fence: None,
         });
         parts.chain(tools)
     }

@@ -244,6 +244,7 @@ pub async fn evaluate(pipeline: &Pipeline, rows: &[LabeledRow], config: &EvalCon
                 trust: Trust::Untrusted,
                 kind: SegmentKind::Document,
                 text: &row.text,
+                fence: None,
             },
         };
         let start = Instant::now();

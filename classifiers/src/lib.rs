@@ -30,9 +30,11 @@ mod detector;
 pub mod eval;
 mod finding;
 pub mod keywords;
+pub mod markdown;
 pub mod normalize;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+pub mod output_rules;
 mod phrase;
 pub mod pii;
 mod pipeline;

@@ -288,7 +288,9 @@ impl Pipeline {
         use_cache: bool,
         hash: Option<[u8; 32]>,
     ) -> Result<(Arc<Vec<Finding>>, bool), crate::DetectorError> {
-        let key = (use_cache && det.cacheable() && self.cache.capacity > 0)
+        // A window that starts inside a code fence reads differently from
+        // the same text at the start of a message; the key does not say so.
+        let key = (use_cache && det.cacheable() && self.cache.capacity > 0 && seg.fence.is_none())
             .then(|| (idx, hash.unwrap_or_else(|| segment_hash(&seg))));
         if let Some(f) = key.and_then(|k| self.cache.map.lock().get(&k).cloned()) {
             return Ok((f, true));
@@ -331,6 +333,7 @@ impl Pipeline {
                 };
                 let seg = Segment {
                     text: &window.text,
+                    fence: None,
                     ..*after
                 };
                 let (found, _) = self.scan_cached(idx, det, seg, use_cache, None).await?;

@@ -245,6 +245,7 @@ mod tests {
             trust: Trust::Trusted,
             kind: SegmentKind::Text,
             text,
+            fence: None,
         }
     }
 

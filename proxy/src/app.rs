@@ -8,6 +8,7 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use menshen_classifiers::keywords::{KeywordDetector, KeywordList};
+use menshen_classifiers::output_rules::OutputRulesDetector;
 use menshen_classifiers::rules::RuleDetector;
 use menshen_classifiers::{
     Category, DetectorSettings, OnError, Operator, PhraseListDetector, PiiConfig, PiiDetector,
@@ -149,6 +150,18 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             };
             add(det, &g, !o.scan_system_prompts);
         }
+    }
+    if let Some(g) = &settings.output_rules {
+        // The model's own output only: it has no input-side job.
+        let det = OutputRulesDetector::builtin().map_err(|e| guard_err("rules.output")(&e))?;
+        output = output.detector_with(
+            Arc::new(det),
+            DetectorSettings {
+                timeout: g.timeout,
+                on_error: on_error(g.on_error),
+                skip_operator: false,
+            },
+        );
     }
     let redactor = build_redactor(&settings.redaction, &BTreeMap::new())
         .map_err(|e| guard_err("redaction")(&e))?;

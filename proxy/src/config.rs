@@ -525,6 +525,11 @@ pub struct RawGuards {
     /// Sensitive-topic keyword libraries (`keywords`); off unless `dir` is set.
     #[serde(default)]
     pub keywords: RawGuard,
+    /// Rules on the model's own output (`rules.output`): unsafe markup and
+    /// exfiltration images in answers, destructive tool calls. Responses
+    /// only, whatever `output` says.
+    #[serde(default)]
+    pub output_rules: RawGuard,
     /// ONNX classifiers (`onnx.injection`, `onnx.harm`).
     #[serde(default)]
     pub onnx: RawOnnx,
@@ -950,6 +955,8 @@ pub struct Settings {
     pub secrets: Option<GuardSettings>,
     /// Keyword libraries, if enabled and a directory is given.
     pub keywords: Option<GuardSettings>,
+    /// Output rules (responses only), if enabled.
+    pub output_rules: Option<GuardSettings>,
     /// Redaction operators.
     pub redaction: RedactionSettings,
     /// Policy engine.
@@ -1243,6 +1250,7 @@ impl RawConfig {
         let rules = guard(&self.guards.rules, "rules")?;
         let pii = guard(&self.guards.pii, "pii")?;
         let secrets = guard(&self.guards.secrets, "secrets")?;
+        let output_rules = guard(&self.guards.output_rules, "output_rules")?;
         let keywords = if self.guards.keywords.dir.is_some() {
             guard(&self.guards.keywords, "keywords")?
         } else {
@@ -1389,6 +1397,7 @@ impl RawConfig {
             pii,
             secrets,
             keywords,
+            output_rules,
             redaction,
             audit,
             listen,

@@ -15,6 +15,7 @@ mod e2e {
     mod blocking;
     mod failures;
     mod faults;
+    mod output_rules;
     mod passthrough;
     mod review;
     mod streaming;

@@ -18,9 +18,10 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
+use menshen_classifiers::markdown::FenceTracker;
 use menshen_classifiers::{
     Conversation, Finding, Message, Restorer, Role, Segment, Span, Vault, VaultKey,
 };
@@ -249,7 +250,7 @@ async fn whole_response(
     match decision.action {
         Action::Block | Action::Review => {
             audit_response(&shared, &handle).await?;
-            return Err(refusal(&decision));
+            return Err(answer_refusal(&decision));
         }
         Action::Redact => {
             let mut scratch = answer_vault(&handle);
@@ -330,6 +331,24 @@ async fn collect_limited(mut body: ProxyBody, cap: usize) -> Result<Bytes, Optio
     Ok(first.unwrap_or_else(|| buf.freeze()))
 }
 
+/// Turns a blocking decision on an answer into the client-facing
+/// rejection. A `review` of an answer cannot hold it (the client is waiting
+/// for this response, and no review case is stored for answers), so the
+/// answer is withheld like a block, under a code that says why.
+fn answer_refusal(d: &Decision) -> Reject {
+    if d.action != Action::Review {
+        return refusal(d);
+    }
+    let message = d.message.clone().unwrap_or_else(|| {
+        "the model's answer was withheld: the policy requires human review of it".to_owned()
+    });
+    let mut r = Reject::new(RejectKind::Blocked, "withheld_for_review", message);
+    if let Some(s) = d.status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        r = r.with_status(s);
+    }
+    r
+}
+
 // === streaming ===
 
 /// Scans a stream's text per channel (choice index / content block) with a
@@ -352,6 +371,9 @@ struct Channel {
     tail: String,
     /// Received, not yet released.
     pending: String,
+    /// The markdown fence state of the released text before `tail`, so a
+    /// window that starts inside a code block is read as code.
+    fence: FenceTracker,
 }
 
 /// What scanning a channel concluded.
@@ -424,8 +446,13 @@ impl StreamScanner {
             },
             role: Role::Assistant,
             trust: menshen_classifiers::Trust::Trusted,
-            kind: menshen_classifiers::SegmentKind::Text,
+            kind: if key.kind == api::DeltaKind::ToolArguments {
+                menshen_classifiers::SegmentKind::ToolArguments
+            } else {
+                menshen_classifiers::SegmentKind::Text
+            },
             text: &window,
+            fence: ch.fence.open(),
         };
         let started = std::time::Instant::now();
         let report = shared.guards.output.scan_segments_once(&[seg]).await;
@@ -470,7 +497,7 @@ impl StreamScanner {
                 Err(r) => return Scan::Block(r),
             };
             match decision.action {
-                Action::Block | Action::Review => return Scan::Block(refusal(&decision)),
+                Action::Block | Action::Review => return Scan::Block(answer_refusal(&decision)),
                 Action::Redact => {
                     // Redact only inside pending text: released text is gone.
                     let shifted: Vec<Finding> = fresh
@@ -516,6 +543,7 @@ impl StreamScanner {
         ch.tail.push_str(&release);
         if ch.tail.len() > self.holdback {
             let start = floor_char_boundary(&ch.tail, ch.tail.len() - self.holdback);
+            ch.fence.feed(ch.tail.get(..start).unwrap_or(""));
             ch.tail.drain(..start);
         }
         Scan::Release(release)

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
-use menshen_policies::Direction;
+use menshen_policies::{Action, Direction};
 use tower::{Layer, Service};
 
 use super::{full, Exchange, ExchangeHandle, ProxyBody, Shared};
@@ -210,7 +210,20 @@ fn decorate(resp: &mut Response<ProxyBody>, ex: &Exchange) {
     if let Ok(v) = HeaderValue::from_str(&ex.request_id) {
         h.insert(X_REQUEST_ID, v);
     }
-    let decision = match (&ex.decision, ex.reject_code) {
+    // The answer's decision when it is the stricter one: a client whose
+    // answer was withheld or redacted must not read "allow".
+    let severity = |a: Action| match a {
+        Action::Allow | Action::Route => 0,
+        Action::Redact => 1,
+        Action::Review => 2,
+        Action::Block => 3,
+    };
+    let decided = match (&ex.decision, &ex.output_decision) {
+        (Some(i), Some(o)) if severity(o.action) > severity(i.action) => Some(o),
+        (Some(i), _) => Some(i),
+        (None, o) => o.as_ref(),
+    };
+    let decision = match (decided, ex.reject_code) {
         (Some(d), _) => d.action.as_str(),
         (None, Some(_)) => "reject",
         (None, None) if ex.guarded => "allow",

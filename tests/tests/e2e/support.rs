@@ -223,11 +223,20 @@ impl Upstream {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        // `x-test-reply-json`: the reply as a JSON string, for text that a
+        // header cannot carry (line breaks).
         let reply_text = parts
             .headers
-            .get("x-test-reply")
+            .get("x-test-reply-json")
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .and_then(|v| serde_json::from_str::<String>(v).ok())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get("x-test-reply")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            });
         self.received.lock().await.push(Recorded {
             path: parts.uri.path().to_owned(),
             headers: parts.headers.clone(),
@@ -269,6 +278,35 @@ impl Upstream {
                 false,
                 live,
             ),
+            "tool-call" => {
+                // The reply is a tool call's arguments.
+                let args = reply_text.unwrap_or_default();
+                let v = serde_json::json!({"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m",
+                    "choices":[{"index":0,"message":{"role":"assistant","content":null,
+                        "tool_calls":[{"id":"call_1","type":"function","function":{"name":"shell","arguments":args}}]},
+                        "finish_reason":"tool_calls"}]});
+                json(StatusCode::OK, &v.to_string())
+            }
+            "sse-tool-call" => {
+                let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+                    let v = serde_json::json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
+                        "choices":[{"index":0,"delta":delta,"finish_reason":finish}]});
+                    format!("data: {v}\n\n")
+                };
+                let mut frames = vec![chunk(
+                    serde_json::json!({"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"shell","arguments":""}}]}),
+                    None,
+                )];
+                for p in &pieces_ref {
+                    frames.push(chunk(
+                        serde_json::json!({"tool_calls":[{"index":0,"function":{"arguments":p}}]}),
+                        None,
+                    ));
+                }
+                frames.push(chunk(serde_json::json!({}), Some("tool_calls")));
+                frames.push("data: [DONE]\n\n".to_owned());
+                stream(frames, Duration::from_millis(2), false, live)
+            }
             "sse-slow" => stream(
                 sse_frames("openai", &pieces_ref),
                 Duration::from_millis(300),

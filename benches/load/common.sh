@@ -39,6 +39,8 @@ enabled = false
 enabled = false
 [guards.secrets]
 enabled = false
+[guards.output_rules]
+enabled = false
 [policy]
 engine = "threshold"
 [audit]

@@ -70,17 +70,41 @@ struct RawRule {
 /// Why a pack of output rules did not load.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputRulesError {
+    /// A pack file could not be read.
+    #[error("output rule pack {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Not valid TOML, or fields missing or unknown.
-    #[error("output rule pack: {0}")]
-    Parse(#[from] toml::de::Error),
+    #[error("output rule pack {file}: {source}")]
+    Parse {
+        /// The pack's file name.
+        file: String,
+        /// What is wrong, with its line.
+        #[source]
+        source: toml::de::Error,
+    },
     /// One rule is invalid.
-    #[error("output rule {id}: {message}")]
+    #[error("output rule pack {file}, rule {id}: {message}")]
     Rule {
+        /// The pack's file name.
+        file: String,
         /// The rule's id.
         id: String,
         /// What is wrong.
         message: String,
     },
+}
+
+/// A rule as read, with the file it came from.
+#[derive(Debug)]
+struct Spec {
+    file: String,
+    rule: RawRule,
 }
 
 #[derive(Debug)]
@@ -99,20 +123,22 @@ struct Rules {
 }
 
 impl Rules {
-    fn build(specs: &[RawRule]) -> Result<Rules, OutputRulesError> {
-        let compile_err = |id: &str, e: &dyn std::fmt::Display| OutputRulesError::Rule {
-            id: id.to_owned(),
+    fn build(specs: &[Spec]) -> Result<Rules, OutputRulesError> {
+        let compile_err = |r: Option<&Spec>, e: &dyn std::fmt::Display| OutputRulesError::Rule {
+            file: r.map_or_else(|| "(all packs)".to_owned(), |r| r.file.clone()),
+            id: r.map_or_else(|| "(all rules together)".to_owned(), |r| r.rule.id.clone()),
             message: e.to_string(),
         };
         // Each rule alone first, so that an error names its rule.
         let rules = specs
             .iter()
-            .map(|r| {
+            .map(|spec| {
+                let r = &spec.rule;
                 let regex = RegexBuilder::new(&r.pattern)
                     .case_insensitive(true)
                     .size_limit(32 << 20)
                     .build()
-                    .map_err(|e| compile_err(&r.id, &e))?;
+                    .map_err(|e| compile_err(Some(spec), &e))?;
                 Ok(Rule {
                     id: r.id.clone(),
                     category: Category::new(r.category.clone()),
@@ -121,11 +147,11 @@ impl Rules {
                 })
             })
             .collect::<Result<Vec<_>, OutputRulesError>>()?;
-        let set = RegexSetBuilder::new(specs.iter().map(|r| r.pattern.as_str()))
+        let set = RegexSetBuilder::new(specs.iter().map(|s| s.rule.pattern.as_str()))
             .case_insensitive(true)
             .size_limit(32 << 20)
             .build()
-            .map_err(|e| compile_err("(all rules together)", &e))?;
+            .map_err(|e| compile_err(None, &e))?;
         Ok(Rules { set, rules })
     }
 
@@ -163,42 +189,83 @@ impl OutputRulesDetector {
     /// # Errors
     /// Only if the built-in pack is broken (a test loads it).
     pub fn builtin() -> Result<Self, OutputRulesError> {
-        Self::from_toml(BUILTIN)
+        Self::from_sources(&[("model_output.toml".to_owned(), BUILTIN.to_owned())])
     }
 
-    /// Rules from a pack in the built-in format.
+    /// The built-in rules plus every `*.toml` pack in `dir` (same format),
+    /// in file-name order: an operator's own dangerous tools and commands.
     ///
     /// # Errors
-    /// [`OutputRulesError`] naming the rule: a duplicate or empty id, a
-    /// weight outside `0..=1`, an empty category or a pattern that does not
-    /// compile.
+    /// [`OutputRulesError`] naming the file (and rule): unreadable, not
+    /// valid, or a rule that is invalid or repeats an id.
+    pub fn builtin_with_dir(dir: &std::path::Path) -> Result<Self, OutputRulesError> {
+        let io = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| OutputRulesError::Io { path, source }
+        };
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        let mut sources = vec![("model_output.toml".to_owned(), BUILTIN.to_owned())];
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(io(&f))?;
+            sources.push((f.display().to_string(), text));
+        }
+        Self::from_sources(&sources)
+    }
+
+    /// Rules from one pack in the built-in format.
+    ///
+    /// # Errors
+    /// As [`OutputRulesDetector::builtin_with_dir`].
     pub fn from_toml(src: &str) -> Result<Self, OutputRulesError> {
-        let pack: RawPack = toml::from_str(src)?;
+        Self::from_sources(&[("(inline)".to_owned(), src.to_owned())])
+    }
+
+    /// Rules from packs given as (file name, text). A rule is checked
+    /// whole: a duplicate or empty id, a weight outside `0..=1`, an empty
+    /// category or description, or a pattern that does not compile is an
+    /// error naming the file and the rule.
+    fn from_sources(sources: &[(String, String)]) -> Result<Self, OutputRulesError> {
         let mut seen = std::collections::HashSet::new();
         let (mut text, mut tool) = (Vec::new(), Vec::new());
-        for r in pack.rule {
-            let bad = |message: &str| OutputRulesError::Rule {
-                id: r.id.clone(),
-                message: message.to_owned(),
-            };
-            if r.id.trim().is_empty() {
-                return Err(bad("empty id"));
-            }
-            if !seen.insert(r.id.clone()) {
-                return Err(bad("duplicate id"));
-            }
-            if !(0.0..=1.0).contains(&r.weight) {
-                return Err(bad("weight must be in 0..=1"));
-            }
-            if r.category.trim().is_empty() {
-                return Err(bad("empty category"));
-            }
-            if r.description.trim().is_empty() {
-                return Err(bad("empty description"));
-            }
-            match r.applies_to {
-                AppliesTo::Text => text.push(r),
-                AppliesTo::ToolArguments => tool.push(r),
+        for (file, src) in sources {
+            let pack: RawPack = toml::from_str(src).map_err(|source| OutputRulesError::Parse {
+                file: file.clone(),
+                source,
+            })?;
+            for rule in pack.rule {
+                let bad = |message: &str| OutputRulesError::Rule {
+                    file: file.clone(),
+                    id: rule.id.clone(),
+                    message: message.to_owned(),
+                };
+                if rule.id.trim().is_empty() {
+                    return Err(bad("empty id"));
+                }
+                if !seen.insert(rule.id.clone()) {
+                    return Err(bad("duplicate id"));
+                }
+                if !(0.0..=1.0).contains(&rule.weight) {
+                    return Err(bad("weight must be in 0..=1"));
+                }
+                if rule.category.trim().is_empty() {
+                    return Err(bad("empty category"));
+                }
+                if rule.description.trim().is_empty() {
+                    return Err(bad("empty description"));
+                }
+                let spec = Spec {
+                    file: file.clone(),
+                    rule,
+                };
+                match spec.rule.applies_to {
+                    AppliesTo::Text => text.push(spec),
+                    AppliesTo::ToolArguments => tool.push(spec),
+                }
             }
         }
         Ok(OutputRulesDetector {
@@ -563,8 +630,36 @@ mod tests {
         let bad_scope = pack("").replace("\"text\"", "\"prompts\"");
         assert!(matches!(
             OutputRulesDetector::from_toml(&bad_scope),
-            Err(OutputRulesError::Parse(_))
+            Err(OutputRulesError::Parse { .. })
         ));
+        // A directory's packs add to the built-in ones; an id they repeat,
+        // or a broken file, is an error naming the file.
+        let dir = tempfile::tempdir().unwrap();
+        let ours = pack("")
+            .replace("id = \"a\"", "id = \"ours.deploy\"")
+            .replace("\"x\"", "\"kubectl apply\"")
+            .replace("\"text\"", "\"tool_arguments\"");
+        std::fs::write(dir.path().join("ours.toml"), ours).unwrap();
+        let d = OutputRulesDetector::builtin_with_dir(dir.path()).unwrap();
+        let f = d.scan_tool_arguments(r#"{"cmd":"kubectl apply -f prod.yaml"}"#);
+        assert_eq!(f[0].rule.as_deref(), Some("ours.deploy"));
+        assert!(!d
+            .scan_tool_arguments(r#"{"command":"rm -rf /"}"#)
+            .is_empty());
+        let dup = pack("").replace("id = \"a\"", "id = \"agency.wipe_disk\"");
+        std::fs::write(dir.path().join("zz.toml"), dup).unwrap();
+        let e = OutputRulesDetector::builtin_with_dir(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("zz.toml") && e.contains("agency.wipe_disk") && e.contains("duplicate"),
+            "{e}"
+        );
+        std::fs::write(dir.path().join("zz.toml"), "[[rule]]\nid = ").unwrap();
+        let e = OutputRulesDetector::builtin_with_dir(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("zz.toml"), "{e}");
     }
 
     proptest! {

@@ -153,7 +153,11 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
     }
     if let Some(g) = &settings.output_rules {
         // The model's own output only: it has no input-side job.
-        let det = OutputRulesDetector::builtin().map_err(|e| guard_err("rules.output")(&e))?;
+        let det = match &g.dir {
+            Some(dir) => OutputRulesDetector::builtin_with_dir(dir),
+            None => OutputRulesDetector::builtin(),
+        }
+        .map_err(|e| guard_err("rules.output")(&e))?;
         output = output.detector_with(
             Arc::new(det),
             DetectorSettings {

@@ -1250,6 +1250,12 @@ impl RawConfig {
         let rules = guard(&self.guards.rules, "rules")?;
         let pii = guard(&self.guards.pii, "pii")?;
         let secrets = guard(&self.guards.secrets, "secrets")?;
+        if self.guards.output_rules.enabled && !self.guards.output_rules.output {
+            return Err(ConfigError::new(
+                "guards.output_rules.output",
+                "the output rules read only responses; to turn them off set enabled = false",
+            ));
+        }
         let output_rules = guard(&self.guards.output_rules, "output_rules")?;
         let keywords = if self.guards.keywords.dir.is_some() {
             guard(&self.guards.keywords, "keywords")?
@@ -1584,6 +1590,22 @@ mod tests {
         let t = format!("{text}[policy]\nengine = \"threshold\"\n");
         let s = Settings::from_toml("m.toml", &t, &env(&[])).unwrap();
         assert!(!s.redaction_overrides_baseline());
+    }
+
+    #[test]
+    fn output_rules_are_on_by_default_and_read_only_responses() {
+        let base = "[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n[[routes]]\nname = \"r\"\nupstream = \"a\"\n";
+        let s = Settings::from_toml("m.toml", base, &env(&[])).unwrap();
+        assert!(s.output_rules.is_some());
+        let off = format!("{base}[guards.output_rules]\nenabled = false\n");
+        assert!(Settings::from_toml("m.toml", &off, &env(&[]))
+            .unwrap()
+            .output_rules
+            .is_none());
+        let bad = format!("{base}[guards.output_rules]\noutput = false\n");
+        let err = Settings::from_toml("m.toml", &bad, &env(&[])).unwrap_err();
+        assert_eq!(err.key(), "guards.output_rules.output");
+        assert!(err.to_string().contains("enabled = false"), "{err}");
     }
 
     #[test]

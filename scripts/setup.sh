@@ -16,6 +16,9 @@ if [[ -x scripts/setup-onnx.sh ]]; then
 fi
 
 cargo build --locked --release -p menshen-proxy -p menshen-audit
+# Where cargo put them: ./target, or CARGO_TARGET_DIR / build.target-dir.
+BIN="$(bash scripts/target-dir.sh)/release"
+[[ "$BIN" == "$ROOT/target/release" ]] && BIN=target/release
 echo
 echo "setup: done. Run the proxy on its embedded defaults with:"
-echo "  MENSHEN_UPSTREAM=http://127.0.0.1:11434 target/release/menshen serve"
+echo "  MENSHEN_UPSTREAM=http://127.0.0.1:11434 $BIN/menshen serve"

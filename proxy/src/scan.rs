@@ -1,8 +1,10 @@
 //! `menshen scan`: the guard pipeline without an upstream.
 //!
 //! Input is a bare prompt, a request body, or JSON Lines where each line is
-//! `{"text": "..."}` (one user message) or `{"request": {...}, "api"?: "..."}`
-//! (a full API body). Each output line, in input order, is
+//! `{"text": "..."}` (one user message), `{"request": {...}, "api"?: "..."}`
+//! (a full API body) or `{"answer": "..."}` (a model's answer, scanned by the
+//! output guards and decided as a response). Each output line, in input
+//! order, is
 //!
 //! ```json
 //! {"decision":"allow|block|redact|review|route","risk":0,
@@ -19,7 +21,7 @@
 
 use std::sync::Arc;
 
-use menshen_classifiers::{char_offsets, Conversation, Location, Message, Role};
+use menshen_classifiers::{char_offsets, Conversation, Location, Message, Role, Vault, VaultKey};
 use menshen_policies::{Action, Direction};
 use serde_json::{json, Value};
 
@@ -34,6 +36,8 @@ pub struct ScanInput {
     decoded: Option<api::Decoded>,
     api: Option<Api>,
     bare_text: bool,
+    /// Request (input guards) or response (output guards).
+    direction: Direction,
 }
 
 /// Why an input line could not be scanned.
@@ -49,6 +53,20 @@ impl ScanInput {
             decoded: None,
             api: None,
             bare_text: true,
+            direction: Direction::Request,
+        }
+    }
+
+    /// A model's answer text: scanned by the output guards (including
+    /// `rules.output`) and decided as a response, as the proxy treats a
+    /// whole answer.
+    pub fn answer(text: impl Into<String>) -> Self {
+        ScanInput {
+            conversation: Conversation::from_messages(vec![Message::text(Role::Assistant, text)]),
+            decoded: None,
+            api: None,
+            bare_text: true,
+            direction: Direction::Response,
         }
     }
 
@@ -70,6 +88,7 @@ impl ScanInput {
             decoded: Some(decoded),
             api: Some(api),
             bare_text: false,
+            direction: Direction::Request,
         })
     }
 
@@ -82,6 +101,9 @@ impl ScanInput {
             api::parse_json(line.as_bytes(), limits).map_err(|e| ScanInputError(e.to_string()))?;
         if let Some(t) = v.get("text").and_then(Value::as_str) {
             return Ok(ScanInput::text(t));
+        }
+        if let Some(t) = v.get("answer").and_then(Value::as_str) {
+            return Ok(ScanInput::answer(t));
         }
         if let Some(req) = v.get("request") {
             let api = match v.get("api").and_then(Value::as_str) {
@@ -96,7 +118,8 @@ impl ScanInput {
             return ScanInput::request(req.clone(), api);
         }
         Err(ScanInputError(
-            "each line must be {\"text\": \"...\"} or {\"request\": {...}}".into(),
+            "each line must be {\"text\": \"...\"}, {\"request\": {...}} or {\"answer\": \"...\"}"
+                .into(),
         ))
     }
 }
@@ -139,7 +162,11 @@ fn guess_api(body: &Value) -> Option<Api> {
 
 /// Scans one input and renders the output line.
 pub async fn scan_one(guards: &Guards, input: &ScanInput) -> Value {
-    let report = guards.input.scan(&input.conversation).await;
+    let pipeline = match input.direction {
+        Direction::Request => &guards.input,
+        Direction::Response => &guards.output,
+    };
+    let report = pipeline.scan(&input.conversation).await;
     let mut ex = Exchange::new(String::new());
     ex.api = input.api;
     ex.guarded = true;
@@ -148,7 +175,7 @@ pub async fn scan_one(guards: &Guards, input: &ScanInput) -> Value {
         &ex,
         &input.conversation,
         None,
-        Direction::Request,
+        input.direction,
         &report.findings,
         guards,
     );
@@ -212,7 +239,12 @@ pub async fn scan_one(guards: &Guards, input: &ScanInput) -> Value {
         // What the proxy would send upstream: the configured operators (or
         // the policy's), pseudonyms keyed as for this conversation.
         let mut conv = input.conversation.clone();
-        let mut vault = conversation_vault(guards, &ex.tenant, &input.conversation);
+        // An answer is redacted with a key of its own, as the proxy does
+        // (nothing the model said is restored).
+        let mut vault = match input.direction {
+            Direction::Request => conversation_vault(guards, &ex.tenant, &input.conversation),
+            Direction::Response => Vault::new(VaultKey::random()),
+        };
         if let Err(e) = apply_redaction(
             guards,
             &mut conv,
@@ -337,5 +369,26 @@ mod tests {
             .as_str()
             .unwrap();
         assert_eq!(sent, t, "{out}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_scanned_and_decided_as_a_response() {
+        let g = guards("");
+        let limits = DecodeLimits::default();
+        let xss = r#"{"answer": "Done <img src=x onerror=alert(1)>"}"#;
+        let out = scan_one(&g, &ScanInput::from_line(xss, &limits).unwrap()).await;
+        assert_eq!(out["decision"], "block", "{out}");
+        assert_eq!(out["findings"][0]["detector"], "rules.output", "{out}");
+        assert_eq!(out["findings"][0]["start"], 5, "{out}");
+        // A user who writes the same thing is asking, not attacking.
+        let asked = r#"{"text": "Done <img src=x onerror=alert(1)>"}"#;
+        let out = scan_one(&g, &ScanInput::from_line(asked, &limits).unwrap()).await;
+        assert_eq!(out["decision"], "allow", "{out}");
+        // PII in an answer is masked (the baseline's operators), no vault.
+        let out = scan_one(&g, &ScanInput::answer("write to jane.roe@example.com")).await;
+        assert_eq!(out["decision"], "redact", "{out}");
+        assert_eq!(out["redacted_text"], "write to [EMAIL_1]", "{out}");
+        let bad = ScanInput::from_line(r#"{"prompt": "x"}"#, &limits).unwrap_err();
+        assert!(bad.to_string().contains("answer"), "{bad}");
     }
 }

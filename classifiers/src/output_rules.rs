@@ -436,9 +436,13 @@ mod tests {
         ] {
             assert!(rules_in_answer(text).is_empty(), "{text}");
         }
-        // Prose about markup is not markup.
+        // Prose about markup is not markup, with or without backticks (a
+        // model's reasoning rarely uses them).
         for text in [
             "The <b>script</b> element runs JavaScript; an onerror handler fires on failure.",
+            "Put the <script> tag just before </body>, or wrap the code in <script></script>.",
+            "You can use an <iframe> or an <object> element; the <img> element's onerror attribute fires late.",
+            "A <script> loads synchronously unless it has async.",
             "See https://example.com/docs?q=script and ![logo](https://cdn.example/logo.png?v=2&w=64).",
         ] {
             assert!(rules_in_answer(text).is_empty(), "{text}");

@@ -188,14 +188,19 @@ pub(crate) fn refusal(d: &Decision) -> Reject {
         .message
         .clone()
         .unwrap_or_else(|| "request blocked by policy".to_owned());
-    let mut r = match d.action {
+    let r = match d.action {
         Action::Review => Reject::new(RejectKind::HeldForReview, "held_for_review", message),
         _ => Reject::new(RejectKind::Blocked, "blocked_by_policy", message),
     };
-    if let Some(s) = d.status.and_then(|s| StatusCode::from_u16(s).ok()) {
-        r = r.with_status(s);
+    with_decision_status(r, d)
+}
+
+/// `r` with the HTTP status the decision names, if it names a valid one.
+pub(crate) fn with_decision_status(r: Reject, d: &Decision) -> Reject {
+    match d.status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        Some(s) => r.with_status(s),
+        None => r,
     }
-    r
 }
 
 /// Replaces the spans of findings whose entity type (or detector id) the

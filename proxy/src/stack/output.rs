@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use menshen_classifiers::markdown::FenceTracker;
@@ -29,7 +29,9 @@ use menshen_policies::{Action, Decision, Direction};
 use tokio::sync::mpsc;
 use tower::{Layer, Service};
 
-use super::decide::{apply_redaction, audit_text, policy_input, refusal, run_policy, VaultExt};
+use super::decide::{
+    apply_redaction, audit_text, policy_input, refusal, run_policy, with_decision_status, VaultExt,
+};
 use super::{Exchange, ExchangeHandle, ProxyBody, Shared};
 use crate::api::{self, Api, DecodeLimits};
 use crate::config::FailMode;
@@ -342,11 +344,10 @@ fn answer_refusal(d: &Decision) -> Reject {
     let message = d.message.clone().unwrap_or_else(|| {
         "the model's answer was withheld: the policy requires human review of it".to_owned()
     });
-    let mut r = Reject::new(RejectKind::Blocked, "withheld_for_review", message);
-    if let Some(s) = d.status.and_then(|s| StatusCode::from_u16(s).ok()) {
-        r = r.with_status(s);
-    }
-    r
+    with_decision_status(
+        Reject::new(RejectKind::Blocked, "withheld_for_review", message),
+        d,
+    )
 }
 
 // === streaming ===

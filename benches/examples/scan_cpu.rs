@@ -5,8 +5,9 @@
 //!
 //! `cargo run --release -p menshen-benches --example scan_cpu -- WHAT SIZE [findings]`
 //!
-//! WHAT: rules, normalize, pii, secrets, keywords (20k terms) or full (all
-//! four, one after the other). Prints the best of five 0.3 s rounds ($ROUNDS
+//! WHAT: rules, normalize, pii, secrets, keywords (20k terms), full (all
+//! four, one after the other) or output (`rules.output` on the text as an
+//! answer and as tool-call arguments). Prints the best of five 0.3 s rounds ($ROUNDS
 //! to change that). Linux only. Build two binaries and alternate them to
 //! compare.
 #![allow(
@@ -20,6 +21,7 @@
 )]
 use menshen_benches::prompt_text as text;
 use menshen_classifiers::keywords::{KeywordDetector, KeywordList};
+use menshen_classifiers::output_rules::OutputRulesDetector;
 use menshen_classifiers::pii::{PiiConfig, PiiDetector};
 use menshen_classifiers::rules::RuleDetector;
 use menshen_classifiers::secrets::SecretsDetector;
@@ -28,7 +30,9 @@ use std::hint::black_box;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: scan_cpu rules|normalize|pii|secrets|keywords|full SIZE [findings]");
+        eprintln!(
+            "usage: scan_cpu rules|normalize|pii|secrets|keywords|full|output SIZE [findings]"
+        );
         std::process::exit(2);
     }
     let what = args[1].as_str();
@@ -45,6 +49,7 @@ fn main() {
     .unwrap();
     let pii = PiiDetector::new(PiiConfig::default()).unwrap();
     let secrets = SecretsDetector::new().unwrap();
+    let output = OutputRulesDetector::builtin().unwrap();
     let cpu = || -> u64 {
         std::fs::read_to_string("/proc/thread-self/schedstat")
             .unwrap()
@@ -69,6 +74,12 @@ fn main() {
         }
         "keywords" => {
             black_box(keywords.scan_text(t));
+        }
+        "output" => {
+            // The same text read as a model's answer, and as the arguments
+            // of a tool call (its JSON string escapes decoded).
+            black_box(output.scan_answer(t, None));
+            black_box(output.scan_tool_arguments(t));
         }
         "full" => {
             black_box(rules.scan_text(t, Trust::Untrusted));

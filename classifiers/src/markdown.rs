@@ -152,41 +152,57 @@ pub fn code_ranges(text: &str, open: Option<Fence>) -> Vec<(usize, usize)> {
 /// Inline code spans in `bytes[from..to]`: a backtick run closed by the next
 /// run of the same length before a blank line. A run that is never closed
 /// is literal backticks.
+///
+/// Linear: the text is cut at blank lines, and within a paragraph each run
+/// is paired with the next run of its length from one table, instead of a
+/// forward search per run (runs of many different lengths made that
+/// quadratic).
 fn inline_spans(bytes: &[u8], from: usize, to: usize, out: &mut Vec<(usize, usize)>) {
-    let run_at = |i: usize| {
-        bytes
-            .get(i..to)
-            .map_or(0, |s| s.iter().take_while(|&&b| b == b'`').count())
-    };
+    let mut start = from;
+    for k in from..to {
+        if bytes.get(k) == Some(&b'\n') && bytes.get(k.saturating_add(1)) == Some(&b'\n') {
+            paragraph_spans(bytes, start, k, out);
+            start = k.saturating_add(1);
+        }
+    }
+    paragraph_spans(bytes, start, to, out);
+}
+
+/// [`inline_spans`] within one paragraph.
+fn paragraph_spans(bytes: &[u8], from: usize, to: usize, out: &mut Vec<(usize, usize)>) {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut i = from;
     while i < to {
-        if bytes.get(i) != Some(&b'`') {
+        if bytes.get(i) == Some(&b'`') {
+            let n = bytes
+                .get(i..to)
+                .map_or(1, |s| s.iter().take_while(|&&b| b == b'`').count());
+            runs.push((i, n));
+            i = i.saturating_add(n);
+        } else {
             i = i.saturating_add(1);
-            continue;
         }
-        let n = run_at(i);
-        let mut j = i.saturating_add(n);
-        let mut closed = None;
-        while j < to {
-            match bytes.get(j) {
-                Some(b'`') => {
-                    let m = run_at(j);
-                    if m == n {
-                        closed = Some(j.saturating_add(m));
-                        break;
-                    }
-                    j = j.saturating_add(m);
-                }
-                Some(b'\n') if bytes.get(j.saturating_add(1)) == Some(&b'\n') => break,
-                _ => j = j.saturating_add(1),
-            }
+    }
+    if runs.len() < 2 {
+        return;
+    }
+    // The next run of the same length, for every run.
+    let mut next = vec![usize::MAX; runs.len()];
+    let mut last: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for (j, &(_, n)) in runs.iter().enumerate().rev() {
+        if let (Some(&later), Some(slot)) = (last.get(&n), next.get_mut(j)) {
+            *slot = later;
         }
-        match closed {
-            Some(end) => {
-                out.push((i, end));
-                i = end;
+        last.insert(n, j);
+    }
+    let mut j = 0usize;
+    while let Some(&(open, _)) = runs.get(j) {
+        match next.get(j).and_then(|&c| runs.get(c).map(|r| (c, r))) {
+            Some((c, &(close, n))) => {
+                out.push((open, close.saturating_add(n)));
+                j = c.saturating_add(1);
             }
-            None => i = i.saturating_add(n),
+            None => j = j.saturating_add(1),
         }
     }
 }
@@ -257,7 +273,68 @@ mod tests {
         assert!(t.open().is_some());
     }
 
+    /// The first, direct implementation: a forward search from every run.
+    fn inline_spans_reference(bytes: &[u8], from: usize, to: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let run_at = |i: usize| bytes[i..to].iter().take_while(|&&b| b == b'`').count();
+        let mut i = from;
+        while i < to {
+            if bytes[i] != b'`' {
+                i += 1;
+                continue;
+            }
+            let n = run_at(i);
+            let mut j = i + n;
+            let mut closed = None;
+            while j < to {
+                match bytes[j] {
+                    b'`' => {
+                        let m = run_at(j);
+                        if m == n {
+                            closed = Some(j + m);
+                            break;
+                        }
+                        j += m;
+                    }
+                    b'\n' if bytes.get(j + 1) == Some(&b'\n') => break,
+                    _ => j += 1,
+                }
+            }
+            match closed {
+                Some(end) => {
+                    out.push((i, end));
+                    i = end;
+                }
+                None => i += n,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn runs_of_every_length_close_nothing() {
+        // Runs of lengths 1..=600, none closed (the cost case is in the
+        // rules_scan bench, output_adversarial/backtick_runs).
+        let text: String = (1..=600).map(|n| "`".repeat(n) + "x").collect();
+        assert!(code_ranges(&text, None).is_empty());
+        let closed = format!("{text}{}", "`".repeat(300));
+        let r = code_ranges(&closed, None);
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            &closed[r[0].0..r[0].0 + 301],
+            format!("{}x", "`".repeat(300))
+        );
+    }
+
     proptest! {
+        #[test]
+        fn inline_spans_match_the_direct_search(text in "(`|``|```|a|\n| ){0,80}") {
+            let b = text.as_bytes();
+            let mut out = Vec::new();
+            inline_spans(b, 0, b.len(), &mut out);
+            prop_assert_eq!(out, inline_spans_reference(b, 0, b.len()));
+        }
+
         /// The tracker's state does not depend on how the text is cut into
         /// pieces, and it is open exactly when `code_ranges` of the same
         /// (complete) lines has an unclosed block: one that a further line

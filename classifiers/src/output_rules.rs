@@ -552,6 +552,14 @@ mod tests {
             ),
             (r#"{"command":"chmod -R 777 /"}"#, "agency.weaken_system"),
             (
+                r#"{"command":"echo ssh-ed25519 AAAAC3Nz me >> ~/.ssh/authorized_keys"}"#,
+                "agency.weaken_system",
+            ),
+            (
+                r#"{"path":"/home/bob/.ssh/id_rsa"}"#,
+                "agency.read_credentials",
+            ),
+            (
                 r#"{"command":"rm -rf \u002f"}"#,
                 "agency.destroy_filesystem",
             ),
@@ -576,6 +584,9 @@ mod tests {
             r#"{"command":"git push origin feature/x"}"#,
             r#"{"command":"curl -s https://api.example.com/v1/items | jq ."}"#,
             r#"{"path":"docs/ssh.md","text":"Generate a key with ssh-keygen."}"#,
+            r#"{"command":"cat ~/.ssh/id_ed25519.pub"}"#,
+            r#"{"command":"kubectl --kubeconfig ~/.kube/config get pods"}"#,
+            r#"{"command":"docker login --password-stdin < token.txt"}"#,
             r#"{"city":"Paris","units":"metric"}"#,
         ] {
             assert!(rules_in_call(args).is_empty(), "{args}");

@@ -112,3 +112,40 @@ async fn a_destructive_tool_call_is_not_delivered_and_a_routine_one_is() {
     assert!(!body.contains("id_rsa"), "{body}");
     assert!(body.contains("\"withheld_for_review\""), "{body}");
 }
+
+#[tokio::test]
+async fn an_anthropic_streamed_tool_use_that_reads_a_private_key_is_withheld() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let call = |pieces: &[&str]| {
+        let reply = serde_json::to_string(&pieces.join("|")).unwrap();
+        async move {
+            post(
+                p.addr,
+                "/v1/messages",
+                &[
+                    ("x-test-behavior", "sse-anthropic-tool"),
+                    ("x-test-reply-json", &reply),
+                ],
+                &anthropic("list my keys", true),
+            )
+            .await
+        }
+    };
+    let r = call(&[r#"{"command": "cat ~/.s"#, r#"sh/id_ed25519"}"#]).await;
+    let body = r.text();
+    assert!(!body.contains("id_ed25519"), "{body}");
+    assert!(body.contains("event: error"), "{body}");
+    assert!(body.contains("withheld_for_review"), "{body}");
+    // A harmless call streams through whole.
+    let r = call(&[r#"{"command": "ls -la"#, r#" ~/projects"}"#]).await;
+    let body = r.text();
+    let args: String = body
+        .split("\n\n")
+        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| v["delta"]["partial_json"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(args, r#"{"command": "ls -la ~/projects"}"#, "{body}");
+    assert!(body.contains("message_stop"), "{body}");
+}

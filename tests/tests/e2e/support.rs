@@ -307,6 +307,23 @@ impl Upstream {
                 frames.push("data: [DONE]\n\n".to_owned());
                 stream(frames, Duration::from_millis(2), false, live)
             }
+            "sse-anthropic-tool" => {
+                // The reply is a tool_use block's input JSON, streamed as
+                // input_json_delta pieces.
+                let mut frames = vec![
+                    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n".to_owned(),
+                    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"shell\",\"input\":{}}}\n\n".to_owned(),
+                ];
+                for p in &pieces_ref {
+                    let d = serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":p}});
+                    frames.push(format!("event: content_block_delta\ndata: {d}\n\n"));
+                }
+                frames.push("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n".to_owned());
+                frames.push("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":5}}\n\n".to_owned());
+                frames
+                    .push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_owned());
+                stream(frames, Duration::from_millis(2), false, live)
+            }
             "sse-slow" => stream(
                 sse_frames("openai", &pieces_ref),
                 Duration::from_millis(300),

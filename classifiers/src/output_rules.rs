@@ -326,13 +326,19 @@ impl OutputRulesDetector {
                 .map(|(rule, span)| self.finding(rule, span, "tool call"))
                 .collect();
         }
-        let (text, map) = unescape_json_strings(raw);
-        self.tool
-            .matches(&text, |_| true)
+        let text = unescape_json_strings(raw);
+        let found = self.tool.matches(&text, |_| true);
+        let ends: Vec<usize> = found.iter().flat_map(|(_, s)| [s.start, s.end]).collect();
+        let raw_ends = raw_offsets(raw, &ends);
+        found
             .into_iter()
-            .map(|(rule, span)| {
-                let at = |i: usize| map.get(i).copied().unwrap_or(raw.len());
-                self.finding(rule, Span::new(at(span.start), at(span.end)), "tool call")
+            .zip(raw_ends.chunks(2))
+            .map(|((rule, _), e)| {
+                let (start, end) = match e {
+                    [a, b] => (*a, *b),
+                    _ => (0, raw.len()),
+                };
+                self.finding(rule, Span::new(start, end), "tool call")
             })
             .collect()
     }
@@ -396,23 +402,26 @@ fn ascii_word_boundaries(pattern: &str) -> String {
     out
 }
 
-/// `raw` with JSON string escapes decoded (`\n`, `\t`, `\r`, `\"`, `\\`,
-/// `\/`, `\uXXXX` outside the surrogate range; anything else is kept as
-/// written), and for every byte of the result the offset in `raw` of the
-/// piece it came from, plus `raw.len()` at the end. Works on partial JSON
-/// (a stream window) since it never parses structure.
-fn unescape_json_strings(raw: &str) -> (String, Vec<usize>) {
-    let mut out = String::with_capacity(raw.len());
-    let mut map = Vec::with_capacity(raw.len().saturating_add(1));
+/// One piece of raw tool-call arguments as decoding reads it: a stretch
+/// without backslashes (copied as is) or one escape (one char).
+enum Piece<'a> {
+    Plain(&'a str),
+    Escape(char),
+}
+
+/// The pieces of `raw`, with the offset each starts at. JSON string escapes
+/// decode (`\n`, `\t`, `\r`, `\"`, `\\`, `\/`, `\uXXXX` outside the
+/// surrogate range); any other backslash is kept as written. Works on
+/// partial JSON (a stream window) since it never parses structure.
+fn pieces(raw: &str) -> impl Iterator<Item = (usize, Piece<'_>)> + '_ {
     let mut i = 0usize;
-    while i < raw.len() {
-        let rest = raw.get(i..).unwrap_or("");
+    std::iter::from_fn(move || {
+        let rest = raw.get(i..).filter(|r| !r.is_empty())?;
+        let at = i;
         let plain = rest.find('\\').unwrap_or(rest.len());
         if plain > 0 {
-            out.push_str(rest.get(..plain).unwrap_or(""));
-            map.extend(i..i.saturating_add(plain));
             i = i.saturating_add(plain);
-            continue;
+            return Some((at, Piece::Plain(rest.get(..plain).unwrap_or(""))));
         }
         let (c, len) = match rest.as_bytes().get(1) {
             Some(b'n') => ('\n', 2),
@@ -431,12 +440,57 @@ fn unescape_json_strings(raw: &str) -> (String, Vec<usize>) {
             },
             _ => ('\\', 1),
         };
-        out.push(c);
-        map.extend(std::iter::repeat_n(i, c.len_utf8()));
         i = i.saturating_add(len);
+        Some((at, Piece::Escape(c)))
+    })
+}
+
+/// `raw` with JSON string escapes decoded (see [`pieces`]). Never longer
+/// than `raw`: no per-byte offset table is kept (on megabytes of hostile
+/// arguments that would cost eight times their size); the few offsets that
+/// findings need are mapped back afterwards by [`raw_offsets`].
+fn unescape_json_strings(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for (_, piece) in pieces(raw) {
+        match piece {
+            Piece::Plain(s) => out.push_str(s),
+            Piece::Escape(c) => out.push(c),
+        }
     }
-    map.push(raw.len());
-    (out, map)
+    out
+}
+
+/// The offsets in `raw` of `positions`, char boundaries of the decoded
+/// text (in any order): one walk over the pieces for all of them. A
+/// position inside a plain stretch maps byte for byte; one at an escape
+/// maps to the escape's start; the decoded length maps to `raw.len()`.
+fn raw_offsets(raw: &str, positions: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..positions.len()).collect();
+    order.sort_unstable_by_key(|&k| positions.get(k).copied().unwrap_or(0));
+    let mut out = vec![raw.len(); positions.len()];
+    let mut next = order.iter().peekable();
+    let mut decoded = 0usize;
+    for (at, piece) in pieces(raw) {
+        let len = match piece {
+            Piece::Plain(s) => s.len(),
+            Piece::Escape(c) => c.len_utf8(),
+        };
+        let end = decoded.saturating_add(len);
+        while let Some(&&k) = next.peek() {
+            let Some(&p) = positions.get(k).filter(|&&p| p < end) else {
+                break;
+            };
+            if let Some(slot) = out.get_mut(k) {
+                *slot = match piece {
+                    Piece::Plain(_) => at.saturating_add(p.saturating_sub(decoded)),
+                    Piece::Escape(_) => at,
+                };
+            }
+            next.next();
+        }
+        decoded = end;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -765,19 +819,27 @@ mod tests {
     }
 
     proptest! {
-        /// Decoding keeps every byte's origin: the map is non-decreasing,
-        /// ends at the raw length, and maps char boundaries to char
-        /// boundaries, so spans always land on the raw text's boundaries.
+        /// Mapping decoded offsets back keeps their order and lands on the
+        /// raw text's char boundaries, from 0 to `raw.len()`; a plain
+        /// stretch maps byte for byte. So spans always land on the raw
+        /// text's boundaries.
         #[test]
-        fn unescape_maps_to_raw_char_boundaries(raw in r#"(\\[ntr"\\/u]|\\u00[0-7][0-9a-f]|[a-z /|]|é|中|"){0,40}"#) {
-            let (text, map) = unescape_json_strings(&raw);
-            prop_assert_eq!(map.len(), text.len() + 1);
-            prop_assert_eq!(map.last().copied(), Some(raw.len()));
-            prop_assert!(map.windows(2).all(|w| w[0] <= w[1]));
-            for (i, _) in text.char_indices() {
-                prop_assert!(raw.is_char_boundary(map[i]));
+        fn raw_offsets_land_on_raw_char_boundaries(raw in r#"(\\[ntr"\\/u]|\\u00[0-7][0-9a-f]|[a-z /|]|é|中|"){0,40}"#) {
+            let text = unescape_json_strings(&raw);
+            prop_assert!(text.len() <= raw.len());
+            let mut bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+            bounds.push(text.len());
+            let mapped = raw_offsets(&raw, &bounds);
+            prop_assert_eq!(mapped.first().copied(), Some(0));
+            prop_assert_eq!(mapped.last().copied(), Some(raw.len()));
+            prop_assert!(mapped.windows(2).all(|w| w[0] < w[1]));
+            for &m in &mapped {
+                prop_assert!(raw.is_char_boundary(m));
             }
-            // And every finding's span lies on raw char boundaries.
+            // Any order in, the same answers out.
+            let reversed: Vec<usize> = bounds.iter().rev().copied().collect();
+            let back = raw_offsets(&raw, &reversed);
+            prop_assert!(back.iter().rev().eq(mapped.iter()));
             for f in det().scan_tool_arguments(&raw) {
                 let s = f.span.unwrap();
                 prop_assert!(s.start <= s.end && raw.is_char_boundary(s.start) && raw.is_char_boundary(s.end));

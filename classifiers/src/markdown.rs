@@ -168,6 +168,12 @@ fn inline_spans(bytes: &[u8], from: usize, to: usize, out: &mut Vec<(usize, usiz
     paragraph_spans(bytes, start, to, out);
 }
 
+/// Most backtick runs in one paragraph whose inline code spans are
+/// worked out. A paragraph with more is no prose anyone writes; it is read
+/// as having no inline code, so that its markup still counts (failing
+/// toward detection) and the run table stays small whatever the input.
+const MAX_RUNS: usize = 1 << 16;
+
 /// [`inline_spans`] within one paragraph.
 fn paragraph_spans(bytes: &[u8], from: usize, to: usize, out: &mut Vec<(usize, usize)>) {
     let mut runs: Vec<(usize, usize)> = Vec::new();
@@ -177,6 +183,9 @@ fn paragraph_spans(bytes: &[u8], from: usize, to: usize, out: &mut Vec<(usize, u
             let n = bytes
                 .get(i..to)
                 .map_or(1, |s| s.iter().take_while(|&&b| b == b'`').count());
+            if runs.len() >= MAX_RUNS {
+                return;
+            }
             runs.push((i, n));
             i = i.saturating_add(n);
         } else {
@@ -309,6 +318,16 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_paragraph_of_too_many_runs_has_no_inline_code() {
+        let many = "`a` ".repeat(MAX_RUNS / 2);
+        assert_eq!(code_ranges(&many, None).len(), MAX_RUNS / 2);
+        let more = format!("{many}`b`");
+        assert!(code_ranges(&more, None).is_empty());
+        // Only that paragraph: the next one still has its spans.
+        assert_eq!(code_ranges(&format!("{more}\n\n`c`"), None).len(), 1);
     }
 
     #[test]

@@ -230,8 +230,10 @@ fn decorate(resp: &mut Response<ProxyBody>, ex: &Exchange) {
         (None, None) => "passthrough",
     };
     h.insert(X_MENSHEN_DECISION, HeaderValue::from_static(decision));
-    // A clean request scores 0: no need to format it.
-    let risk = match ex.risk.score {
+    // The higher of the request's and the answer's risk (a whole answer is
+    // scored before these headers go out; a stream's is not). A clean
+    // exchange scores 0: no need to format it.
+    let risk = match ex.risk.score.max(ex.output_risk.score) {
         0 => HeaderValue::from_static("0"),
         n => HeaderValue::from(u16::from(n)),
     };

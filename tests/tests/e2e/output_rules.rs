@@ -38,6 +38,8 @@ async fn markup_that_runs_when_rendered_is_blocked_and_the_same_in_code_is_not()
     let r = answer(&p, "", xss, false).await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.header("x-menshen-decision"), "block", "{}", r.text());
+    // The answer's risk, not the clean request's 0.
+    assert_eq!(r.header("x-menshen-risk"), "85", "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "blocked_by_policy");
     assert!(!r.text().contains("onerror"), "{}", r.text());
     let code = "Here is the snippet:\n```html\n<img src=x onerror=\"alert(1)\">\n<script>init()</script>\n```\nand `<script>` goes last.";

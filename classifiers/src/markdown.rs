@@ -123,22 +123,20 @@ pub fn code_ranges(text: &str, open: Option<Fence>) -> Vec<(usize, usize)> {
             .saturating_add(line_len)
             .saturating_add(1)
             .min(bytes.len());
-        match fence {
-            Some(f) => {
-                if closes(line, f) {
-                    out.push((block_start, next));
-                    fence = None;
-                    prose_start = next;
-                }
+        // The same transition the tracker makes, on a whole line.
+        let after = step(fence, line, false);
+        match (fence, after) {
+            (Some(_), None) => {
+                out.push((block_start, next));
+                prose_start = next;
             }
-            None => {
-                if let Some(f) = opens(line) {
-                    inline_spans(bytes, prose_start, pos, &mut out);
-                    fence = Some(f);
-                    block_start = pos;
-                }
+            (None, Some(_)) => {
+                inline_spans(bytes, prose_start, pos, &mut out);
+                block_start = pos;
             }
+            _ => {}
         }
+        fence = after;
         pos = next;
     }
     if fence.is_some() {

@@ -46,26 +46,49 @@ impl Drop for LiveGuard {
 
 pub const CHAT_REPLY: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from upstream"},"finish_reason":"stop"}]}"#;
 
-fn chat_chunk(text: &str) -> String {
-    serde_json::json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
-        "choices":[{"index":0,"delta":{"content":text},"finish_reason":null}]})
-    .to_string()
+/// One OpenAI chat.completion.chunk event for choice 0.
+fn chat_chunk(delta: serde_json::Value, finish: Option<&str>) -> String {
+    let v = serde_json::json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
+        "choices":[{"index":0,"delta":delta,"finish_reason":finish}]});
+    format!("data: {v}\n\n")
 }
 
+/// The SSE frames of a streamed answer made of `pieces`, for `api`:
+/// `openai` / `anthropic` stream text, `openai-tool` / `anthropic-tool` one
+/// tool call whose arguments are the pieces, `responses` one text part.
 fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
     let mut frames = Vec::new();
-    if api == "anthropic" {
+    let tool = api.ends_with("-tool");
+    if api.starts_with("anthropic") {
+        let (block, delta_type, delta_key, stop) = if tool {
+            (
+                serde_json::json!({"type":"tool_use","id":"toolu_1","name":"shell","input":{}}),
+                "input_json_delta",
+                "partial_json",
+                "tool_use",
+            )
+        } else {
+            (
+                serde_json::json!({"type":"text","text":""}),
+                "text_delta",
+                "text",
+                "end_turn",
+            )
+        };
         frames.push("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n".to_owned());
-        frames.push("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n".to_owned());
+        let start =
+            serde_json::json!({"type":"content_block_start","index":0,"content_block":block});
+        frames.push(format!("event: content_block_start\ndata: {start}\n\n"));
         for p in pieces {
-            let d = serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":p}});
+            let d = serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":delta_type, delta_key:p}});
             frames.push(format!("event: content_block_delta\ndata: {d}\n\n"));
         }
         frames.push(
             "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
                 .to_owned(),
         );
-        frames.push("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\n".to_owned());
+        let end = serde_json::json!({"type":"message_delta","delta":{"stop_reason":stop},"usage":{"output_tokens":5}});
+        frames.push(format!("event: message_delta\ndata: {end}\n\n"));
         frames.push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_owned());
     } else if api == "responses" {
         // The Responses API's event sequence for one text part; the `.done`
@@ -95,12 +118,22 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
             ));
         }
     } else {
-        for p in pieces {
-            frames.push(format!("data: {}\n\n", chat_chunk(p)));
+        if tool {
+            frames.push(chat_chunk(
+                serde_json::json!({"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"shell","arguments":""}}]}),
+                None,
+            ));
         }
-        let fin = serde_json::json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
-            "choices":[{"index":0,"delta":{},"finish_reason":"stop"}]});
-        frames.push(format!("data: {fin}\n\n"));
+        for p in pieces {
+            let delta = if tool {
+                serde_json::json!({"tool_calls":[{"index":0,"function":{"arguments":p}}]})
+            } else {
+                serde_json::json!({"content":p})
+            };
+            frames.push(chat_chunk(delta, None));
+        }
+        let finish = if tool { "tool_calls" } else { "stop" };
+        frames.push(chat_chunk(serde_json::json!({}), Some(finish)));
         frames.push("data: [DONE]\n\n".to_owned());
     }
     frames
@@ -287,43 +320,19 @@ impl Upstream {
                         "finish_reason":"tool_calls"}]});
                 json(StatusCode::OK, &v.to_string())
             }
-            "sse-tool-call" => {
-                let chunk = |delta: serde_json::Value, finish: Option<&str>| {
-                    let v = serde_json::json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
-                        "choices":[{"index":0,"delta":delta,"finish_reason":finish}]});
-                    format!("data: {v}\n\n")
-                };
-                let mut frames = vec![chunk(
-                    serde_json::json!({"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"shell","arguments":""}}]}),
-                    None,
-                )];
-                for p in &pieces_ref {
-                    frames.push(chunk(
-                        serde_json::json!({"tool_calls":[{"index":0,"function":{"arguments":p}}]}),
-                        None,
-                    ));
-                }
-                frames.push(chunk(serde_json::json!({}), Some("tool_calls")));
-                frames.push("data: [DONE]\n\n".to_owned());
-                stream(frames, Duration::from_millis(2), false, live)
-            }
-            "sse-anthropic-tool" => {
-                // The reply is a tool_use block's input JSON, streamed as
-                // input_json_delta pieces.
-                let mut frames = vec![
-                    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n".to_owned(),
-                    "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"shell\",\"input\":{}}}\n\n".to_owned(),
-                ];
-                for p in &pieces_ref {
-                    let d = serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":p}});
-                    frames.push(format!("event: content_block_delta\ndata: {d}\n\n"));
-                }
-                frames.push("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n".to_owned());
-                frames.push("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":5}}\n\n".to_owned());
-                frames
-                    .push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_owned());
-                stream(frames, Duration::from_millis(2), false, live)
-            }
+            // The reply is one tool call's arguments, streamed in pieces.
+            "sse-tool-call" => stream(
+                sse_frames("openai-tool", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
+            "sse-anthropic-tool" => stream(
+                sse_frames("anthropic-tool", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
             "sse-slow" => stream(
                 sse_frames("openai", &pieces_ref),
                 Duration::from_millis(300),

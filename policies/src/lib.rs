@@ -40,7 +40,9 @@ pub use input::{
     HttpAttributes, LlmRequest, PolicyContext, PolicyInput, RequestAttributes, SubjectState,
     INPUT_SCHEMA, INPUT_SCHEMA_VERSION,
 };
-pub use review::{Case, CaseFilter, CaseId, CaseStatus, NewCase, Outcome, ReviewQueue};
+pub use review::{
+    Case, CaseFilter, CaseId, CaseStatus, NewCase, Outcome, Release, RequestFingerprint, ReviewQueue,
+};
 pub use set::{
     Evaluation, PolicyKey, PolicySet, PolicySource, PolicyStats, ReloadError, ReloadReport,
     ShadowDiff, WatchHandle,

@@ -6,13 +6,22 @@
 //! approve and reject cases through the admin API; outcomes are final and
 //! recorded with who decided, when and why. The content column must only
 //! ever receive redacted text: raw prompts never reach disk.
+//!
+//! An approval releases the request it was given for, once: the client sends
+//! the same request again naming the case, and [`ReviewQueue::release`]
+//! checks that the case is approved, not yet used, and was opened for this
+//! very request (a keyed [`RequestFingerprint`] of tenant, route and bytes),
+//! so an approval can neither be replayed nor carry a different prompt.
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
+use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use sha2::Sha256;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -59,6 +68,41 @@ pub struct NewCase {
     pub request_id: String,
     /// Policy version that decided.
     pub policy_version: String,
+    /// The held request's fingerprint ([`ReviewQueue::fingerprint`]); a case
+    /// without one can be decided but never releases a request.
+    pub fingerprint: Option<RequestFingerprint>,
+}
+
+/// A keyed digest (HMAC-SHA-256) of the request a case holds. Keyed with a
+/// secret kept in the queue database because the digest covers the *raw*
+/// request: an unkeyed hash of a short prompt could be confirmed by guessing.
+/// Never shown by the admin API.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestFingerprint([u8; 32]);
+
+impl fmt::Debug for RequestFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestFingerprint(..)")
+    }
+}
+
+/// What [`ReviewQueue::release`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Release {
+    /// Approved and now used up: forward the request.
+    Released(Box<Case>),
+    /// No reviewer has decided yet.
+    Pending,
+    /// A reviewer refused it.
+    Rejected(Outcome),
+    /// The approval already released a request (RFC 3339 time).
+    AlreadyReleased {
+        /// When.
+        at: String,
+    },
+    /// No such case, or it was opened for another request, tenant or route.
+    /// One answer for both, so a client cannot probe for case ids.
+    NotForThisRequest,
 }
 
 /// A stored case.
@@ -89,6 +133,12 @@ pub struct Case {
     /// The outcome, once decided.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// RFC 3339 time an approval released the held request, once it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<String>,
+    /// The request id of the resubmission that the approval released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub released_request_id: Option<String>,
 }
 
 /// A reviewer's final word on a case.
@@ -130,6 +180,17 @@ pub struct CaseFilter {
 #[derive(Debug)]
 pub struct ReviewQueue {
     conn: Mutex<Connection>,
+    /// Fingerprint key, created with the database and kept in it.
+    key: FingerprintKey,
+}
+
+/// The HMAC key behind [`RequestFingerprint`]s; never printed.
+struct FingerprintKey([u8; 32]);
+
+impl fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintKey(..)")
+    }
 }
 
 // === impl CaseId ===
@@ -244,10 +305,130 @@ impl ReviewQueue {
                 note TEXT,
                 decided_at INTEGER
             );
-            CREATE INDEX IF NOT EXISTS review_cases_status ON review_cases(status, id);",
+            CREATE INDEX IF NOT EXISTS review_cases_status ON review_cases(status, id);
+            CREATE TABLE IF NOT EXISTS review_meta (
+                name TEXT PRIMARY KEY,
+                value BLOB NOT NULL
+            );",
         )?;
+        // Columns added after the first release; a database from before
+        // gains them empty (its cases can be decided but release nothing).
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('review_cases')")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for (name, ty) in [
+            ("fingerprint", "BLOB"),
+            ("released_at", "INTEGER"),
+            ("released_request_id", "TEXT"),
+        ] {
+            if !columns.iter().any(|c| c == name) {
+                conn.execute_batch(&format!("ALTER TABLE review_cases ADD COLUMN {name} {ty}"))?;
+            }
+        }
+        let mut fresh = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut fresh);
+        conn.execute(
+            "INSERT OR IGNORE INTO review_meta (name, value) VALUES ('fingerprint_key', ?1)",
+            params![fresh.as_slice()],
+        )?;
+        let stored: Vec<u8> = conn.query_row(
+            "SELECT value FROM review_meta WHERE name = 'fingerprint_key'",
+            [],
+            |r| r.get(0),
+        )?;
+        let key = <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| StoreError::Corrupt {
+            case_id: String::new(),
+            column: "review_meta.fingerprint_key",
+            reason: format!("{} bytes, expected 32", stored.len()),
+        })?;
         Ok(ReviewQueue {
             conn: Mutex::new(conn),
+            key: FingerprintKey(key),
+        })
+    }
+
+    /// The fingerprint of a request made of `parts` (tenant, route, method,
+    /// path, body: the caller's choice, in a fixed order). Each part is
+    /// length-prefixed, so no two different part lists collide by
+    /// concatenation.
+    pub fn fingerprint(&self, parts: &[&[u8]]) -> RequestFingerprint {
+        // HMAC takes a key of any length; this cannot fail.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key.0) else {
+            return RequestFingerprint([0; 32]);
+        };
+        for p in parts {
+            mac.update(&u64::try_from(p.len()).unwrap_or(u64::MAX).to_le_bytes());
+            mac.update(p);
+        }
+        RequestFingerprint(mac.finalize().into_bytes().into())
+    }
+
+    /// Releases the request held by case `id`, once: succeeds only when the
+    /// case is approved, has not released a request yet, and was opened for
+    /// this `fingerprint`, `tenant` and `route`. `request_id` (the
+    /// resubmission's) is recorded on the case.
+    ///
+    /// # Errors
+    /// On SQLite failure or a corrupt row.
+    pub fn release(
+        &self,
+        id: &CaseId,
+        fingerprint: &RequestFingerprint,
+        tenant: &str,
+        route: &str,
+        request_id: &str,
+    ) -> Result<Release, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let conn = self.conn.lock();
+        // One statement: two resubmissions racing for one approval cannot
+        // both win.
+        let changed = conn.execute(
+            "UPDATE review_cases SET released_at = ?2, released_request_id = ?3
+             WHERE id = ?1 AND status = 'approved' AND released_at IS NULL
+               AND fingerprint = ?4 AND tenant = ?5 AND route = ?6",
+            params![
+                id.as_str(),
+                now,
+                request_id,
+                fingerprint.0.as_slice(),
+                tenant,
+                route
+            ],
+        )?;
+        let raw = conn
+            .query_row(
+                "SELECT * FROM review_cases WHERE id = ?1",
+                params![id.as_str()],
+                |r| {
+                    let fp: Option<Vec<u8>> = r.get("fingerprint")?;
+                    Ok((RawCase::from_row(r)?, fp))
+                },
+            )
+            .optional()?;
+        drop(conn);
+        let Some((raw, fp)) = raw else {
+            return Ok(Release::NotForThisRequest);
+        };
+        let matches = fp.as_deref() == Some(fingerprint.0.as_slice())
+            && raw.tenant == tenant
+            && raw.route == route;
+        if !matches {
+            return Ok(Release::NotForThisRequest);
+        }
+        let case = raw.into_case()?;
+        if changed == 1 {
+            tracing::info!(review.case = %id, "approved request released");
+            return Ok(Release::Released(Box::new(case)));
+        }
+        Ok(match (case.status, case.released_at, case.outcome) {
+            (CaseStatus::Pending, _, _) => Release::Pending,
+            (CaseStatus::Rejected, _, Some(outcome)) => Release::Rejected(outcome),
+            (CaseStatus::Approved, Some(at), _) => Release::AlreadyReleased { at },
+            // Approved, unreleased, matching, yet not updated: impossible
+            // outside a concurrent edit of the file; refuse rather than
+            // forward.
+            _ => Release::NotForThisRequest,
         })
     }
 
@@ -276,8 +457,8 @@ impl ReviewQueue {
         let decision = serde_json::to_string(&decision).map_err(|e| corrupt(&id, "decision", e))?;
         self.conn.lock().execute(
             "INSERT INTO review_cases (id, created_at, status, tenant, route, subject, request_id,
-                policy_version, content, findings, decision)
-             VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                policy_version, content, findings, decision, fingerprint)
+             VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 id.as_str(),
                 OffsetDateTime::now_utc().unix_timestamp(),
@@ -288,7 +469,8 @@ impl ReviewQueue {
                 case.policy_version,
                 case.redacted_content,
                 findings,
-                decision
+                decision,
+                case.fingerprint.map(|f| f.0.to_vec())
             ],
         )?;
         Ok(id)
@@ -430,6 +612,8 @@ struct RawCase {
     reviewer: Option<String>,
     note: Option<String>,
     decided_at: Option<i64>,
+    released_at: Option<i64>,
+    released_request_id: Option<String>,
 }
 
 impl RawCase {
@@ -449,6 +633,8 @@ impl RawCase {
             reviewer: r.get("reviewer")?,
             note: r.get("note")?,
             decided_at: r.get("decided_at")?,
+            released_at: r.get("released_at")?,
+            released_request_id: r.get("released_request_id")?,
         })
     }
 
@@ -484,6 +670,8 @@ impl RawCase {
             findings,
             decision,
             outcome,
+            released_at: self.released_at.map(from_unix),
+            released_request_id: self.released_request_id,
         })
     }
 }
@@ -613,5 +801,133 @@ mod tests {
             .filter(|ok| *ok)
             .count();
         assert_eq!(wins, 1, "exactly one reviewer decides");
+    }
+
+    fn held(q: &ReviewQueue, body: &[u8]) -> (CaseId, RequestFingerprint) {
+        let fp = q.fingerprint(&[b"acme", b"default", b"POST", b"/v1/chat/completions", body]);
+        let mut nc = NewCase::new("send [AMOUNT]", &[finding()], &review_decision());
+        nc.tenant = "acme".into();
+        nc.route = "default".into();
+        nc.fingerprint = Some(fp);
+        (q.create(nc).unwrap(), fp)
+    }
+
+    #[test]
+    fn an_approval_releases_its_own_request_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("review.sqlite");
+        let q = ReviewQueue::open(&path).unwrap();
+        let (id, fp) = held(&q, b"{\"prompt\":\"send 500\"}");
+        let release = |q: &ReviewQueue, fp: &RequestFingerprint, tenant: &str, route: &str| {
+            q.release(&id, fp, tenant, route, "req-2").unwrap()
+        };
+        assert_eq!(release(&q, &fp, "acme", "default"), Release::Pending);
+        q.approve(&id, "alice", "verified").unwrap();
+
+        // Another body, tenant or route is not this case's request.
+        let other = q.fingerprint(&[b"acme", b"default", b"POST", b"/v1/chat/completions", b"{}"]);
+        assert_eq!(release(&q, &other, "acme", "default"), Release::NotForThisRequest);
+        assert_eq!(release(&q, &fp, "evil", "default"), Release::NotForThisRequest);
+        assert_eq!(release(&q, &fp, "acme", "other"), Release::NotForThisRequest);
+        let unknown = CaseId::generate();
+        assert_eq!(
+            q.release(&unknown, &fp, "acme", "default", "r").unwrap(),
+            Release::NotForThisRequest
+        );
+
+        let Release::Released(case) = release(&q, &fp, "acme", "default") else {
+            panic!("the approved request is released");
+        };
+        assert_eq!(case.released_request_id.as_deref(), Some("req-2"));
+        assert!(case.released_at.is_some());
+        assert!(matches!(
+            release(&q, &fp, "acme", "default"),
+            Release::AlreadyReleased { .. }
+        ));
+        drop(q);
+
+        // The key and the release survive a restart; fingerprints agree.
+        let q = ReviewQueue::open(&path).unwrap();
+        assert_eq!(
+            q.fingerprint(&[b"acme", b"default", b"POST", b"/v1/chat/completions", b"{\"prompt\":\"send 500\"}"]),
+            fp
+        );
+        assert!(matches!(
+            release(&q, &fp, "acme", "default"),
+            Release::AlreadyReleased { .. }
+        ));
+        let listed = q.get(&id).unwrap().unwrap();
+        assert_eq!(listed.released_request_id.as_deref(), Some("req-2"));
+        let json = serde_json::to_value(&listed).unwrap();
+        assert!(json.get("fingerprint").is_none(), "never shown: {json}");
+    }
+
+    #[test]
+    fn a_rejected_case_releases_nothing_and_parts_do_not_collide() {
+        let q = ReviewQueue::open_in_memory().unwrap();
+        let (id, fp) = held(&q, b"body");
+        q.reject(&id, "bob", "no").unwrap();
+        assert!(matches!(
+            q.release(&id, &fp, "acme", "default", "r").unwrap(),
+            Release::Rejected(o) if o.reviewer == "bob"
+        ));
+        assert_ne!(q.fingerprint(&[b"ab", b"c"]), q.fingerprint(&[b"a", b"bc"]));
+        let other = ReviewQueue::open_in_memory().unwrap();
+        assert_ne!(q.fingerprint(&[b"x"]), other.fingerprint(&[b"x"]), "keyed per database");
+    }
+
+    #[test]
+    fn concurrent_releases_have_one_winner() {
+        let q = std::sync::Arc::new(ReviewQueue::open_in_memory().unwrap());
+        let (id, fp) = held(&q, b"body");
+        q.approve(&id, "alice", "").unwrap();
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (q, id) = (q.clone(), id.clone());
+                std::thread::spawn(move || {
+                    matches!(
+                        q.release(&id, &fp, "acme", "default", &format!("r{i}")).unwrap(),
+                        Release::Released(_)
+                    )
+                })
+            })
+            .collect();
+        let wins = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|w| *w)
+            .count();
+        assert_eq!(wins, 1, "one approval, one request");
+    }
+
+    #[test]
+    fn a_database_from_before_release_gains_the_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("review.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE review_cases (
+                    id TEXT PRIMARY KEY, created_at INTEGER NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+                    tenant TEXT NOT NULL, route TEXT NOT NULL, subject TEXT NOT NULL,
+                    request_id TEXT NOT NULL, policy_version TEXT NOT NULL, content TEXT NOT NULL,
+                    findings TEXT NOT NULL, decision TEXT NOT NULL, reviewer TEXT, note TEXT,
+                    decided_at INTEGER);
+                 INSERT INTO review_cases VALUES ('01a23293-044c-75c7-a35b-0ee60b44f70e', 0,
+                    'approved', 'acme', 'default', '', 'r1', 'v', 'c', '[]',
+                    '{\"action\":\"review\"}', 'alice', '', 1);",
+            )
+            .unwrap();
+        }
+        let q = ReviewQueue::open(&path).unwrap();
+        let id: CaseId = "01a23293-044c-75c7-a35b-0ee60b44f70e".parse().unwrap();
+        assert_eq!(q.get(&id).unwrap().unwrap().status, CaseStatus::Approved);
+        let fp = q.fingerprint(&[b"x"]);
+        assert_eq!(
+            q.release(&id, &fp, "acme", "default", "r").unwrap(),
+            Release::NotForThisRequest,
+            "a case stored without a fingerprint releases nothing"
+        );
     }
 }

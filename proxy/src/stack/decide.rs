@@ -14,7 +14,8 @@ use futures::future::BoxFuture;
 use http::{Request, StatusCode};
 use menshen_classifiers::{Conversation, Finding, OnError, Span, Vault, VaultKey};
 use menshen_policies::{
-    Action, Decision, Direction, FindingSummary, GuardFailureFact, PolicyContext, PolicyInput,
+    Action, CaseId, Decision, Direction, FindingSummary, GuardFailureFact, PolicyContext,
+    PolicyInput, Release, RequestFingerprint, ReviewQueue,
 };
 use tower::{Layer, Service};
 
@@ -410,14 +411,9 @@ fn hold_for_review(
     ex: &Exchange,
     decision: &Decision,
     input: &PolicyInput,
+    fingerprint: RequestFingerprint,
 ) -> Result<String, Reject> {
-    let Some(queue) = &shared.guards.review else {
-        return Err(Reject::new(
-            RejectKind::GuardUnavailable,
-            "review_unavailable",
-            "the policy asked for human review but no review queue is configured",
-        ));
-    };
+    let queue = review_queue(shared)?;
     let policy_version = handle.with(|e| e.policy_version.clone());
     let case = menshen_policies::NewCase {
         redacted_content: audit_text(conv, &ex.findings),
@@ -428,15 +424,156 @@ fn hold_for_review(
         subject: ex.user.clone().unwrap_or_default(),
         request_id: ex.request_id.clone(),
         policy_version,
+        fingerprint: Some(fingerprint),
     };
     queue.create(case).map(|id| id.to_string()).map_err(|e| {
         tracing::error!(error = %e, "review case not stored");
+        review_queue_failed()
+    })
+}
+
+/// The review queue, or the refusal a `review` decision gets without one:
+/// the request cannot be held, so it fails closed.
+fn review_queue(shared: &Shared) -> Result<&Arc<ReviewQueue>, Reject> {
+    shared.guards.review.as_ref().ok_or_else(|| {
         Reject::new(
             RejectKind::GuardUnavailable,
             "review_unavailable",
-            "the review queue is unavailable",
+            "the policy asked for human review but no review queue is configured",
         )
     })
+}
+
+fn review_queue_failed() -> Reject {
+    Reject::new(
+        RejectKind::GuardUnavailable,
+        "review_unavailable",
+        "the review queue is unavailable",
+    )
+}
+
+/// What a held request is: tenant, route, method, path and the body exactly
+/// as the client sent it. A resubmission must match all of it to be
+/// released by the approval.
+fn request_fingerprint(
+    queue: &ReviewQueue,
+    ex: &Exchange,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> RequestFingerprint {
+    queue.fingerprint(&[
+        ex.tenant.as_bytes(),
+        ex.route.as_deref().unwrap_or_default().as_bytes(),
+        parts.method.as_str().as_bytes(),
+        parts.uri.path().as_bytes(),
+        body,
+    ])
+}
+
+/// The header a client names a review case in, to resubmit a held request
+/// after a reviewer approved it.
+const REVIEW_CASE_HEADER: &str = "x-menshen-review-case";
+
+/// A request the policy holds for review again, resubmitted naming case
+/// `case`: released once when a reviewer approved that case for this very
+/// request (the decision becomes `allow`, or `redact` when the policy's
+/// decision names operators, with the reason `released_by_review`); held
+/// again, under the same case, while it is pending; refused otherwise.
+/// The approval covers what the reviewer saw: a policy that now blocks the
+/// request still blocks it (this is only reached for `review`).
+async fn release_after_review(
+    shared: &Shared,
+    handle: &ExchangeHandle,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    case: &str,
+    decision: Decision,
+) -> Result<Decision, Reject> {
+    // Every refusal is recorded as a block naming why, then the policy's
+    // own reasons.
+    let refused = |reason: &str, r: Reject| {
+        let mut d = Decision::block(reason);
+        d.reasons.extend(decision.reasons.iter().cloned());
+        handle.with(|e| e.decision = Some(d));
+        Err(r)
+    };
+    let queue = match review_queue(shared) {
+        Ok(q) => Arc::clone(q),
+        Err(r) => return refused("review_unavailable", r),
+    };
+    let mismatch = || {
+        Reject::new(
+            RejectKind::Blocked,
+            "review_case_mismatch",
+            "the review case named in x-menshen-review-case does not hold this request",
+        )
+    };
+    let Ok(id) = case.trim().parse::<CaseId>() else {
+        return refused("review_case_mismatch", mismatch());
+    };
+    let ex = handle.snapshot();
+    let fingerprint = request_fingerprint(&queue, &ex, parts, body);
+    let route = ex.route.clone().unwrap_or_default();
+    let (tenant, request_id) = (ex.tenant.clone(), ex.request_id.clone());
+    let lookup_id = id.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        queue.release(&lookup_id, &fingerprint, &tenant, &route, &request_id)
+    })
+    .await;
+    let release = match found {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "review case not read");
+            return refused("review_unavailable", review_queue_failed());
+        }
+        Err(_) => return refused("review_unavailable", review_queue_failed()),
+    };
+    match release {
+        Release::Released(_) => {
+            handle.with(|e| e.review_case = Some(format!("{id}:released")));
+            let mut reasons = vec!["released_by_review".to_owned()];
+            reasons.extend(decision.reasons);
+            Ok(Decision {
+                action: if decision.redact.is_empty() {
+                    Action::Allow
+                } else {
+                    Action::Redact
+                },
+                reasons,
+                status: None,
+                message: None,
+                ..decision
+            })
+        }
+        Release::Pending => {
+            handle.with(|e| {
+                e.review_case = Some(id.to_string());
+                e.decision = Some(decision.clone());
+            });
+            Err(refusal(&decision))
+        }
+        Release::Rejected(_) => {
+            handle.with(|e| e.review_case = Some(format!("{id}:rejected")));
+            refused(
+                "review_rejected",
+                Reject::new(
+                    RejectKind::Blocked,
+                    "review_rejected",
+                    "a reviewer rejected this request",
+                ),
+            )
+        }
+        Release::AlreadyReleased { .. } => refused(
+            "review_case_used",
+            Reject::new(
+                RejectKind::Blocked,
+                "review_case_used",
+                "this approval already released its request; each approval releases one",
+            )
+            .with_status(StatusCode::CONFLICT),
+        ),
+        Release::NotForThisRequest => refused("review_case_mismatch", mismatch()),
+    }
 }
 
 /// The end user a suspension rule counts against: tenant plus the user id
@@ -553,6 +690,25 @@ where
                     return Err(r.into());
                 }
             };
+            // A held request resubmitted after review: released by its
+            // approval, or held or refused again.
+            let decision = match parts.headers.get(REVIEW_CASE_HEADER) {
+                Some(case) if decision.action == Action::Review => {
+                    let case = case.to_str().unwrap_or_default().to_owned();
+                    match release_after_review(&shared, &handle, &parts, &body, &case, decision)
+                        .await
+                    {
+                        Ok(d) => d,
+                        Err(r) => {
+                            let action = handle.with(|e| e.decision.as_ref().map(|d| d.action));
+                            let action = action.map_or("block", Action::as_str);
+                            shared.metrics.decision("request", action);
+                            return Err(r.into());
+                        }
+                    }
+                }
+                _ => decision,
+            };
             shared.metrics.guard_latency("decision", started.elapsed());
             shared.metrics.decision("request", decision.action.as_str());
             if let (Some(counters), Some(subject)) = (shared.guards.counters.clone(), subject) {
@@ -570,6 +726,8 @@ where
             match decision.action {
                 Action::Review => {
                     let ex = handle.snapshot();
+                    let fingerprint =
+                        request_fingerprint(review_queue(&shared)?, &ex, &parts, &body);
                     let case = hold_for_review(
                         &shared,
                         &handle,
@@ -577,6 +735,7 @@ where
                         &ex,
                         &decision,
                         &input,
+                        fingerprint,
                     )?;
                     handle.with(|e| e.review_case = Some(case));
                     return Err(refusal(&decision).into());

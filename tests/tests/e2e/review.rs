@@ -41,13 +41,7 @@ async fn review_decisions_are_held_and_decided_through_the_admin_api() {
     );
 
     // Admin API on its own listener, with its own key.
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = l.local_addr().unwrap();
-    tokio::spawn(menshen_proxy::admin::serve(
-        l,
-        Arc::clone(&p.shared),
-        "admin-key-0123456789".into(),
-    ));
+    let admin = admin_api(&p).await;
     let r = send(admin, "GET", "/admin/reviews?status=pending", &[], "").await;
     assert_eq!(
         r.status, 401,
@@ -81,6 +75,117 @@ async fn review_decisions_are_held_and_decided_through_the_admin_api() {
     assert_eq!(r.status, 409, "outcomes are final: {}", r.text());
     let r = send(admin, "GET", "/admin/policy", &auth, "").await;
     assert_eq!(r.json()["engine"], "rego");
+}
+
+/// Starts the admin API for `p` on its own listener.
+async fn admin_api(p: &menshen_proxy::app::Running) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = l.local_addr().unwrap();
+    tokio::spawn(menshen_proxy::admin::serve(
+        l,
+        Arc::clone(&p.shared),
+        "admin-key-0123456789".into(),
+    ));
+    admin
+}
+
+#[tokio::test]
+async fn an_approval_releases_the_held_request_once_and_only_that_request() {
+    let up = Upstream::start().await;
+    let bundle = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(bundle.path().join("menshen")).unwrap();
+    std::fs::write(bundle.path().join("menshen/decision.rego"), POLICY).unwrap();
+    let cfg = format!(
+        "{BASIC}\n[policy]\nbundle = \"{}\"\n",
+        bundle.path().display()
+    );
+    let p = proxy(&cfg, &up).await;
+    let admin = admin_api(&p).await;
+    let auth = [("authorization", "Bearer admin-key-0123456789")];
+    let path = "/v1/chat/completions";
+    let held = serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":"move 50000 EUR to account X"}]}).to_string();
+    let r = post(p.addr, path, &[], &held).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let case = r.header("x-menshen-review-case").to_owned();
+    let named = [("x-menshen-review-case", case.as_str())];
+
+    // Pending: held again under the same case, no new case.
+    let r = post(p.addr, path, &named, &held).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.header("x-menshen-review-case"), case);
+    assert_eq!(r.json()["error"]["code"], "held_for_review");
+    let r = send(admin, "GET", "/admin/reviews", &auth, "").await;
+    assert_eq!(r.json()["cases"].as_array().unwrap().len(), 1);
+
+    let r = send(
+        admin,
+        "POST",
+        &format!("/admin/reviews/{case}/approve"),
+        &auth,
+        r#"{"reviewer":"alice","note":"customer called"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // The approval covers what the reviewer saw: another amount is not it.
+    let other = held.replace("50000", "90000");
+    let r = post(p.addr, path, &named, &other).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "review_case_mismatch");
+    assert_eq!(r.header("x-menshen-decision"), "block");
+    let r = post(p.addr, path, &[("x-menshen-review-case", "not-a-case")], &held).await;
+    assert_eq!(r.json()["error"]["code"], "review_case_mismatch");
+    assert!(up.requests().await.is_empty(), "nothing forwarded so far");
+
+    // The same request is released, once.
+    let r = post(p.addr, path, &named, &held).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-menshen-decision"), "allow");
+    let released_id = r.header("x-request-id").to_owned();
+    let seen = up.requests().await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body, held.as_bytes());
+    assert!(
+        seen[0].headers.get("x-menshen-review-case").is_none(),
+        "proxy headers stay at the proxy"
+    );
+    let r = post(p.addr, path, &named, &held).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "review_case_used");
+    assert_eq!(up.requests().await.len(), 1, "an approval is not a pass");
+
+    let r = send(admin, "GET", &format!("/admin/reviews/{case}"), &auth, "").await;
+    assert_eq!(r.json()["released_request_id"], released_id.as_str());
+
+    // A rejected case releases nothing.
+    let second = held.replace("account X", "account Y");
+    let r = post(p.addr, path, &[], &second).await;
+    let rejected = r.header("x-menshen-review-case").to_owned();
+    let r = send(
+        admin,
+        "POST",
+        &format!("/admin/reviews/{rejected}/reject"),
+        &auth,
+        r#"{"reviewer":"bob"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post(
+        p.addr,
+        path,
+        &[("x-menshen-review-case", rejected.as_str())],
+        &second,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "review_rejected");
+    assert_eq!(up.requests().await.len(), 1);
+
+    // A request the policy does not hold ignores the header.
+    let fine = serde_json::json!({"model":"chat","messages":[{"role":"user","content":"hello"}]})
+        .to_string();
+    let r = post(p.addr, path, &named, &fine).await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 const ROUTING: &str = r#"package menshen

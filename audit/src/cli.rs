@@ -544,7 +544,8 @@ fn build_report(
             }
         }
         if let Some(review) = &r.review {
-            let outcome = review.outcome.clone().unwrap_or_else(|| "pending".into());
+            // A record without an outcome is the held request itself.
+            let outcome = review.outcome.clone().unwrap_or_else(|| "held".into());
             *rep.review_outcomes.entry(outcome).or_default() += 1;
         }
         if r.upstream

@@ -117,7 +117,9 @@ pub struct FindingSummary {
 pub struct ReviewSummary {
     /// Review case id.
     pub case_id: String,
-    /// Outcome, once decided (`approved`, `rejected`, ...).
+    /// None on the record of the held request; `approved` or `rejected` on
+    /// the record of a reviewer's decision; `released` on the record of the
+    /// resubmitted request that an approval let through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
 }

@@ -41,7 +41,8 @@ pub use input::{
     INPUT_SCHEMA, INPUT_SCHEMA_VERSION,
 };
 pub use review::{
-    Case, CaseFilter, CaseId, CaseStatus, NewCase, Outcome, Release, RequestFingerprint, ReviewQueue,
+    Case, CaseFilter, CaseId, CaseStatus, NewCase, Outcome, Release, RequestFingerprint,
+    ReviewQueue,
 };
 pub use set::{
     Evaluation, PolicyKey, PolicySet, PolicySource, PolicyStats, ReloadError, ReloadReport,

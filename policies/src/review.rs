@@ -21,8 +21,8 @@ use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use sha2::Sha256;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use time::OffsetDateTime;
 
 use crate::store::{self, from_unix, StoreError};
@@ -826,9 +826,18 @@ mod tests {
 
         // Another body, tenant or route is not this case's request.
         let other = q.fingerprint(&[b"acme", b"default", b"POST", b"/v1/chat/completions", b"{}"]);
-        assert_eq!(release(&q, &other, "acme", "default"), Release::NotForThisRequest);
-        assert_eq!(release(&q, &fp, "evil", "default"), Release::NotForThisRequest);
-        assert_eq!(release(&q, &fp, "acme", "other"), Release::NotForThisRequest);
+        assert_eq!(
+            release(&q, &other, "acme", "default"),
+            Release::NotForThisRequest
+        );
+        assert_eq!(
+            release(&q, &fp, "evil", "default"),
+            Release::NotForThisRequest
+        );
+        assert_eq!(
+            release(&q, &fp, "acme", "other"),
+            Release::NotForThisRequest
+        );
         let unknown = CaseId::generate();
         assert_eq!(
             q.release(&unknown, &fp, "acme", "default", "r").unwrap(),
@@ -849,7 +858,13 @@ mod tests {
         // The key and the release survive a restart; fingerprints agree.
         let q = ReviewQueue::open(&path).unwrap();
         assert_eq!(
-            q.fingerprint(&[b"acme", b"default", b"POST", b"/v1/chat/completions", b"{\"prompt\":\"send 500\"}"]),
+            q.fingerprint(&[
+                b"acme",
+                b"default",
+                b"POST",
+                b"/v1/chat/completions",
+                b"{\"prompt\":\"send 500\"}"
+            ]),
             fp
         );
         assert!(matches!(
@@ -873,7 +888,11 @@ mod tests {
         ));
         assert_ne!(q.fingerprint(&[b"ab", b"c"]), q.fingerprint(&[b"a", b"bc"]));
         let other = ReviewQueue::open_in_memory().unwrap();
-        assert_ne!(q.fingerprint(&[b"x"]), other.fingerprint(&[b"x"]), "keyed per database");
+        assert_ne!(
+            q.fingerprint(&[b"x"]),
+            other.fingerprint(&[b"x"]),
+            "keyed per database"
+        );
     }
 
     #[test]
@@ -886,7 +905,8 @@ mod tests {
                 let (q, id) = (q.clone(), id.clone());
                 std::thread::spawn(move || {
                     matches!(
-                        q.release(&id, &fp, "acme", "default", &format!("r{i}")).unwrap(),
+                        q.release(&id, &fp, "acme", "default", &format!("r{i}"))
+                            .unwrap(),
                         Release::Released(_)
                     )
                 })

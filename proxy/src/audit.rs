@@ -136,9 +136,17 @@ pub fn record_for(ex: &Exchange, direction: Direction) -> AuditRecord {
         } else {
             ex.policy_version.clone()
         },
-        review: ex.review_case.as_ref().map(|c| ReviewSummary {
-            case_id: c.clone(),
-            outcome: None,
+        // `{id}` when a request is held, `{id}:{outcome}` for a reviewer's
+        // decision and for the resubmission an approval released.
+        review: ex.review_case.as_ref().map(|c| match c.split_once(':') {
+            Some((id, outcome)) => ReviewSummary {
+                case_id: id.to_owned(),
+                outcome: Some(outcome.to_owned()),
+            },
+            None => ReviewSummary {
+                case_id: c.clone(),
+                outcome: None,
+            },
         }),
         upstream: ex.upstream_ms.map(|ms| UpstreamSummary {
             status: ex.upstream_status,

@@ -563,15 +563,18 @@ async fn release_after_review(
                 ),
             )
         }
-        Release::AlreadyReleased { .. } => refused(
-            "review_case_used",
-            Reject::new(
-                RejectKind::Blocked,
+        Release::AlreadyReleased { .. } => {
+            handle.with(|e| e.review_case = Some(format!("{id}:reused")));
+            refused(
                 "review_case_used",
-                "this approval already released its request; each approval releases one",
+                Reject::new(
+                    RejectKind::Blocked,
+                    "review_case_used",
+                    "this approval already released its request; each approval releases one",
+                )
+                .with_status(StatusCode::CONFLICT),
             )
-            .with_status(StatusCode::CONFLICT),
-        ),
+        }
         Release::NotForThisRequest => refused("review_case_mismatch", mismatch()),
     }
 }

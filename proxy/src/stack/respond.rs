@@ -244,7 +244,10 @@ fn decorate(resp: &mut Response<ProxyBody>, ex: &Exchange) {
         }
     }
     if let Some(case) = &ex.review_case {
-        if let Ok(v) = HeaderValue::from_str(case) {
+        // The case id alone (the audit record keeps `{id}:{outcome}`), so
+        // the header always reads the same way to a client that sends it back.
+        let id = case.split_once(':').map_or(case.as_str(), |(id, _)| id);
+        if let Ok(v) = HeaderValue::from_str(id) {
             h.insert(X_MENSHEN_REVIEW_CASE, v);
         }
     }

@@ -98,8 +98,10 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
     let cfg = format!(
         "{BASIC}\n[policy]\nbundle = \"{}\"\n",
         bundle.path().display()
-    );
-    let p = proxy(&cfg, &up).await;
+    )
+    .replace("[[upstreams]]", "[audit]\nmode = \"sync\"\n\n[[upstreams]]");
+    let tmp = tempfile::tempdir().unwrap();
+    let (p, log) = proxy_with_audit(&cfg, &up, tmp.path()).await;
     let admin = admin_api(&p).await;
     let auth = [("authorization", "Bearer admin-key-0123456789")];
     let path = "/v1/chat/completions";
@@ -133,7 +135,13 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "review_case_mismatch");
     assert_eq!(r.header("x-menshen-decision"), "block");
-    let r = post(p.addr, path, &[("x-menshen-review-case", "not-a-case")], &held).await;
+    let r = post(
+        p.addr,
+        path,
+        &[("x-menshen-review-case", "not-a-case")],
+        &held,
+    )
+    .await;
     assert_eq!(r.json()["error"]["code"], "review_case_mismatch");
     assert!(up.requests().await.is_empty(), "nothing forwarded so far");
 
@@ -141,6 +149,7 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
     let r = post(p.addr, path, &named, &held).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-menshen-decision"), "allow");
+    assert_eq!(r.header("x-menshen-review-case"), case);
     let released_id = r.header("x-request-id").to_owned();
     let seen = up.requests().await;
     assert_eq!(seen.len(), 1);
@@ -186,6 +195,57 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
         .to_string();
     let r = post(p.addr, path, &named, &fine).await;
     assert_eq!(r.status, 200, "{}", r.text());
+
+    // The audit log tells the story: held, approved, released; held,
+    // rejected, refused.
+    p.stop().await.unwrap();
+    log.shutdown().await.unwrap();
+    let out = tmp.path().join("bundle");
+    menshen_audit::export(
+        &tmp.path().join("audit"),
+        &menshen_audit::ExportOptions {
+            from_ms: 0,
+            to_ms: u64::MAX / 2,
+            tenant: None,
+            out: out.clone(),
+            include_payloads: false,
+            pinned: None,
+            key_path: None,
+            checkpoint_interval_s: Some(60),
+        },
+    )
+    .unwrap();
+    let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    let reviews: Vec<(String, String, String)> = records
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| !v["event"]["decision"]["review"].is_null())
+        .map(|v| v["event"]["decision"].clone())
+        .filter(|d| d["direction"] == "request")
+        .map(|v| {
+            let s = |x: &serde_json::Value| x.as_str().unwrap_or("-").to_owned();
+            (
+                s(&v["review"]["case_id"]),
+                s(&v["review"]["outcome"]),
+                s(&v["decision"]["action"]),
+            )
+        })
+        .collect();
+    let want = |c: &str, o: &str, a: &str| (c.to_owned(), o.to_owned(), a.to_owned());
+    assert_eq!(
+        reviews,
+        vec![
+            want(&case, "-", "review"),
+            want(&case, "-", "review"),
+            want(&case, "approved", "review"),
+            want(&case, "released", "allow"),
+            want(&case, "reused", "block"),
+            want(&rejected, "-", "review"),
+            want(&rejected, "rejected", "review"),
+            want(&rejected, "rejected", "block"),
+        ],
+        "{records}"
+    );
 }
 
 const ROUTING: &str = r#"package menshen

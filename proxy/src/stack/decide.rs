@@ -403,8 +403,8 @@ pub(crate) fn apply_redaction(
 
 /// Stores a review case (redacted content, findings, decision) and returns
 /// its id. Without a review queue the request cannot be held, so it fails
-/// closed.
-fn hold_for_review(
+/// closed. The SQLite write runs off the serving thread.
+async fn hold_for_review(
     shared: &Shared,
     handle: &ExchangeHandle,
     conv: &Conversation,
@@ -413,7 +413,7 @@ fn hold_for_review(
     input: &PolicyInput,
     fingerprint: RequestFingerprint,
 ) -> Result<String, Reject> {
-    let queue = review_queue(shared)?;
+    let queue = Arc::clone(review_queue(shared)?);
     let policy_version = handle.with(|e| e.policy_version.clone());
     let case = menshen_policies::NewCase {
         redacted_content: audit_text(conv, &ex.findings),
@@ -426,10 +426,14 @@ fn hold_for_review(
         policy_version,
         fingerprint: Some(fingerprint),
     };
-    queue.create(case).map(|id| id.to_string()).map_err(|e| {
-        tracing::error!(error = %e, "review case not stored");
-        review_queue_failed()
-    })
+    match tokio::task::spawn_blocking(move || queue.create(case)).await {
+        Ok(Ok(id)) => Ok(id.to_string()),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "review case not stored");
+            Err(review_queue_failed())
+        }
+        Err(_) => Err(review_queue_failed()),
+    }
 }
 
 /// The review queue, or the refusal a `review` decision gets without one:
@@ -739,7 +743,8 @@ where
                         &decision,
                         &input,
                         fingerprint,
-                    )?;
+                    )
+                    .await?;
                     handle.with(|e| e.review_case = Some(case));
                     return Err(refusal(&decision).into());
                 }

@@ -30,8 +30,11 @@ use tokio::net::TcpListener;
 use crate::policy::PolicyEngine;
 use crate::stack::{full, Exchange, ProxyBody, Shared};
 
-fn reply(status: StatusCode, body: Value) -> Response<ProxyBody> {
-    let mut r = Response::new(full(body.to_string()));
+/// Serializes `body` straight to text: through a `serde_json::Value` an
+/// `f32` score would widen (`0.9` printed as `0.8999999761581421`).
+fn reply(status: StatusCode, body: impl serde::Serialize) -> Response<ProxyBody> {
+    let text = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
+    let mut r = Response::new(full(text));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -40,6 +43,12 @@ fn reply(status: StatusCode, body: Value) -> Response<ProxyBody> {
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
     reply(status, json!({"error": {"code": code, "message": message}}))
+}
+
+/// `GET /admin/reviews`.
+#[derive(serde::Serialize)]
+struct CaseList {
+    cases: Vec<menshen_policies::Case>,
 }
 
 fn authorized(req: &Request<Incoming>, key_digest: &[u8; 32]) -> bool {
@@ -149,7 +158,7 @@ fn list_reviews(shared: &Shared, query: &str) -> Response<ProxyBody> {
         }
     }
     match queue.list(&filter) {
-        Ok(cases) => reply(StatusCode::OK, json!({"cases": cases})),
+        Ok(cases) => reply(StatusCode::OK, CaseList { cases }),
         Err(e) => {
             tracing::error!(error = %e, "review queue list failed");
             error(
@@ -173,7 +182,7 @@ fn get_review(shared: &Shared, id: &str) -> Response<ProxyBody> {
         return error(StatusCode::BAD_REQUEST, "invalid_case_id", "not a case id");
     };
     match queue.get(&id) {
-        Ok(Some(case)) => reply(StatusCode::OK, json!(case)),
+        Ok(Some(case)) => reply(StatusCode::OK, case),
         Ok(None) => error(StatusCode::NOT_FOUND, "unknown_case", "no such case"),
         Err(e) => {
             tracing::error!(error = %e, "review queue get failed");
@@ -250,7 +259,7 @@ async fn decide_review(
             );
         }
     }
-    reply(StatusCode::OK, json!(outcome))
+    reply(StatusCode::OK, outcome)
 }
 
 /// Serves the admin API on `listener` until the task is dropped.

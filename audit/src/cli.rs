@@ -543,7 +543,13 @@ fn build_report(
                 _ => {}
             }
         }
-        if let Some(review) = &r.review {
+        // Request records only: the response record of a released request
+        // names the same case and would count it twice.
+        if let Some(review) = r
+            .review
+            .as_ref()
+            .filter(|_| r.direction == Direction::Request)
+        {
             // A record without an outcome is the held request itself.
             let outcome = review.outcome.clone().unwrap_or_else(|| "held".into());
             *rep.review_outcomes.entry(outcome).or_default() += 1;
@@ -620,5 +626,64 @@ impl Report {
         }
         let _ = writeln!(s, "\nUpstream 5xx responses: {}", self.upstream_errors);
         s
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::{
+        AuditConfig, AuditLog, AuditMode, AuditRecord, DecisionSummary, Payloads, ReviewSummary,
+    };
+
+    fn reviewed(i: u64, direction: Direction, action: &str, outcome: Option<&str>) -> AuditRecord {
+        AuditRecord {
+            time_ms: 1_000 + i,
+            request_id: format!("req-{i}"),
+            tenant: "acme".into(),
+            route: "chat".into(),
+            api: "openai.chat".into(),
+            model: None,
+            direction,
+            decision: DecisionSummary {
+                action: action.into(),
+                reasons: Vec::new(),
+                monitor: false,
+            },
+            risk_score: 0,
+            findings: Vec::new(),
+            policy_version: "sha256:0f1e".into(),
+            review: Some(ReviewSummary {
+                case_id: "case-1".into(),
+                outcome: outcome.map(str::to_owned),
+            }),
+            upstream: None,
+            payloads: Payloads::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn review_outcomes_count_each_step_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(AuditConfig::new(dir.path()).with_mode(AuditMode::Sync)).unwrap();
+        let sink = log.sink();
+        for r in [
+            reviewed(0, Direction::Request, "review", None),
+            reviewed(1, Direction::Request, "review", Some("approved")),
+            reviewed(2, Direction::Request, "allow", Some("released")),
+            // The released request's answer names the same case.
+            reviewed(3, Direction::Response, "allow", Some("released")),
+        ] {
+            sink.append(r).await.unwrap();
+        }
+        log.shutdown().await.unwrap();
+        let rep = build_report(&open(dir.path()).unwrap(), 0, 4_102_444_800_000, None).unwrap();
+        let got: Vec<(&str, u64)> = rep
+            .review_outcomes
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(got, vec![("approved", 1), ("held", 1), ("released", 1)]);
     }
 }

@@ -135,6 +135,22 @@ fn init_tracing() {
         .init();
 }
 
+/// Warnings for the one-shot commands (`scan`, `eval`), as plain text on
+/// stderr so stdout stays pure JSON: above all the one saying the ONNX
+/// classifiers were not found and the scan is rules only, which would
+/// otherwise change every figure without a word.
+fn init_cli_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MENSHEN_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 fn main() -> std::process::ExitCode {
     quiet_panics();
     let cli = Cli::parse();
@@ -201,6 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             jsonl,
             config,
         } => {
+            init_cli_tracing();
             let mut settings = load(config.as_ref(), &ScanEnv)?;
             if jsonl {
                 batch_timeouts(&mut settings);
@@ -256,6 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             categories,
         } => {
             use menshen_classifiers::eval::{evaluate, load_jsonl, EvalConfig};
+            init_cli_tracing();
             let settings = load(config.as_ref(), &ScanEnv)?;
             let guards = app::build_guards(&settings)?;
             let cfg = EvalConfig {

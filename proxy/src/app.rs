@@ -325,6 +325,7 @@ pub fn build_shared(
         upstreams,
         guards,
         audit,
+        thinking: crate::stack::thinking::ThinkingStore::default(),
     }))
 }
 

@@ -20,4 +20,5 @@ mod e2e {
     mod review;
     mod streaming;
     mod telemetry;
+    mod thinking;
 }

@@ -226,6 +226,36 @@ impl StreamEvent {
         })
     }
 
+    /// An Anthropic thinking block's signature in this event, with the
+    /// block's index: a `signature_delta`, or a `content_block_start` that
+    /// carries one. Signatures are not text to scan; the proxy only needs
+    /// them to put a changed thinking block back (`stack::thinking`).
+    pub fn anthropic_signature(&self) -> Option<(u32, String)> {
+        if self.api != Api::AnthropicMessages {
+            return None;
+        }
+        let data = self.sse.data.as_deref()?;
+        if !data.contains("\"signature") {
+            return None;
+        }
+        let v: Value = serde_json::from_str(data).ok()?;
+        let index = v
+            .get("index")
+            .and_then(Value::as_u64)
+            .and_then(|i| u32::try_from(i).ok())?;
+        let sig = match v.get("type").and_then(Value::as_str)? {
+            "content_block_delta" => v
+                .get("delta")
+                .filter(|d| d.get("type").and_then(Value::as_str) == Some("signature_delta"))?,
+            "content_block_start" => v.get("content_block")?,
+            _ => return None,
+        }
+        .get("signature")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())?;
+        Some((index, sig.to_owned()))
+    }
+
     /// The text fragments, in event order.
     pub fn fragments(&self) -> &[Fragment] {
         &self.fragments

@@ -798,6 +798,13 @@ where
                     handle.with(|e| e.upstream = Some(target));
                 }
             }
+            // Thinking blocks the output guards changed go back upstream
+            // as the model wrote them, or their signatures fail.
+            if decoded.api == api::Api::AnthropicMessages {
+                if let Some(b) = super::thinking::restore_request(&shared.thinking, &body) {
+                    body = Bytes::from(b);
+                }
+            }
             inner.call(Request::from_parts(parts, body)).await
         })
     }

@@ -24,6 +24,7 @@ mod input;
 mod output;
 mod respond;
 mod shared;
+pub mod thinking;
 
 pub(crate) use auth::{digest_eq, presented_key};
 pub use auth::{Auth, AuthLayer};

@@ -244,7 +244,7 @@ async fn whole_response(
         handle.with(|e| e.audit_response = Some(t));
     }
     let decision = decide_output(&shared, &handle, &decoded.conversation, &report.findings)?;
-    let mut out = bytes;
+    let mut out = bytes.clone();
     // Copied only when something may edit it (a redaction, a vault to
     // restore from); an allowed answer is forwarded as received.
     let mut edited: Option<Conversation> = None;
@@ -294,6 +294,9 @@ async fn whole_response(
             )
         })? {
             out = Bytes::from(b);
+            if api == Api::AnthropicMessages {
+                super::thinking::record_response(&shared.thinking, &bytes, &out);
+            }
         }
     }
     audit_response(&shared, &handle).await?;
@@ -679,6 +682,10 @@ async fn pump(
     let mut parser = SseParser::new(shared.settings.max_sse_event_bytes);
     let mut templates: BTreeMap<api::DeltaKey, (api::StreamEvent, usize)> = BTreeMap::new();
     let mut forwarded: BTreeMap<api::DeltaKey, String> = BTreeMap::new();
+    // Anthropic thinking blocks as the upstream wrote them, to put back a
+    // changed one on the next turn (see `thinking`).
+    let mut thinking =
+        (api == Api::AnthropicMessages).then(super::thinking::StreamThinking::default);
     let mut finished = false;
     let outcome: Result<(), Reject> = 'outer: loop {
         let frame = tokio::select! {
@@ -738,6 +745,16 @@ async fn pump(
                     ));
                 }
             };
+            if let Some(t) = thinking.as_mut() {
+                if let Some((index, sig)) = ev.anthropic_signature() {
+                    t.signature(index, &sig);
+                }
+                for f in ev.fragments() {
+                    if f.key.kind == api::DeltaKind::Reasoning && !f.snapshot {
+                        t.text(f.key.index, &f.text);
+                    }
+                }
+            }
             let boundary = ev.is_boundary();
             if boundary {
                 // Release held-back text before the boundary, as deltas of
@@ -844,6 +861,16 @@ async fn pump(
             }
             if ev.is_terminal() {
                 finished = true;
+                if let Some(t) = thinking.take() {
+                    t.finish(&shared.thinking, |index| {
+                        let key = api::DeltaKey {
+                            index,
+                            sub: 0,
+                            kind: api::DeltaKind::Reasoning,
+                        };
+                        forwarded.get(&key).cloned()
+                    });
+                }
                 if shared.audit.is_some() {
                     stream_audit_payload(&shared, &handle, &forwarded).await;
                 }

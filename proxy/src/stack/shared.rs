@@ -95,4 +95,7 @@ pub struct Shared {
     pub policy_watch: Option<menshen_policies::WatchHandle>,
     /// Trace exporter, when telemetry is configured.
     pub telemetry: Option<crate::telemetry::Telemetry>,
+    /// Thinking blocks the output guards changed, as the model wrote them
+    /// (see [`super::thinking`]).
+    pub thinking: super::thinking::ThinkingStore,
 }

@@ -56,9 +56,39 @@ fn chat_chunk(delta: serde_json::Value, finish: Option<&str>) -> String {
 /// The SSE frames of a streamed answer made of `pieces`, for `api`:
 /// `openai` / `anthropic` stream text, `openai-tool` / `anthropic-tool` one
 /// tool call whose arguments are the pieces, `responses` one text part.
+/// The signature the mock upstream puts on its thinking blocks.
+pub const THINKING_SIGNATURE: &str = "EqQBCkYIARgCKkD-mock-signature";
+
 fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
     let mut frames = Vec::new();
     let tool = api.ends_with("-tool");
+    if api == "anthropic-thinking" {
+        // A signed thinking block made of the pieces, then a short answer.
+        frames.push("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n".to_owned());
+        let mut events = vec![serde_json::json!({"type":"content_block_start","index":0,
+            "content_block":{"type":"thinking","thinking":"","signature":""}})];
+        for p in pieces {
+            events.push(serde_json::json!({"type":"content_block_delta","index":0,
+                "delta":{"type":"thinking_delta","thinking":p}}));
+        }
+        events.extend([
+            serde_json::json!({"type":"content_block_delta","index":0,
+                "delta":{"type":"signature_delta","signature":THINKING_SIGNATURE}}),
+            serde_json::json!({"type":"content_block_stop","index":0}),
+            serde_json::json!({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}),
+            serde_json::json!({"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Done."}}),
+            serde_json::json!({"type":"content_block_stop","index":1}),
+            serde_json::json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}),
+            serde_json::json!({"type":"message_stop"}),
+        ]);
+        for e in events {
+            frames.push(format!(
+                "event: {}\ndata: {e}\n\n",
+                e["type"].as_str().unwrap_or("")
+            ));
+        }
+        return frames;
+    }
     if api.starts_with("anthropic") {
         let (block, delta_type, delta_key, stop) = if tool {
             (
@@ -305,6 +335,20 @@ impl Upstream {
                 false,
                 live,
             ),
+            "sse-anthropic-thinking" => stream(
+                sse_frames("anthropic-thinking", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
+            // The reply is a signed thinking block, then a short answer.
+            "anthropic-thinking" => {
+                let v = serde_json::json!({"id":"msg_1","type":"message","role":"assistant","model":"claude",
+                    "content":[{"type":"thinking","thinking":pieces.concat(),"signature":THINKING_SIGNATURE},
+                        {"type":"text","text":"Done."}],
+                    "stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}});
+                json(StatusCode::OK, &v.to_string())
+            }
             "sse-responses" => stream(
                 sse_frames("responses", &pieces_ref),
                 Duration::from_millis(5),

@@ -1,0 +1,87 @@
+//! Anthropic thinking blocks carry a signature over their exact text, and
+//! the API refuses a history whose thinking does not match it. A thinking
+//! block the output guards changed (PII masked) reaches the client changed;
+//! when the client sends it back, the proxy forwards the model's own text.
+
+use super::support::*;
+
+const THOUGHT: &str = "The user is jane.roe@example.com,| so I will| write to them.";
+
+/// The client's view of the answer's thinking block: text and signature.
+async fn first_turn(p: &menshen_proxy::app::Running, behavior: &str) -> (String, String) {
+    let body =
+        serde_json::json!({"model":"claude","max_tokens":64,"stream":behavior.starts_with("sse"),
+        "messages":[{"role":"user","content":"Plan the reply"}]})
+        .to_string();
+    let r = post(
+        p.addr,
+        "/v1/messages",
+        &[("x-test-behavior", behavior), ("x-test-reply", THOUGHT)],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    if !behavior.starts_with("sse") {
+        let v = r.json();
+        let b = &v["content"][0];
+        return (
+            b["thinking"].as_str().unwrap().to_owned(),
+            b["signature"].as_str().unwrap().to_owned(),
+        );
+    }
+    let (mut text, mut sig) = (String::new(), String::new());
+    for line in r.text().lines() {
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        match v["delta"]["type"].as_str() {
+            Some("thinking_delta") => text.push_str(v["delta"]["thinking"].as_str().unwrap()),
+            Some("signature_delta") => sig.push_str(v["delta"]["signature"].as_str().unwrap()),
+            _ => {}
+        }
+    }
+    (text, sig)
+}
+
+#[tokio::test]
+async fn a_thinking_block_the_guards_changed_goes_back_upstream_as_the_model_wrote_it() {
+    let original = THOUGHT.replace('|', "");
+    for behavior in ["anthropic-thinking", "sse-anthropic-thinking"] {
+        let up = Upstream::start().await;
+        let p = proxy(BASIC, &up).await;
+        let (shown, signature) = first_turn(&p, behavior).await;
+        assert!(
+            !shown.contains("jane.roe@example.com"),
+            "{behavior}: {shown}"
+        );
+        assert!(shown.contains("write to them."), "{behavior}: {shown}");
+        assert_eq!(signature, THINKING_SIGNATURE, "{behavior}");
+
+        // The next turn carries the block exactly as the client got it.
+        let next = serde_json::json!({"model":"claude","max_tokens":64,"messages":[
+            {"role":"user","content":"Plan the reply"},
+            {"role":"assistant","content":[
+                {"type":"thinking","thinking":shown,"signature":signature},
+                {"type":"text","text":"Done."}]},
+            {"role":"user","content":"Go on"}]})
+        .to_string();
+        let r = post(p.addr, "/v1/messages", &[], &next).await;
+        assert_eq!(r.status, 200, "{behavior}: {}", r.text());
+        let seen = up.requests().await;
+        let sent: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
+        assert_eq!(
+            sent["messages"][1]["content"][0]["thinking"], original,
+            "{behavior}: the signed text goes back"
+        );
+        assert_eq!(sent["messages"][1]["content"][1]["text"], "Done.");
+        assert_eq!(sent["messages"][2]["content"], "Go on");
+
+        // A block this proxy never changed is forwarded as sent.
+        let other = next.replace(THINKING_SIGNATURE, "another-signature");
+        let r = post(p.addr, "/v1/messages", &[], &other).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let seen = up.requests().await;
+        assert_eq!(seen[2].body, other.as_bytes(), "{behavior}");
+    }
+}

@@ -56,6 +56,14 @@ pub enum Part {
         /// The text.
         text: String,
     },
+    /// A model's reasoning (Anthropic `thinking`, `reasoning_content`,
+    /// Responses reasoning summaries): written by the model like its
+    /// answer, and scanned like it, but not the answer itself; a rule about
+    /// what happens when an answer is *rendered* need not apply to it.
+    Reasoning {
+        /// The text.
+        text: String,
+    },
     /// A model's request to call a tool.
     ToolCall {
         /// Call id, when the API has one.
@@ -145,6 +153,8 @@ pub enum Location {
 pub enum SegmentKind {
     /// Message text.
     Text,
+    /// A model's reasoning text ([`Part::Reasoning`]).
+    Reasoning,
     /// JSON arguments of a tool call.
     ToolArguments,
     /// Output of a tool.
@@ -214,6 +224,9 @@ impl Conversation {
                 let untrusted_role = m.role == Role::Tool;
                 let (kind, text, untrusted) = match p {
                     Part::Text { text } => (SegmentKind::Text, text.as_str(), untrusted_role),
+                    Part::Reasoning { text } => {
+                        (SegmentKind::Reasoning, text.as_str(), untrusted_role)
+                    }
                     Part::ToolCall { arguments, .. } => (
                         SegmentKind::ToolArguments,
                         arguments.as_str(),
@@ -266,6 +279,7 @@ impl Conversation {
             Location::Part { message, part } => {
                 match self.messages.get_mut(message)?.parts.get_mut(part)? {
                     Part::Text { text }
+                    | Part::Reasoning { text }
                     | Part::ToolResult { text, .. }
                     | Part::Document { text } => Some(text),
                     Part::ToolCall { arguments, .. } => Some(arguments),

@@ -743,6 +743,9 @@ mod tests {
         assert!(scan(Role::User, SegmentKind::Text).is_empty());
         assert!(scan(Role::Tool, SegmentKind::ToolResult).is_empty());
         assert!(scan(Role::Assistant, SegmentKind::ToolDescription).is_empty());
+        // Reasoning is not rendered as the answer: a model thinking about a
+        // payload is not serving one.
+        assert!(scan(Role::Assistant, SegmentKind::Reasoning).is_empty());
         // Tool arguments are read with the tool rules, not the markup rules.
         assert!(scan(Role::Assistant, SegmentKind::ToolArguments).is_empty());
     }

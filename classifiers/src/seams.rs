@@ -85,7 +85,10 @@ pub(crate) struct Window {
 fn joinable(kind: SegmentKind) -> bool {
     matches!(
         kind,
-        SegmentKind::Text | SegmentKind::ToolResult | SegmentKind::Document
+        SegmentKind::Text
+            | SegmentKind::Reasoning
+            | SegmentKind::ToolResult
+            | SegmentKind::Document
     )
 }
 

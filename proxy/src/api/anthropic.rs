@@ -119,7 +119,7 @@ fn content_block(
         }
         Some("thinking") => {
             if let Some(text) = opt_str(c, "thinking", p)? {
-                b.text(mi, text, &p.key("thinking"));
+                b.reasoning(mi, text, &p.key("thinking"));
             }
         }
         // Encrypted: nothing readable to scan, and it must pass unchanged.

@@ -466,6 +466,17 @@ impl Builder {
         );
     }
 
+    /// Model reasoning text (thinking, reasoning content or summaries).
+    pub(super) fn reasoning(&mut self, message: usize, text: &str, p: &Path<'_>) {
+        self.part(
+            message,
+            Part::Reasoning {
+                text: text.to_owned(),
+            },
+            Some(p.slot()),
+        );
+    }
+
     pub(super) fn image(&mut self, message: usize, media_type: Option<String>) {
         self.part(message, Part::Image { media_type }, None);
     }

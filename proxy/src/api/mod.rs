@@ -526,9 +526,10 @@ fn text_of(conversation: &Conversation, location: Location) -> Option<&str> {
     match location {
         Location::Part { message, part } => {
             match conversation.messages.get(message)?.parts.get(part)? {
-                Part::Text { text } | Part::ToolResult { text, .. } | Part::Document { text } => {
-                    Some(text)
-                }
+                Part::Text { text }
+                | Part::Reasoning { text }
+                | Part::ToolResult { text, .. }
+                | Part::Document { text } => Some(text),
                 Part::ToolCall { arguments, .. } => Some(arguments),
                 Part::Image { .. } => None,
             }

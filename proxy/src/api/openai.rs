@@ -138,7 +138,7 @@ fn assistant_extras(
         b.text(mi, r, &p.key("refusal"));
     }
     if let Some(r) = opt_str(m, "reasoning_content", p)? {
-        b.text(mi, r, &p.key("reasoning_content"));
+        b.reasoning(mi, r, &p.key("reasoning_content"));
     }
     if let Some(calls) = get(m, "tool_calls") {
         let tp = p.key("tool_calls");
@@ -453,7 +453,7 @@ fn response_item(
                 for (j, s) in arr(summary, &sp)?.iter().enumerate() {
                     let s = obj(s, &sp.index(j))?;
                     if let Some(text) = opt_str(s, "text", &sp.index(j))? {
-                        b.text(mi, text, &sp.index(j).key("text"));
+                        b.reasoning(mi, text, &sp.index(j).key("text"));
                     }
                 }
             }

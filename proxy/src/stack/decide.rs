@@ -120,6 +120,7 @@ pub fn policy_input(
             .iter()
             .map(|p| match p {
                 menshen_classifiers::Part::Text { text }
+                | menshen_classifiers::Part::Reasoning { text }
                 | menshen_classifiers::Part::ToolResult { text, .. }
                 | menshen_classifiers::Part::Document { text } => text.len() as u64,
                 menshen_classifiers::Part::ToolCall { arguments, .. } => arguments.len() as u64,

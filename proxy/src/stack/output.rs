@@ -450,10 +450,10 @@ impl StreamScanner {
             },
             role: Role::Assistant,
             trust: menshen_classifiers::Trust::Trusted,
-            kind: if key.kind == api::DeltaKind::ToolArguments {
-                menshen_classifiers::SegmentKind::ToolArguments
-            } else {
-                menshen_classifiers::SegmentKind::Text
+            kind: match key.kind {
+                api::DeltaKind::ToolArguments => menshen_classifiers::SegmentKind::ToolArguments,
+                api::DeltaKind::Reasoning => menshen_classifiers::SegmentKind::Reasoning,
+                _ => menshen_classifiers::SegmentKind::Text,
             },
             text: &window,
             fence: ch.fence.open(),

@@ -85,3 +85,44 @@ async fn a_thinking_block_the_guards_changed_goes_back_upstream_as_the_model_wro
         assert_eq!(seen[2].body, other.as_bytes(), "{behavior}");
     }
 }
+
+/// `rules.output` is about what runs when an answer is rendered: markup in
+/// the model's reasoning is not served to a browser, so it does not
+/// withhold the answer; the same markup in the answer does.
+#[tokio::test]
+async fn markup_in_reasoning_does_not_withhold_the_answer() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let thought = "The user asks about XSS;| <script>alert(1)</script> is| the classic payload.";
+    for behavior in ["anthropic-thinking", "sse-anthropic-thinking"] {
+        let body = serde_json::json!({"model":"claude","max_tokens":64,"stream":behavior.starts_with("sse"),
+            "messages":[{"role":"user","content":"What is a classic XSS payload?"}]})
+        .to_string();
+        let r = post(
+            p.addr,
+            "/v1/messages",
+            &[("x-test-behavior", behavior), ("x-test-reply", thought)],
+            &body,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{behavior}: {}", r.text());
+        assert!(
+            !r.text().contains("\"type\":\"error\""),
+            "{behavior}: {}",
+            r.text()
+        );
+        assert!(r.text().contains("Done."), "{behavior}: {}", r.text());
+    }
+    // The same markup as the answer itself is withheld.
+    let body = serde_json::json!({"model":"claude","max_tokens":64,
+        "messages":[{"role":"user","content":"What is a classic XSS payload?"}]})
+    .to_string();
+    let r = post(
+        p.addr,
+        "/v1/messages",
+        &[("x-test-reply", "<script>alert(1)</script>")],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+}

@@ -248,6 +248,44 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
     );
 }
 
+/// A policy may hold with a 4xx status (SDKs raise those as errors); the
+/// case id still comes back and still releases the request.
+#[tokio::test]
+async fn a_hold_can_carry_the_policys_status() {
+    let up = Upstream::start().await;
+    let bundle = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(bundle.path().join("menshen")).unwrap();
+    let policy = POLICY.replace(
+        r#""message": "Held for review by a person.""#,
+        r#""message": "Held for review by a person.", "status": 409"#,
+    );
+    std::fs::write(bundle.path().join("menshen/decision.rego"), policy).unwrap();
+    let cfg = format!(
+        "{BASIC}\n[policy]\nbundle = \"{}\"\n",
+        bundle.path().display()
+    );
+    let p = proxy(&cfg, &up).await;
+    let held = serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":"move 10 EUR"}]}).to_string();
+    let r = post(p.addr, "/v1/chat/completions", &[], &held).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "held_for_review");
+    let case = r.header("x-menshen-review-case").to_owned();
+    let admin = admin_api(&p).await;
+    let auth = [("authorization", "Bearer admin-key-0123456789")];
+    let r = send(
+        admin,
+        "POST",
+        &format!("/admin/reviews/{case}/approve"),
+        &auth,
+        r#"{"reviewer":"alice"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let named = [("x-menshen-review-case", case.as_str())];
+    let r = post(p.addr, "/v1/chat/completions", &named, &held).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 const ROUTING: &str = r#"package menshen
 
 import rego.v1

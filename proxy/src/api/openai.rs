@@ -126,8 +126,11 @@ fn chat_message(v: &Node<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), Decod
     Ok(())
 }
 
-/// `refusal`, `tool_calls`, legacy `function_call`, and the `reasoning_content`
-/// that vLLM, llama.cpp and DeepSeek return: all model-written text.
+/// `refusal`, `tool_calls`, legacy `function_call`, and reasoning: the
+/// `reasoning_content` of DeepSeek, llama.cpp and older vLLM, the
+/// `reasoning` of newer vLLM, Ollama and OpenRouter, and the text of
+/// OpenRouter's `reasoning_details` (encrypted entries carry none): all
+/// model-written text, so none of it may reach the client unscanned.
 fn assistant_extras(
     m: &Obj<'_>,
     p: &Path<'_>,
@@ -137,8 +140,22 @@ fn assistant_extras(
     if let Some(r) = opt_str(m, "refusal", p)? {
         b.text(mi, r, &p.key("refusal"));
     }
-    if let Some(r) = opt_str(m, "reasoning_content", p)? {
-        b.reasoning(mi, r, &p.key("reasoning_content"));
+    for key in ["reasoning_content", "reasoning"] {
+        // Only a string is reasoning text; another shape (an OpenAI request's
+        // `reasoning` settings object) is not text to scan.
+        if let Some(r) = get(m, key).and_then(Node::as_str) {
+            b.reasoning(mi, r, &p.key(key));
+        }
+    }
+    if let Some(Node::Array(details)) = get(m, "reasoning_details") {
+        let dp = p.key("reasoning_details");
+        for (i, d) in details.iter().enumerate() {
+            for key in ["text", "summary"] {
+                if let Some(t) = d.get(key).and_then(Node::as_str) {
+                    b.reasoning(mi, t, &dp.index(i).key(key));
+                }
+            }
+        }
     }
     if let Some(calls) = get(m, "tool_calls") {
         let tp = p.key("tool_calls");

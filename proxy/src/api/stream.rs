@@ -52,7 +52,9 @@ pub struct DeltaKey {
     /// OpenAI choice `index`, responses `output_index`, or Anthropic content block `index`.
     pub index: u32,
     /// Tool call `index` within a chat choice, responses `content_index` (or
-    /// `summary_index`); 0 otherwise.
+    /// `summary_index`); for chat reasoning 0 (`reasoning_content`), 1
+    /// (`reasoning`) or 2 + 2 × entry index (+ 1 for a summary) for
+    /// `reasoning_details`; 0 otherwise.
     pub sub: u32,
     /// What the text is.
     pub kind: DeltaKind,
@@ -100,6 +102,12 @@ enum Origin {
     ChatToolCall { pos: usize, j: usize },
     /// `choices[pos].delta.function_call.arguments`.
     ChatFunctionCall { pos: usize },
+    /// `choices[pos].delta.reasoning_details[j].<field>` (OpenRouter).
+    ChatReasoningDetail {
+        pos: usize,
+        j: usize,
+        field: &'static str,
+    },
     /// `choices[pos].text`.
     Completion { pos: usize },
     /// The event carries only this fragment (responses `*.delta`, Anthropic `content_block_delta`).
@@ -392,6 +400,21 @@ impl StreamEvent {
                 let delta = json!({"function_call": {"arguments": text}});
                 only_choice(&mut v, pos, Some(delta), None)?;
             }
+            Origin::ChatReasoningDetail { pos, j, field } => {
+                // The entry as sent (type, index, format), with the text.
+                let mut entry = v
+                    .pointer(&format!("/choices/{pos}/delta/reasoning_details/{j}"))?
+                    .clone();
+                let e = entry.as_object_mut()?;
+                e.retain(|k, _| !matches!(k.as_str(), "text" | "summary" | "data" | "signature"));
+                e.insert(field.to_owned(), json!(text));
+                only_choice(
+                    &mut v,
+                    pos,
+                    Some(json!({"reasoning_details": [entry]})),
+                    None,
+                )?;
+            }
             Origin::Completion { pos } => only_choice(&mut v, pos, None, Some(text))?,
             Origin::AnthropicStart => {
                 let (delta_type, field) = match fragment.key.kind {
@@ -543,18 +566,41 @@ impl Reader<'_> {
             let choice_p = cp.index(pos);
             let dp = choice_p.key("delta");
             let key = |sub, kind| DeltaKey { index, sub, kind };
-            for (field, kind) in [
-                ("content", DeltaKind::Text),
-                ("refusal", DeltaKind::Refusal),
-                ("reasoning_content", DeltaKind::Reasoning),
-                ("reasoning", DeltaKind::Reasoning),
+            // Each reasoning field is a stream of its own: a server may send
+            // the same text under two names (`reasoning` and the older
+            // `reasoning_content`, or OpenRouter's `reasoning_details`), and
+            // one channel would read it twice and release it shuffled.
+            for (field, sub, kind) in [
+                ("content", 0, DeltaKind::Text),
+                ("refusal", 0, DeltaKind::Refusal),
+                ("reasoning_content", 0, DeltaKind::Reasoning),
+                ("reasoning", 1, DeltaKind::Reasoning),
             ] {
                 self.push(
-                    key(0, kind),
+                    key(sub, kind),
                     v,
                     &dp.key(field),
                     Origin::ChatDelta { pos, field },
                 );
+            }
+            if let Some(details) = choice
+                .get("delta")
+                .and_then(|d| d.get("reasoning_details"))
+                .and_then(Node::as_array)
+            {
+                let rp = dp.key("reasoning_details");
+                for (j, d) in details.iter().enumerate() {
+                    let di = u32_field(d, "index", j);
+                    for (fi, field) in [(0u32, "text"), (1, "summary")] {
+                        let sub = di.saturating_mul(2).saturating_add(fi).saturating_add(2);
+                        self.push(
+                            key(sub, DeltaKind::Reasoning),
+                            v,
+                            &rp.index(j).key(field),
+                            Origin::ChatReasoningDetail { pos, j, field },
+                        );
+                    }
+                }
             }
             if let Some(calls) = choice
                 .get("delta")

@@ -889,6 +889,82 @@ fn chat_stream_fragments_and_terminal() {
 }
 
 #[test]
+fn chat_reasoning_under_every_name_is_scanned_and_rewritable() {
+    let body = json!({"id": "c", "object": "chat.completion", "model": "m", "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok",
+         "reasoning": "mail a@b.co",
+         "reasoning_details": [
+            {"type": "reasoning.text", "text": "mail a@b.co", "index": 0, "format": "unknown"},
+            {"type": "reasoning.summary", "summary": "about a@b.co", "index": 1},
+            {"type": "reasoning.encrypted", "data": "opaque", "index": 2}]}}]});
+    let mut d = decode_response(
+        Api::OpenAiChat,
+        body.to_string().as_bytes(),
+        &DecodeLimits::default(),
+    )
+    .unwrap();
+    let kinds: Vec<(SegmentKind, String)> = d
+        .conversation
+        .segments()
+        .map(|s| (s.kind, s.text.to_owned()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (SegmentKind::Text, "ok".to_owned()),
+            (SegmentKind::Reasoning, "mail a@b.co".to_owned()),
+            (SegmentKind::Reasoning, "mail a@b.co".to_owned()),
+            (SegmentKind::Reasoning, "about a@b.co".to_owned()),
+        ]
+    );
+    assert_slots_consistent(&d);
+    let mut edited = d.conversation.clone();
+    for part in 1..4 {
+        let t = edited.text_at_mut(loc(0, part)).unwrap();
+        *t = t.replace("a@b.co", "[EMAIL]");
+    }
+    assert_eq!(d.apply(&edited).unwrap(), 3);
+    let m = &d.value()["choices"][0]["message"];
+    assert_eq!(m["reasoning"], "mail [EMAIL]");
+    assert_eq!(m["reasoning_details"][0]["text"], "mail [EMAIL]");
+    assert_eq!(m["reasoning_details"][1]["summary"], "about [EMAIL]");
+    assert_eq!(m["reasoning_details"][2]["data"], "opaque");
+}
+
+#[test]
+fn chat_stream_reasoning_fields_are_channels_of_their_own() {
+    let data = json!({"id": "c", "choices": [{"index": 0, "delta": {
+        "reasoning_content": "mail a@", "reasoning": "mail a@",
+        "reasoning_details": [{"type": "reasoning.text", "text": "mail a@", "index": 0, "format": "f"}]},
+        "finish_reason": null}]})
+    .to_string();
+    let ev = StreamEvent::parse(Api::OpenAiChat, SseEvent::data(data)).unwrap();
+    let keys: Vec<(u32, DeltaKind, &str)> = ev
+        .fragments()
+        .iter()
+        .map(|f| (f.key.sub, f.key.kind, f.text.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (0, DeltaKind::Reasoning, "mail a@"),
+            (1, DeltaKind::Reasoning, "mail a@"),
+            (2, DeltaKind::Reasoning, "mail a@"),
+        ]
+    );
+    // A held-back tail goes out in the entry's own shape.
+    let out = ev.delta_only(2, "b.co").unwrap();
+    let v: Value = serde_json::from_str(out.data.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        v["choices"][0]["delta"],
+        json!({"reasoning_details": [{"type": "reasoning.text", "index": 0, "format": "f", "text": "b.co"}]})
+    );
+    let out = ev.delta_only(1, "b.co").unwrap();
+    let v: Value = serde_json::from_str(out.data.as_deref().unwrap()).unwrap();
+    assert_eq!(v["choices"][0]["delta"], json!({"reasoning": "b.co"}));
+}
+
+#[test]
 fn chat_stream_rewrite_keeps_everything_else() {
     let mut evs = parse_stream(Api::OpenAiChat, CHAT_STREAM);
     let before: Value = serde_json::from_str(evs[1].to_sse().data.as_deref().unwrap()).unwrap();

@@ -463,7 +463,19 @@ fn response_item(
             }
         }
         Some("reasoning") if !input => {
-            // Summaries are model-written text that reaches the client.
+            // Summaries, and the raw `reasoning_text` of open-weight models,
+            // are model-written text that reaches the client.
+            if let Some(Node::Array(content)) = get(item, "content") {
+                let cp = p.key("content");
+                let mi = b.message(Role::Assistant);
+                for (j, c) in content.iter().enumerate() {
+                    if c.get("type").and_then(Node::as_str) == Some("reasoning_text") {
+                        if let Some(text) = c.get("text").and_then(Node::as_str) {
+                            b.reasoning(mi, text, &cp.index(j).key("text"));
+                        }
+                    }
+                }
+            }
             if let Some(summary) = get(item, "summary") {
                 let sp = p.key("summary");
                 let mi = b.message(Role::Assistant);

@@ -74,6 +74,11 @@ pub enum DeltaKind {
     ToolArguments,
 }
 
+/// Where a Responses reasoning item's raw `reasoning_text` content parts
+/// (open-weight models served by vLLM and others) sit among its channels:
+/// `sub` = this + `content_index`, apart from its summaries (`summary_index`).
+pub(crate) const REASONING_TEXT_SUB: u32 = 1 << 16;
+
 /// One piece of text inside a stream event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fragment {
@@ -700,6 +705,27 @@ impl Reader<'_> {
                 &root.key("delta"),
                 Origin::Whole,
             ),
+            "response.reasoning_text.delta" => self.push(
+                key(
+                    REASONING_TEXT_SUB.saturating_add(content_index),
+                    DeltaKind::Reasoning,
+                ),
+                v,
+                &root.key("delta"),
+                Origin::Whole,
+            ),
+            "response.reasoning_text.done" => {
+                self.boundary = true;
+                self.push(
+                    key(
+                        REASONING_TEXT_SUB.saturating_add(content_index),
+                        DeltaKind::Reasoning,
+                    ),
+                    v,
+                    &root.key("text"),
+                    Origin::Snapshot,
+                );
+            }
             "response.output_text.done" => {
                 self.boundary = true;
                 self.push(
@@ -824,6 +850,11 @@ impl Reader<'_> {
                     let summary = p.key("summary");
                     self.push(key, v, &summary.index(j).key("text"), Origin::Snapshot);
                 }
+                let parts = item.get("content").and_then(Node::as_array).unwrap_or(&[]);
+                for (j, part) in parts.iter().enumerate() {
+                    let sub = u32::try_from(j).unwrap_or(u32::MAX);
+                    self.content_snapshot(part, index, sub, v, &p.key("content").index(j));
+                }
             }
             _ => {}
         }
@@ -837,9 +868,14 @@ impl Reader<'_> {
         v: &Node<'_>,
         p: &Path<'_>,
     ) {
-        let (kind, field) = match part.get("type").and_then(Node::as_str) {
-            Some("output_text") => (DeltaKind::Text, "text"),
-            Some("refusal") => (DeltaKind::Refusal, "refusal"),
+        let (kind, field, sub) = match part.get("type").and_then(Node::as_str) {
+            Some("output_text") => (DeltaKind::Text, "text", sub),
+            Some("refusal") => (DeltaKind::Refusal, "refusal", sub),
+            Some("reasoning_text") => (
+                DeltaKind::Reasoning,
+                "text",
+                REASONING_TEXT_SUB.saturating_add(sub),
+            ),
             _ => return,
         };
         let key = DeltaKey { index, sub, kind };

@@ -965,6 +965,53 @@ fn chat_stream_reasoning_fields_are_channels_of_their_own() {
 }
 
 #[test]
+fn responses_raw_reasoning_text_is_scanned_whole_and_streamed() {
+    let item = json!({"type": "reasoning", "id": "rs_1", "summary": [],
+        "content": [{"type": "reasoning_text", "text": "mail a@b.co"}]});
+    let body = json!({"id": "resp_1", "object": "response", "status": "completed",
+        "output": [item, {"type": "message", "id": "m1", "role": "assistant",
+            "content": [{"type": "output_text", "text": "ok", "annotations": []}]}]});
+    let d = decode_response(
+        Api::OpenAiResponses,
+        body.to_string().as_bytes(),
+        &DecodeLimits::default(),
+    )
+    .unwrap();
+    let segs: Vec<(SegmentKind, &str)> = d
+        .conversation
+        .segments()
+        .map(|s| (s.kind, s.text))
+        .collect();
+    assert!(
+        segs.contains(&(SegmentKind::Reasoning, "mail a@b.co")),
+        "{segs:?}"
+    );
+    assert_slots_consistent(&d);
+
+    let key = DeltaKey {
+        index: 0,
+        sub: stream::REASONING_TEXT_SUB,
+        kind: DeltaKind::Reasoning,
+    };
+    let events = [
+        json!({"type": "response.reasoning_text.delta", "output_index": 0, "content_index": 0, "item_id": "rs_1", "delta": "mail a@"}),
+        json!({"type": "response.reasoning_text.done", "output_index": 0, "content_index": 0, "item_id": "rs_1", "text": "mail a@b.co"}),
+        json!({"type": "response.content_part.done", "output_index": 0, "content_index": 0, "item_id": "rs_1", "part": {"type": "reasoning_text", "text": "mail a@b.co"}}),
+        json!({"type": "response.output_item.done", "output_index": 0, "item": item}),
+    ];
+    let seen: Vec<(DeltaKey, bool)> = events
+        .iter()
+        .map(|e| StreamEvent::parse(Api::OpenAiResponses, SseEvent::data(e.to_string())).unwrap())
+        .map(|ev| (ev.fragments()[0].key, ev.fragments()[0].snapshot))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(key, false), (key, true), (key, true), (key, true)],
+        "one channel: the delta, then snapshots of it"
+    );
+}
+
+#[test]
 fn chat_stream_rewrite_keeps_everything_else() {
     let mut evs = parse_stream(Api::OpenAiChat, CHAT_STREAM);
     let before: Value = serde_json::from_str(evs[1].to_sse().data.as_deref().unwrap()).unwrap();

@@ -404,6 +404,11 @@ pub struct RawServer {
     /// open. Off by default; `menshen_unscanned_response_bytes_total` counts any such bytes.
     #[serde(default)]
     pub allow_unscanned_output: bool,
+    /// Whether requests may ask for log probabilities, whose tokens repeat
+    /// the answer where no output guard reads or redacts them. Off by
+    /// default: such a request is refused (400 `logprobs_not_scanned`).
+    #[serde(default)]
+    pub allow_logprobs: bool,
 }
 
 fn listen_default() -> Spanned<String> {
@@ -432,6 +437,7 @@ impl Default for RawServer {
             stream_holdback_bytes: default_stream_holdback(),
             stream_scan_step_bytes: default_stream_scan_step(),
             allow_unscanned_output: false,
+            allow_logprobs: false,
         }
     }
 }
@@ -933,6 +939,8 @@ pub struct Settings {
     pub stream_scan_step_bytes: usize,
     /// Allow unscanned output when an output guard fails open.
     pub allow_unscanned_output: bool,
+    /// Let requests ask for log probabilities (unscanned copies of the answer).
+    pub allow_logprobs: bool,
     /// Upstreams.
     pub upstreams: Vec<Upstream>,
     /// Routes, longest prefix first.
@@ -1419,6 +1427,7 @@ impl RawConfig {
             stream_holdback_bytes: self.server.stream_holdback_bytes.max(64),
             stream_scan_step_bytes: self.server.stream_scan_step_bytes.min(64 * 1024),
             allow_unscanned_output: self.server.allow_unscanned_output,
+            allow_logprobs: self.server.allow_logprobs,
             upstreams,
             routes,
             clients,

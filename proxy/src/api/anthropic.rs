@@ -20,6 +20,8 @@ pub(super) fn request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError
         stream: opt_bool(root, "stream", &p)?.unwrap_or(false),
         user: user.map(str::to_owned),
         max_tokens: opt_u64(root, "max_tokens", &p)?,
+        // The Messages API has no log probabilities.
+        logprobs: false,
     };
     let sp = p.key("system");
     match get(root, "system") {

@@ -84,6 +84,10 @@ pub struct Meta {
     pub user: Option<String>,
     /// Output token cap: `max_completion_tokens`/`max_tokens`, `max_output_tokens`.
     pub max_tokens: Option<u64>,
+    /// The request asks for log probabilities (`logprobs`, `top_logprobs`,
+    /// or Responses `include: ["message.output_text.logprobs"]`): their
+    /// tokens spell out the answer a second time, where no guard reads it.
+    pub logprobs: bool,
 }
 
 /// Where a text lives in the body, as an RFC 6901 JSON pointer.

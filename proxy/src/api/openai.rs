@@ -38,7 +38,30 @@ fn meta(
         stream: opt_bool(root, "stream", p)?.unwrap_or(false),
         user: user.map(str::to_owned),
         max_tokens,
+        logprobs: asks_for_logprobs(root),
     })
+}
+
+/// Chat `logprobs: true`, completions `logprobs: N` (0 included: the
+/// sampled tokens still come back), `top_logprobs > 0`, or a Responses
+/// `include` naming output logprobs.
+fn asks_for_logprobs(root: &Obj<'_>) -> bool {
+    let on = |n: Option<&Node<'_>>| match n {
+        Some(Node::Bool(b)) => *b,
+        Some(Node::Number(_)) => true,
+        _ => false,
+    };
+    let top = match get(root, "top_logprobs") {
+        Some(Node::Number(n)) => n.as_f64().is_some_and(|x| x > 0.0),
+        _ => false,
+    };
+    let included = match get(root, "include") {
+        Some(Node::Array(items)) => items
+            .iter()
+            .any(|i| i.as_str().is_some_and(|s| s.contains("logprobs"))),
+        _ => false,
+    };
+    on(get(root, "logprobs")) || top || included
 }
 
 // === chat completions ===

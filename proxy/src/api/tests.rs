@@ -113,6 +113,7 @@ fn chat_request_decodes_every_part() {
             stream: true,
             user: Some("end-user-42".into()),
             max_tokens: Some(512),
+            logprobs: false,
         }
     );
     let m = &d.conversation.messages;
@@ -562,6 +563,7 @@ fn anthropic_request_decodes_blocks() {
             stream: false,
             user: Some("user-7".into()),
             max_tokens: Some(1024),
+            logprobs: false,
         }
     );
     let m = &d.conversation.messages;
@@ -1009,6 +1011,42 @@ fn responses_raw_reasoning_text_is_scanned_whole_and_streamed() {
         vec![(key, false), (key, true), (key, true), (key, true)],
         "one channel: the delta, then snapshots of it"
     );
+}
+
+#[test]
+fn requests_for_log_probabilities_are_recognised() {
+    let asks = |api, body: Value| decode(api, &body).meta.logprobs;
+    let chat = |extra: Value| {
+        let mut b = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        b
+    };
+    assert!(!asks(Api::OpenAiChat, chat(json!({}))));
+    assert!(!asks(Api::OpenAiChat, chat(json!({"logprobs": false}))));
+    assert!(!asks(
+        Api::OpenAiChat,
+        chat(json!({"logprobs": null, "top_logprobs": 0}))
+    ));
+    assert!(asks(Api::OpenAiChat, chat(json!({"logprobs": true}))));
+    assert!(asks(Api::OpenAiChat, chat(json!({"top_logprobs": 3}))));
+    assert!(asks(
+        Api::OpenAiCompletions,
+        json!({"model": "m", "prompt": "hi", "logprobs": 0})
+    ));
+    assert!(!asks(
+        Api::OpenAiCompletions,
+        json!({"model": "m", "prompt": "hi"})
+    ));
+    assert!(asks(
+        Api::OpenAiResponses,
+        json!({"model": "m", "input": "hi", "include": ["message.output_text.logprobs"]})
+    ));
+    assert!(!asks(
+        Api::OpenAiResponses,
+        json!({"model": "m", "input": "hi", "include": ["reasoning.encrypted_content"]})
+    ));
 }
 
 #[test]

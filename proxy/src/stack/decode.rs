@@ -136,6 +136,15 @@ impl<S> Decode<S> {
         let limits = DecodeLimits::new(settings.max_json_depth);
         let decoded = api::decode_request_bytes(api, req.body().clone(), &limits)
             .map_err(|e| Reject::new(RejectKind::BadRequest, e.code(), e.to_string()))?;
+        if decoded.meta.logprobs && !settings.allow_logprobs {
+            return Err(Reject::new(
+                RejectKind::BadRequest,
+                "logprobs_not_scanned",
+                "log probabilities repeat the answer's tokens where the output guards cannot \
+                 redact them; ask without logprobs/top_logprobs (an operator can allow them \
+                 with server.allow_logprobs)",
+            ));
+        }
         handle.with(|ex| {
             ex.guarded = true;
             ex.stream = decoded.meta.stream;

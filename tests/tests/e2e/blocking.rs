@@ -246,3 +246,24 @@ fn email_placeholder(sent: &str) -> String {
         .trim_end_matches('.')
         .to_owned()
 }
+
+/// Log probabilities repeat the answer's tokens where no output guard reads
+/// them (a masked e-mail address would come back token by token), so a
+/// request for them is refused unless the operator allows them.
+#[tokio::test]
+async fn a_request_for_logprobs_is_refused_unless_allowed() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let body = serde_json::json!({"model":"m","logprobs":true,"top_logprobs":2,
+        "messages":[{"role":"user","content":"hi"}]})
+    .to_string();
+    let r = post(p.addr, "/v1/chat/completions", &[], &body).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "logprobs_not_scanned");
+    assert!(up.requests().await.is_empty(), "nothing forwarded");
+
+    let allowed = BASIC.replace("[server]\n", "[server]\nallow_logprobs = true\n");
+    let p = proxy(&allowed, &up).await;
+    let r = post(p.addr, "/v1/chat/completions", &[], &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -409,6 +409,11 @@ pub struct RawServer {
     /// default: such a request is refused (400 `logprobs_not_scanned`).
     #[serde(default)]
     pub allow_logprobs: bool,
+    /// Whether requests may ask for a spoken answer (chat `modalities` with
+    /// `"audio"`), which no guard can read. Off by default: refused (400
+    /// `audio_output_not_scanned`).
+    #[serde(default)]
+    pub allow_audio_output: bool,
 }
 
 fn listen_default() -> Spanned<String> {
@@ -438,6 +443,7 @@ impl Default for RawServer {
             stream_scan_step_bytes: default_stream_scan_step(),
             allow_unscanned_output: false,
             allow_logprobs: false,
+            allow_audio_output: false,
         }
     }
 }
@@ -941,6 +947,8 @@ pub struct Settings {
     pub allow_unscanned_output: bool,
     /// Let requests ask for log probabilities (unscanned copies of the answer).
     pub allow_logprobs: bool,
+    /// Let requests ask for audio output (unscannable).
+    pub allow_audio_output: bool,
     /// Upstreams.
     pub upstreams: Vec<Upstream>,
     /// Routes, longest prefix first.
@@ -1428,6 +1436,7 @@ impl RawConfig {
             stream_scan_step_bytes: self.server.stream_scan_step_bytes.min(64 * 1024),
             allow_unscanned_output: self.server.allow_unscanned_output,
             allow_logprobs: self.server.allow_logprobs,
+            allow_audio_output: self.server.allow_audio_output,
             upstreams,
             routes,
             clients,

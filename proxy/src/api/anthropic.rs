@@ -22,6 +22,7 @@ pub(super) fn request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError
         max_tokens: opt_u64(root, "max_tokens", &p)?,
         // The Messages API has no log probabilities.
         logprobs: false,
+        audio_output: false,
     };
     let sp = p.key("system");
     match get(root, "system") {

@@ -88,6 +88,9 @@ pub struct Meta {
     /// or Responses `include: ["message.output_text.logprobs"]`): their
     /// tokens spell out the answer a second time, where no guard reads it.
     pub logprobs: bool,
+    /// The request asks for a spoken answer (chat `modalities` with
+    /// `"audio"`): audio no guard can read.
+    pub audio_output: bool,
 }
 
 /// Where a text lives in the body, as an RFC 6901 JSON pointer.

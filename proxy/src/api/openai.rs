@@ -39,6 +39,10 @@ fn meta(
         user: user.map(str::to_owned),
         max_tokens,
         logprobs: asks_for_logprobs(root),
+        audio_output: match get(root, "modalities") {
+            Some(Node::Array(m)) => m.iter().any(|x| x.as_str() == Some("audio")),
+            _ => false,
+        },
     })
 }
 

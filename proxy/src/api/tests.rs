@@ -114,6 +114,7 @@ fn chat_request_decodes_every_part() {
             user: Some("end-user-42".into()),
             max_tokens: Some(512),
             logprobs: false,
+            audio_output: false,
         }
     );
     let m = &d.conversation.messages;
@@ -564,6 +565,7 @@ fn anthropic_request_decodes_blocks() {
             user: Some("user-7".into()),
             max_tokens: Some(1024),
             logprobs: false,
+            audio_output: false,
         }
     );
     let m = &d.conversation.messages;
@@ -1047,6 +1049,11 @@ fn requests_for_log_probabilities_are_recognised() {
         Api::OpenAiResponses,
         json!({"model": "m", "input": "hi", "include": ["reasoning.encrypted_content"]})
     ));
+    let audio = |body: Value| decode(Api::OpenAiChat, &body).meta.audio_output;
+    assert!(audio(chat(
+        json!({"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}})
+    )));
+    assert!(!audio(chat(json!({"modalities": ["text"]}))));
 }
 
 #[test]

@@ -145,6 +145,14 @@ impl<S> Decode<S> {
                  with server.allow_logprobs)",
             ));
         }
+        if decoded.meta.audio_output && !settings.allow_audio_output {
+            return Err(Reject::new(
+                RejectKind::BadRequest,
+                "audio_output_not_scanned",
+                "a spoken answer cannot be read by the output guards; ask for text only \
+                 (an operator can allow audio with server.allow_audio_output)",
+            ));
+        }
         handle.with(|ex| {
             ex.guarded = true;
             ex.stream = decoded.meta.stream;

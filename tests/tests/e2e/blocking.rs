@@ -266,4 +266,12 @@ async fn a_request_for_logprobs_is_refused_unless_allowed() {
     let p = proxy(&allowed, &up).await;
     let r = post(p.addr, "/v1/chat/completions", &[], &body).await;
     assert_eq!(r.status, 200, "{}", r.text());
+
+    // A spoken answer is unreadable to every output guard: the same rule.
+    let spoken = serde_json::json!({"model":"m","modalities":["text","audio"],
+        "audio":{"voice":"alloy","format":"wav"},"messages":[{"role":"user","content":"hi"}]})
+    .to_string();
+    let r = post(p.addr, "/v1/chat/completions", &[], &spoken).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "audio_output_not_scanned");
 }

@@ -83,7 +83,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
         let ds = DetectorSettings {
             timeout: p.timeout,
             on_error: on_error(p.on_error),
-            skip_operator: false,
+            ..DetectorSettings::default()
         };
         input = input.detector_with(det.clone(), ds);
         if p.output {
@@ -97,15 +97,23 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             message: e.to_string(),
         }
     };
+    // `skip_assistant` applies to requests only: on the response side the
+    // model's own text is exactly what an output guard is there to read.
     let mut add = |det: Arc<dyn menshen_classifiers::Detector>,
                    g: &crate::config::GuardSettings,
-                   skip_operator: bool| {
+                   skip_operator: bool,
+                   skip_assistant: bool| {
         let ds = DetectorSettings {
             timeout: g.timeout,
             on_error: on_error(g.on_error),
             skip_operator,
+            skip_assistant: false,
         };
-        input = std::mem::take(&mut input).detector_with(Arc::clone(&det), ds);
+        let input_ds = DetectorSettings {
+            skip_assistant,
+            ..ds
+        };
+        input = std::mem::take(&mut input).detector_with(Arc::clone(&det), input_ds);
         if g.output {
             output = std::mem::take(&mut output).detector_with(det, ds);
         }
@@ -116,7 +124,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             None => RuleDetector::builtin(),
         }
         .map_err(|e| guard_err("rules.injection")(&e))?;
-        add(Arc::new(det), g, false);
+        add(Arc::new(det), g, false, false);
     }
     if let Some(g) = &settings.pii {
         let mut cfg = PiiConfig::default();
@@ -124,17 +132,17 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             cfg = cfg.with_min_score(m);
         }
         let det = PiiDetector::new(cfg).map_err(|e| guard_err("pii")(&e))?;
-        add(Arc::new(det), g, false);
+        add(Arc::new(det), g, false, false);
     }
     if let Some(g) = &settings.secrets {
         let det = SecretsDetector::new().map_err(|e| guard_err("secrets")(&e))?;
-        add(Arc::new(det), g, false);
+        add(Arc::new(det), g, false, false);
     }
     if let Some(g) = &settings.keywords {
         if let Some(dir) = &g.dir {
             let lists = KeywordList::load_dir(dir).map_err(|e| guard_err("keywords")(&e))?;
             let det = KeywordDetector::new(&lists).map_err(|e| guard_err("keywords")(&e))?;
-            add(Arc::new(det), g, false);
+            add(Arc::new(det), g, false, false);
         }
     }
     #[cfg(feature = "onnx")]
@@ -148,7 +156,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
                 dir: None,
                 min_score: None,
             };
-            add(det, &g, !o.scan_system_prompts);
+            add(det, &g, !o.scan_system_prompts, !o.scan_assistant);
         }
     }
     if let Some(g) = &settings.output_rules {
@@ -163,7 +171,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             DetectorSettings {
                 timeout: g.timeout,
                 on_error: on_error(g.on_error),
-                skip_operator: false,
+                ..DetectorSettings::default()
             },
         );
     }

@@ -591,6 +591,14 @@ pub struct RawOnnx {
     /// scan it).
     #[serde(default)]
     pub scan_system_prompts: bool,
+    /// Also classify what the model wrote earlier in the conversation
+    /// (assistant text, reasoning, tool calls sent back by the client). Off
+    /// by default: first-person planning ("The user wants a poem, so I will
+    /// write four lines") reads like an injection to the model, and thinking
+    /// models and agent loops send such turns back on every request (the
+    /// rule detectors still scan them).
+    #[serde(default)]
+    pub scan_assistant: bool,
 }
 
 fn models_dir_default() -> String {
@@ -624,6 +632,7 @@ impl Default for RawOnnx {
             on_error: None,
             output: false,
             scan_system_prompts: false,
+            scan_assistant: false,
         }
     }
 }
@@ -649,6 +658,8 @@ pub struct OnnxSettings {
     pub output: bool,
     /// Classify system and developer messages too.
     pub scan_system_prompts: bool,
+    /// Classify the model's earlier turns too.
+    pub scan_assistant: bool,
 }
 
 /// Common settings of a built-in detector.
@@ -1405,6 +1416,7 @@ impl RawConfig {
                 on_error: fail_mode(o.on_error.as_ref(), "guards.onnx.on_error", &src)?,
                 output: o.output,
                 scan_system_prompts: o.scan_system_prompts,
+                scan_assistant: o.scan_assistant,
             })
         } else {
             None

@@ -208,33 +208,6 @@ async fn no_request_or_task_outlives_its_client_or_upstream() {
     assert_eq!(r.status, 200);
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The ONNX Runtime library, or `None` (printed) when it is not installed.
-fn onnx_library() -> Option<PathBuf> {
-    let lib = std::env::var("ORT_DYLIB_PATH")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map_or_else(
-            || repo_root().join("vendor/onnxruntime/lib/libonnxruntime.so"),
-            PathBuf::from,
-        );
-    if lib.is_file() {
-        Some(lib)
-    } else {
-        eprintln!(
-            "SKIPPED: ONNX Runtime library not found at {} (run scripts/setup-onnx.sh or set ORT_DYLIB_PATH)",
-            lib.display()
-        );
-        None
-    }
-}
-
 fn key_digest(key: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(key.as_bytes())

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -620,4 +621,32 @@ pub async fn proxy_with_audit(
     let (log, hook) = app::open_audit(&settings).unwrap().unwrap();
     let shared = app::build_shared(settings, Some(hook)).unwrap();
     (Running::start(shared).await.unwrap(), log)
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The ONNX Runtime library, or `None` (printed) when it is not installed.
+pub fn onnx_library() -> Option<PathBuf> {
+    let lib = std::env::var("ORT_DYLIB_PATH")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map_or_else(
+            || repo_root().join("vendor/onnxruntime/lib/libonnxruntime.so"),
+            PathBuf::from,
+        );
+    if lib.is_file() {
+        Some(lib)
+    } else {
+        eprintln!(
+            "SKIPPED: ONNX Runtime library not found at {} (run scripts/setup-onnx.sh or set ORT_DYLIB_PATH)",
+            lib.display()
+        );
+        None
+    }
 }

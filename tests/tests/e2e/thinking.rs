@@ -126,3 +126,42 @@ async fn markup_in_reasoning_does_not_withhold_the_answer() {
     .await;
     assert_eq!(r.status, 403, "{}", r.text());
 }
+
+/// With the real injection model: a thinking model's earlier turn, sent
+/// back as history, is first-person planning that reads like an instruction
+/// to the classifier. It is not classified on requests (the rules still
+/// read it), so turn two of such a conversation goes through; with
+/// `scan_assistant = true` the same turn is classified and blocked.
+#[tokio::test]
+async fn the_models_earlier_turns_are_not_classified_as_injections() {
+    let Some(lib) = onnx_library() else { return };
+    let onnx = |scan_assistant: bool| {
+        format!(
+            "{BASIC}\n[guards.onnx]\noptional = false\nlibrary = \"{}\"\nmodels_dir = \"{}\"\nscan_assistant = {scan_assistant}\n",
+            lib.display(),
+            repo_root().join("models/artifacts").display()
+        )
+    };
+    let plan = "The user wants a short poem about autumn, so I will write four lines.";
+    let turn_two = serde_json::json!({"model":"claude","max_tokens":64,"messages":[
+        {"role":"user","content":"Write a short poem about autumn"},
+        {"role":"assistant","content":[
+            {"type":"thinking","thinking":plan,"signature":"sig-1"},
+            {"type":"text","text":plan}]},
+        {"role":"user","content":"Thanks! Now one about winter"}]})
+    .to_string();
+    let up = Upstream::start().await;
+    let p = proxy(&onnx(false), &up).await;
+    let r = post(p.addr, "/v1/messages", &[], &turn_two).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The same plan written by the user is still classified.
+    let from_user = serde_json::json!({"model":"claude","max_tokens":64,
+        "messages":[{"role":"user","content":plan}]})
+    .to_string();
+    let r = post(p.addr, "/v1/messages", &[], &from_user).await;
+    assert_eq!(r.status, 403, "the model does flag it: {}", r.text());
+
+    let p = proxy(&onnx(true), &up).await;
+    let r = post(p.addr, "/v1/messages", &[], &turn_two).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+}

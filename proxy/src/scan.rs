@@ -137,9 +137,18 @@ fn guess_api(body: &Value) -> Option<Api> {
                             .and_then(Value::as_array)
                             .is_some_and(|parts| {
                                 parts.iter().any(|p| {
+                                    // Block types only the Messages API has
+                                    // (OpenAI's image part is `image_url`).
                                     matches!(
                                         p.get("type").and_then(Value::as_str),
-                                        Some("tool_use" | "tool_result")
+                                        Some(
+                                            "tool_use"
+                                                | "tool_result"
+                                                | "thinking"
+                                                | "redacted_thinking"
+                                                | "document"
+                                                | "image"
+                                        )
                                     )
                                 })
                             })
@@ -358,6 +367,28 @@ mod tests {
             assert_eq!(v.as_f64().unwrap() as f32, s);
             assert!(v.to_string().len() <= 14, "{v}");
         }
+    }
+
+    #[test]
+    fn an_anthropic_body_is_recognised_by_its_block_types() {
+        let with = |block: Value| {
+            json!({"model": "c", "max_tokens": 9, "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": [block]}]})
+        };
+        for block in [
+            json!({"type": "thinking", "thinking": "t", "signature": "s"}),
+            json!({"type": "redacted_thinking", "data": "x"}),
+            json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": ""}}),
+        ] {
+            assert_eq!(
+                guess_api(&with(block.clone())),
+                Some(Api::AnthropicMessages),
+                "{block}"
+            );
+        }
+        let openai = with(json!({"type": "text", "text": "t"}));
+        assert_eq!(guess_api(&openai), Some(Api::OpenAiChat));
     }
 
     #[tokio::test]

@@ -59,6 +59,10 @@ pub(super) fn request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError
             let name = opt_str(t, "name", &tp)?.unwrap_or_default();
             let description = opt_str(t, "description", &tp)?.map(|d| (d, tp.key("description")));
             b.tool(name, description);
+            if let Some(schema) = get(t, "input_schema") {
+                let mut pointer = tp.key("input_schema").pointer();
+                b.schema_texts(name, schema, &mut pointer);
+            }
         }
     }
     Ok(meta)

@@ -148,6 +148,11 @@ impl<'a> Obj<'a> {
     pub(super) fn get(&self, key: &str) -> Option<&Node<'a>> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
+
+    /// Members in body order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &Node<'a>)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
 }
 
 // === parsing ===

@@ -109,6 +109,10 @@ fn tool_spec(v: &Node<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeEr
     let name = opt_str(f, "name", p)?.unwrap_or_default();
     let description = opt_str(f, "description", p)?.map(|d| (d, p.key("description")));
     b.tool(name, description);
+    if let Some(schema) = get(f, "parameters") {
+        let mut pointer = p.key("parameters").pointer();
+        b.schema_texts(name, schema, &mut pointer);
+    }
     Ok(())
 }
 

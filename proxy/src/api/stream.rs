@@ -678,6 +678,10 @@ impl Reader<'_> {
         };
         let content_index = u32_field(v, "content_index", 0);
         let summary_index = u32_field(v, "summary_index", 0);
+        let raw_reasoning = key(
+            REASONING_TEXT_SUB.saturating_add(content_index),
+            DeltaKind::Reasoning,
+        );
         match ty {
             "response.output_text.delta" => self.push(
                 key(content_index, DeltaKind::Text),
@@ -705,26 +709,12 @@ impl Reader<'_> {
                 &root.key("delta"),
                 Origin::Whole,
             ),
-            "response.reasoning_text.delta" => self.push(
-                key(
-                    REASONING_TEXT_SUB.saturating_add(content_index),
-                    DeltaKind::Reasoning,
-                ),
-                v,
-                &root.key("delta"),
-                Origin::Whole,
-            ),
+            "response.reasoning_text.delta" => {
+                self.push(raw_reasoning, v, &root.key("delta"), Origin::Whole);
+            }
             "response.reasoning_text.done" => {
                 self.boundary = true;
-                self.push(
-                    key(
-                        REASONING_TEXT_SUB.saturating_add(content_index),
-                        DeltaKind::Reasoning,
-                    ),
-                    v,
-                    &root.key("text"),
-                    Origin::Snapshot,
-                );
+                self.push(raw_reasoning, v, &root.key("text"), Origin::Snapshot);
             }
             "response.output_text.done" => {
                 self.boundary = true;

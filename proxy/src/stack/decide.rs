@@ -475,10 +475,6 @@ fn request_fingerprint(
     ])
 }
 
-/// The header a client names a review case in, to resubmit a held request
-/// after a reviewer approved it.
-const REVIEW_CASE_HEADER: &str = "x-menshen-review-case";
-
 /// A request the policy holds for review again, resubmitted naming case
 /// `case`: released once when a reviewer approved that case for this very
 /// request (the decision becomes `allow`, or `redact` when the policy's
@@ -700,7 +696,7 @@ where
             };
             // A held request resubmitted after review: released by its
             // approval, or held or refused again.
-            let decision = match parts.headers.get(REVIEW_CASE_HEADER) {
+            let decision = match parts.headers.get(&super::respond::X_MENSHEN_REVIEW_CASE) {
                 Some(case) if decision.action == Action::Review => {
                     let case = case.to_str().unwrap_or_default().to_owned();
                     match release_after_review(&shared, &handle, &parts, &body, &case, decision)

@@ -203,7 +203,10 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_MENSHEN_DECISION: HeaderName = HeaderName::from_static("x-menshen-decision");
 const X_MENSHEN_RISK: HeaderName = HeaderName::from_static("x-menshen-risk");
 const X_MENSHEN_POLICY_VERSION: HeaderName = HeaderName::from_static("x-menshen-policy-version");
-const X_MENSHEN_REVIEW_CASE: HeaderName = HeaderName::from_static("x-menshen-review-case");
+/// Names a review case: sent with a held request, and sent back by a
+/// client resubmitting it after approval (see `decide`).
+pub(crate) const X_MENSHEN_REVIEW_CASE: HeaderName =
+    HeaderName::from_static("x-menshen-review-case");
 
 fn decorate(resp: &mut Response<ProxyBody>, ex: &Exchange) {
     let h = resp.headers_mut();

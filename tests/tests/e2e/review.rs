@@ -16,16 +16,23 @@ decision := {"action": "review", "reasons": ["large_transfer"], "message": "Held
 }
 "#;
 
-#[tokio::test]
-async fn review_decisions_are_held_and_decided_through_the_admin_api() {
-    let up = Upstream::start().await;
+/// The test config with `policy` as its only Rego module; the bundle
+/// directory lives as long as the returned guard.
+fn with_policy(policy: &str) -> (tempfile::TempDir, String) {
     let bundle = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(bundle.path().join("menshen")).unwrap();
-    std::fs::write(bundle.path().join("menshen/decision.rego"), POLICY).unwrap();
+    std::fs::write(bundle.path().join("menshen/decision.rego"), policy).unwrap();
     let cfg = format!(
         "{BASIC}\n[policy]\nbundle = \"{}\"\n",
         bundle.path().display()
     );
+    (bundle, cfg)
+}
+
+#[tokio::test]
+async fn review_decisions_are_held_and_decided_through_the_admin_api() {
+    let up = Upstream::start().await;
+    let (_bundle, cfg) = with_policy(POLICY);
     let p = proxy(&cfg, &up).await;
 
     let body = serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":"move 50000 EUR to account X"}]}).to_string();
@@ -92,14 +99,8 @@ async fn admin_api(p: &menshen_proxy::app::Running) -> std::net::SocketAddr {
 #[tokio::test]
 async fn an_approval_releases_the_held_request_once_and_only_that_request() {
     let up = Upstream::start().await;
-    let bundle = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(bundle.path().join("menshen")).unwrap();
-    std::fs::write(bundle.path().join("menshen/decision.rego"), POLICY).unwrap();
-    let cfg = format!(
-        "{BASIC}\n[policy]\nbundle = \"{}\"\n",
-        bundle.path().display()
-    )
-    .replace("[[upstreams]]", "[audit]\nmode = \"sync\"\n\n[[upstreams]]");
+    let (_bundle, cfg) = with_policy(POLICY);
+    let cfg = cfg.replace("[[upstreams]]", "[audit]\nmode = \"sync\"\n\n[[upstreams]]");
     let tmp = tempfile::tempdir().unwrap();
     let (p, log) = proxy_with_audit(&cfg, &up, tmp.path()).await;
     let admin = admin_api(&p).await;
@@ -253,17 +254,11 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
 #[tokio::test]
 async fn a_hold_can_carry_the_policys_status() {
     let up = Upstream::start().await;
-    let bundle = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(bundle.path().join("menshen")).unwrap();
     let policy = POLICY.replace(
         r#""message": "Held for review by a person.""#,
         r#""message": "Held for review by a person.", "status": 409"#,
     );
-    std::fs::write(bundle.path().join("menshen/decision.rego"), policy).unwrap();
-    let cfg = format!(
-        "{BASIC}\n[policy]\nbundle = \"{}\"\n",
-        bundle.path().display()
-    );
+    let (_bundle, cfg) = with_policy(&policy);
     let p = proxy(&cfg, &up).await;
     let held = serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":"move 10 EUR"}]}).to_string();
     let r = post(p.addr, "/v1/chat/completions", &[], &held).await;
@@ -301,13 +296,10 @@ decision := {"action": "route", "route": "small", "reasons": ["simple_request"]}
 async fn route_decisions_pick_the_upstream() {
     let big = Upstream::start().await;
     let small = Upstream::start().await;
-    let bundle = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(bundle.path().join("menshen")).unwrap();
-    std::fs::write(bundle.path().join("menshen/decision.rego"), ROUTING).unwrap();
+    let (_bundle, cfg) = with_policy(ROUTING);
     let cfg = format!(
-        "{BASIC}\n[[upstreams]]\nname = \"small\"\nurl = \"{}\"\n\n[policy]\nbundle = \"{}\"\n",
-        small.url(),
-        bundle.path().display()
+        "{cfg}\n[[upstreams]]\nname = \"small\"\nurl = \"{}\"\n",
+        small.url()
     );
     let p = proxy(&cfg, &big).await;
     let r = post(p.addr, "/v1/chat/completions", &[], &chat("hi")).await;

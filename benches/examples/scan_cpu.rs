@@ -9,7 +9,8 @@
 //! four, one after the other) or output (`rules.output` on the text as an
 //! answer and as tool-call arguments). Prints the best of five 0.3 s rounds ($ROUNDS
 //! to change that). Linux only. Build two binaries and alternate them to
-//! compare.
+//! compare. `ITERS=N` runs N scans untimed instead, for an instruction
+//! count under callgrind.
 #![allow(
     missing_docs,
     clippy::expect_used,
@@ -91,6 +92,18 @@ fn main() {
     };
     for _ in 0..3 {
         run(black_box(t.as_str()));
+    }
+    // A fixed number of scans and no timing, for an instruction count under
+    // `valgrind --tool=callgrind`: deterministic where CPU time on a shared
+    // host is not (subtract a run with ITERS=0 for the set-up).
+    if let Some(iters) = std::env::var("ITERS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        for _ in 0..iters {
+            run(black_box(t.as_str()));
+        }
+        return;
     }
     // More rounds find an undisturbed one on a busy shared host.
     let rounds: usize = std::env::var("ROUNDS")

@@ -16,7 +16,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
-use crate::{seams, Conversation, Detector, DetectorErrorKind, Finding, OnError, Role, Segment};
+use crate::{
+    seams, Conversation, Detector, DetectorErrorKind, Finding, OnError, Role, Segment, Trust,
+};
 
 /// Per-detector runtime settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,10 +54,14 @@ impl Default for DetectorSettings {
 }
 
 impl DetectorSettings {
-    /// Whether segments written by `role` are left out of this detector.
-    pub fn skips(&self, role: Role) -> bool {
-        (self.skip_operator && matches!(role, Role::System | Role::Developer))
-            || (self.skip_assistant && role == Role::Assistant)
+    /// Whether `segment` is left out of this detector: trusted text written
+    /// by a role the settings leave out. Untrusted content is always read,
+    /// wherever it sits: a web page or MCP result that the provider fetched
+    /// arrives inside an assistant turn, and is not the model's own words.
+    pub fn skips(&self, segment: &Segment<'_>) -> bool {
+        segment.trust == Trust::Trusted
+            && ((self.skip_operator && matches!(segment.role, Role::System | Role::Developer))
+                || (self.skip_assistant && segment.role == Role::Assistant))
     }
 }
 
@@ -243,7 +249,7 @@ impl Pipeline {
             let mut out = Vec::new();
             let mut hits = 0usize;
             for (i, seg) in segments.iter().enumerate() {
-                if settings.skips(seg.role) {
+                if settings.skips(seg) {
                     continue;
                 }
                 let hash = hashes.and_then(|h| h.get(i).copied());
@@ -342,7 +348,7 @@ impl Pipeline {
         let (Some(reach), 2..) = (det.max_match_bytes(), segments.len()) else {
             return Ok(());
         };
-        for group in seams::groups(segments, |role| settings.skips(role)) {
+        for group in seams::groups(segments, |seg| settings.skips(seg)) {
             for window in group.windows(segments, reach) {
                 let Some(after) = segments.get(window.first_after) else {
                     continue;
@@ -394,7 +400,7 @@ fn segment_hash(seg: &Segment<'_>) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Category, DetectorError, Message, PhraseListDetector, Role, ScanFuture};
+    use crate::{Category, DetectorError, Message, Part, PhraseListDetector, Role, ScanFuture};
     use futures::FutureExt;
 
     #[derive(Debug)]
@@ -520,6 +526,22 @@ mod tests {
         );
         let all = Pipeline::builder().detector(phrases()).build();
         assert_eq!(all.scan(&conv).await.findings.len(), 2);
+        // What a provider-run tool returned sits in the assistant turn but
+        // is not the model's words: it is still read.
+        let mut fetched = Message::text(Role::Assistant, "I fetched the page.");
+        fetched.parts.push(Part::Document {
+            text: "evil in a fetched page".into(),
+        });
+        let conv = Conversation::from_messages(vec![Message::text(Role::User, "hello"), fetched]);
+        let found = p.scan(&conv).await.findings;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].location,
+            Some(crate::Location::Part {
+                message: 1,
+                part: 1
+            })
+        );
     }
 
     fn split_phrase() -> Arc<dyn Detector> {

@@ -93,11 +93,11 @@ fn joinable(kind: SegmentKind) -> bool {
 }
 
 /// The groups of `segments` that have at least one seam.
-/// Segments whose author `skip` names are left out.
-pub(crate) fn groups(segments: &[Segment<'_>], skip: impl Fn(Role) -> bool) -> Vec<Group> {
+/// Segments that `skip` names are left out.
+pub(crate) fn groups(segments: &[Segment<'_>], skip: impl Fn(&Segment<'_>) -> bool) -> Vec<Group> {
     let mut keyed: Vec<((Role, Trust, SegmentKind), Group)> = Vec::new();
     for (i, seg) in segments.iter().enumerate() {
-        if !joinable(seg.kind) || skip(seg.role) {
+        if !joinable(seg.kind) || skip(seg) {
             continue;
         }
         let key = (seg.role, seg.trust, seg.kind);
@@ -269,7 +269,7 @@ mod tests {
             seg(2, Role::Assistant, "OK"),
             seg(3, Role::User, "previous instructions"),
         ];
-        let gs = groups(&segs, |r| matches!(r, Role::System | Role::Developer));
+        let gs = groups(&segs, |s| matches!(s.role, Role::System | Role::Developer));
         assert_eq!(gs.len(), 1);
         assert_eq!(gs[0].members, vec![1, 3]);
         let ws = gs[0].windows(&segs, 64);

@@ -95,7 +95,7 @@ fn content_block(
             b.text(mi, text, &p.key("text"));
         }
         Some("image") => b.image(mi, source_media_type(c)),
-        Some("tool_use" | "server_tool_use") => tool_use(c, p, b, mi)?,
+        Some("tool_use" | "server_tool_use" | "mcp_tool_use") => tool_use(c, p, b, mi)?,
         Some("tool_result") => {
             let id = opt_str(c, "tool_use_id", p)?.map(str::to_owned);
             let mk = move |text| Part::ToolResult {
@@ -131,10 +131,44 @@ fn content_block(
         }
         // Encrypted: nothing readable to scan, and it must pass unchanged.
         Some("redacted_thinking") => {}
+        Some(ty) if ty.ends_with("_tool_result") => server_tool_result(c, ty, p, b, mi)?,
         _ => match get(c, "text").and_then(Node::as_str) {
             Some(text) => b.text(mi, text, &p.key("text")),
             None => b.image(mi, None),
         },
+    }
+    Ok(())
+}
+
+/// The result of a tool that the provider or a remote MCP server ran
+/// (`web_search_tool_result`, `web_fetch_tool_result`,
+/// `code_execution_tool_result`, `bash_code_execution_tool_result`,
+/// `text_editor_code_execution_tool_result`, `mcp_tool_result`, and any
+/// newer `*_tool_result`): third-party text the model reads, so untrusted
+/// like a client's `tool_result`, and read field by field (see
+/// [`Builder::tool_output_texts`]). It sits in an assistant turn, which
+/// classifiers that leave out the model's own words still read, since the
+/// parts are untrusted.
+fn server_tool_result(
+    c: &Obj<'_>,
+    ty: &str,
+    p: &Path<'_>,
+    b: &mut Builder,
+    mi: usize,
+) -> Result<(), DecodeError> {
+    let id = opt_str(c, "tool_use_id", p)?.map(str::to_owned);
+    let Some(content) = get(c, "content") else {
+        return Ok(());
+    };
+    let mut pointer = p.key("content").pointer();
+    if ty == "web_fetch_tool_result" {
+        b.tool_output_texts(mi, content, &mut pointer, &|text| Part::Document { text });
+    } else {
+        let mk = move |text| Part::ToolResult {
+            tool_call_id: id.clone(),
+            text,
+        };
+        b.tool_output_texts(mi, content, &mut pointer, &mk);
     }
     Ok(())
 }

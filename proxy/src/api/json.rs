@@ -414,6 +414,32 @@ pub(super) fn type_of<'a>(m: &'a Obj<'_>) -> Option<&'a str> {
     m.get("type").and_then(Node::as_str)
 }
 
+/// Fields of a tool's output that [`Builder::tool_output_texts`] leaves
+/// out: tags, ids, timestamps, addresses and opaque payloads, which no model
+/// reads as instructions and which a redaction must not rewrite (a changed
+/// `encrypted_content` or id is rejected by the provider).
+fn opaque_output_key(k: &str) -> bool {
+    matches!(
+        k,
+        "type"
+            | "id"
+            | "signature"
+            | "media_type"
+            | "mime_type"
+            | "url"
+            | "image_url"
+            | "page_age"
+            | "error_code"
+            | "status"
+            | "return_code"
+            | "exit_code"
+            | "file_type"
+            | "score"
+    ) || k.ends_with("_id")
+        || k.ends_with("_at")
+        || k.starts_with("encrypted_")
+}
+
 /// Media type of a `data:` URL, the only form whose type is known without fetching.
 pub(super) fn data_url_media_type(url: &str) -> Option<String> {
     let rest = url.strip_prefix("data:")?;
@@ -532,6 +558,66 @@ impl Builder {
                 for (i, item) in items.iter().enumerate() {
                     let _ = write!(pointer, "/{i}");
                     self.schema_texts(tool, item, pointer);
+                    pointer.truncate(at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every readable string of a tool's output at any depth, each as a part
+    /// built by `mk` (so untrusted): the results of tools the provider or an
+    /// MCP server ran (web search and fetch, code execution, shell, file
+    /// search, remote MCP), whose shapes differ per tool and keep growing.
+    /// A new result type is therefore read field by field rather than
+    /// skipped: an injection in a fetched page or a command's output must
+    /// not pass because its block type is newer than this decoder.
+    ///
+    /// Left out: fields that carry no text a model reads as content (ids,
+    /// `type` tags, timestamps, URLs, encrypted or base64 payloads), and
+    /// images, which stay opaque parts. `pointer` is the RFC 6901 pointer of
+    /// `v` (keys below it are the tool's, not fixed field names).
+    pub(super) fn tool_output_texts(
+        &mut self,
+        message: usize,
+        v: &Node<'_>,
+        pointer: &mut String,
+        mk: &dyn Fn(String) -> Part,
+    ) {
+        let at = pointer.len();
+        match v {
+            Node::String(s) if !s.is_empty() => {
+                self.part(
+                    message,
+                    mk(s.as_ref().to_owned()),
+                    Some(Slot::Str(pointer.clone())),
+                );
+            }
+            Node::Object(o) => {
+                let ty = o.get("type").and_then(Node::as_str);
+                if matches!(
+                    ty,
+                    Some("image" | "input_image" | "computer_screenshot" | "image_url")
+                ) {
+                    self.image(message, None);
+                    return;
+                }
+                // A base64 source (a PDF, an image): `data` is not text.
+                let binary = ty == Some("base64");
+                for (k, v) in o.iter() {
+                    if opaque_output_key(k) || (binary && k == "data") {
+                        continue;
+                    }
+                    pointer.push('/');
+                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    self.tool_output_texts(message, v, pointer, mk);
+                    pointer.truncate(at);
+                }
+            }
+            Node::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let _ = write!(pointer, "/{i}");
+                    self.tool_output_texts(message, item, pointer, mk);
                     pointer.truncate(at);
                 }
             }

@@ -7,7 +7,7 @@ use super::json::{
     arr, data_url_media_type, get, obj, opt_bool, opt_str, opt_u64, req, string, type_of, wrong,
     Builder, Path,
 };
-use super::{DecodeError, Meta};
+use super::{DecodeError, Meta, Slot};
 
 /// How a text of a given message becomes a part (plain text, or a tool result
 /// for `tool`-role messages).
@@ -493,6 +493,55 @@ fn response_item(
                 _ => return Err(wrong(&op, "a string or an array of content parts")),
             }
         }
+        Some("mcp_call" | "mcp_approval_request") => {
+            // A remote MCP server's tool, called by the provider: the
+            // model's arguments, and what the server sent back.
+            let mi = b.message(Role::Assistant);
+            let id = opt_str(item, "id", p)?;
+            tool_call(b, mi, id, item, p, "arguments")?;
+            tool_output(b, item, p, id, &["output", "error"]);
+        }
+        Some("mcp_list_tools") => mcp_tools(item, p, b)?,
+        Some(ty @ ("local_shell_call" | "shell_call" | "computer_call" | "apply_patch_call")) => {
+            // Built-in tools the client runs: what the model asks them to do
+            // (a shell command, a click or typed text, a patch).
+            let mi = b.message(Role::Assistant);
+            let key = if ty == "apply_patch_call" {
+                "operation"
+            } else {
+                "action"
+            };
+            json_call(b, mi, ty, item, p, key)?;
+        }
+        Some("code_interpreter_call") => {
+            let mi = b.message(Role::Assistant);
+            let id = opt_str(item, "id", p)?;
+            if let Some(code) = opt_str(item, "code", p)? {
+                let part = Part::ToolCall {
+                    id: id.map(str::to_owned),
+                    name: "code_interpreter".to_owned(),
+                    arguments: code.to_owned(),
+                };
+                b.part(mi, part, Some(p.key("code").slot()));
+            }
+            tool_output(b, item, p, id, &["outputs"]);
+        }
+        Some("file_search_call") => {
+            // Retrieved chunks of the user's files: documents.
+            if let Some(results) = get(item, "results") {
+                let mi = b.message(Role::Tool);
+                let mut pointer = p.key("results").pointer();
+                b.tool_output_texts(mi, results, &mut pointer, &|text| Part::Document { text });
+            }
+        }
+        // The generated image, base64.
+        Some("image_generation_call") => {}
+        Some(ty) if ty.ends_with("_call_output") => {
+            // Outputs of built-in tools the client ran (shell, computer
+            // screenshots, patches), in whatever shape each tool has.
+            let id = opt_str(item, "call_id", p)?;
+            tool_output(b, item, p, id, &["output"]);
+        }
         Some("reasoning") if !input => {
             // Summaries, and the raw `reasoning_text` of open-weight models,
             // are model-written text that reaches the client.
@@ -519,6 +568,80 @@ fn response_item(
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// The fields `keys` of a tool-output item, read field by field as untrusted
+/// tool results (see [`Builder::tool_output_texts`]) in a `tool` message.
+fn tool_output(
+    b: &mut Builder,
+    item: &Obj<'_>,
+    p: &Path<'_>,
+    id: Option<&str>,
+    keys: &[&'static str],
+) {
+    let present: Vec<_> = keys
+        .iter()
+        .filter_map(|&k| Some((k, get(item, k)?)))
+        .collect();
+    if present.is_empty() {
+        return;
+    }
+    let mi = b.message(Role::Tool);
+    let id = id.map(str::to_owned);
+    let mk = move |text| Part::ToolResult {
+        tool_call_id: id.clone(),
+        text,
+    };
+    for (k, v) in present {
+        let mut pointer = p.key(k).pointer();
+        b.tool_output_texts(mi, v, &mut pointer, &mk);
+    }
+}
+
+/// A call of a built-in tool whose arguments are a JSON object at `key`:
+/// guards read its compact text, and a redaction is parsed back (as for
+/// Anthropic `tool_use`, [`Slot::Json`]).
+fn json_call(
+    b: &mut Builder,
+    mi: usize,
+    name: &str,
+    item: &Obj<'_>,
+    p: &Path<'_>,
+    key: &'static str,
+) -> Result<(), DecodeError> {
+    let id = opt_str(item, "call_id", p)?.map(str::to_owned);
+    let Some(args) = get(item, key) else {
+        return Ok(());
+    };
+    let part = Part::ToolCall {
+        id,
+        name: name.to_owned(),
+        arguments: args.to_value().to_string(),
+    };
+    b.part(mi, part, Some(Slot::Json(p.key(key).pointer())));
+    Ok(())
+}
+
+/// `mcp_list_tools`: the tools a remote MCP server offers, as the model
+/// sees them. Their descriptions and parameter schemas are scanned like
+/// declared tools', since a poisoned MCP server hides instructions there.
+fn mcp_tools(item: &Obj<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
+    let Some(tools) = get(item, "tools") else {
+        return Ok(());
+    };
+    let tp = p.key("tools");
+    for (i, t) in arr(tools, &tp)?.iter().enumerate() {
+        let tp = tp.index(i);
+        let t = obj(t, &tp)?;
+        let name = opt_str(t, "name", &tp)?.unwrap_or_default();
+        let description = opt_str(t, "description", &tp)?.map(|d| (d, tp.key("description")));
+        b.tool(name, description);
+        if let Some(schema) = get(t, "input_schema") {
+            let mut pointer = tp.key("input_schema").pointer();
+            b.schema_texts(name, schema, &mut pointer);
+        }
     }
     Ok(())
 }

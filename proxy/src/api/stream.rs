@@ -79,6 +79,10 @@ pub enum DeltaKind {
 /// `sub` = this + `content_index`, apart from its summaries (`summary_index`).
 pub(crate) const REASONING_TEXT_SUB: u32 = 1 << 16;
 
+/// `sub` of the one text of a built-in tool call that is not a command
+/// line (a computer call's typed text, a patch), above any command index.
+const BUILT_IN_TEXT_SUB: u32 = 1 << 16;
+
 /// One piece of text inside a stream event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fragment {
@@ -828,6 +832,28 @@ impl Reader<'_> {
                     kind: DeltaKind::ToolArguments,
                 };
                 self.push(key, v, &p.key("input"), Origin::Snapshot);
+            }
+            // Built-in tools the client runs: the command lines, typed text
+            // or patch the model asks for, each string a channel of its own
+            // (they come whole, in `output_item.*` and `response.completed`).
+            Some("local_shell_call" | "shell_call" | "computer_call" | "apply_patch_call") => {
+                let key = |sub| DeltaKey {
+                    index,
+                    sub,
+                    kind: DeltaKind::ToolArguments,
+                };
+                let ap = p.key("action");
+                for list in ["command", "commands"] {
+                    let lp = ap.key(list);
+                    let n = lp.get(v).and_then(Node::as_array).map_or(0, <[_]>::len);
+                    for j in 0..n {
+                        let sub = u32::try_from(j).unwrap_or(u32::MAX);
+                        self.push(key(sub), v, &lp.index(j), Origin::Snapshot);
+                    }
+                }
+                self.push(key(BUILT_IN_TEXT_SUB), v, &ap.key("text"), Origin::Snapshot);
+                let op = p.key("operation");
+                self.push(key(BUILT_IN_TEXT_SUB), v, &op.key("diff"), Origin::Snapshot);
             }
             Some("reasoning") => {
                 let parts = item.get("summary").and_then(Node::as_array).unwrap_or(&[]);

@@ -121,6 +121,27 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
         let end = serde_json::json!({"type":"message_delta","delta":{"stop_reason":stop},"usage":{"output_tokens":5}});
         frames.push(format!("event: message_delta\ndata: {end}\n\n"));
         frames.push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_owned());
+    } else if api == "responses-shell" {
+        // One call of the built-in local shell tool; the pieces joined are
+        // the command. Its item comes whole, as it does from the API.
+        let command = pieces.concat();
+        let item = |status: &str| {
+            serde_json::json!({"type":"local_shell_call","id":"ls_1","call_id":"call_1",
+            "status":status,"action":{"type":"exec","command":["bash","-lc",command],"env":{}}})
+        };
+        let events = [
+            serde_json::json!({"type":"response.created","response":{"id":"resp_1","status":"in_progress","output":[]}}),
+            serde_json::json!({"type":"response.output_item.added","output_index":0,"item":item("in_progress")}),
+            serde_json::json!({"type":"response.output_item.done","output_index":0,"item":item("completed")}),
+            serde_json::json!({"type":"response.completed","response":{"id":"resp_1","status":"completed","output":[item("completed")]}}),
+        ];
+        for (n, mut e) in events.into_iter().enumerate() {
+            e["sequence_number"] = n.into();
+            frames.push(format!(
+                "event: {}\ndata: {e}\n\n",
+                e["type"].as_str().unwrap_or("")
+            ));
+        }
     } else if api == "responses" {
         // The Responses API's event sequence for one text part; the `.done`
         // events and `response.completed` repeat the whole text.
@@ -350,6 +371,21 @@ impl Upstream {
                     "stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}});
                 json(StatusCode::OK, &v.to_string())
             }
+            // A Responses API reply whose output is a call of the built-in
+            // local shell tool; the reply text is the shell command.
+            "responses-shell" => {
+                let command = reply_text.unwrap_or_default();
+                let v = serde_json::json!({"id":"resp_1","object":"response","model":"m","status":"completed",
+                    "output":[{"type":"local_shell_call","id":"ls_1","call_id":"call_1","status":"completed",
+                        "action":{"type":"exec","command":["bash","-lc",command],"env":{}}}]});
+                json(StatusCode::OK, &v.to_string())
+            }
+            "sse-responses-shell" => stream(
+                sse_frames("responses-shell", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
             "sse-responses" => stream(
                 sse_frames("responses", &pieces_ref),
                 Duration::from_millis(5),

@@ -72,6 +72,10 @@ pub enum DeltaKind {
     Reasoning,
     /// Tool-call arguments (JSON text, streamed in pieces).
     ToolArguments,
+    /// What a tool the provider or a remote MCP server ran returned (a
+    /// fetched page, search result titles, a command's output): untrusted
+    /// text, which arrives whole in one event.
+    ToolResult,
 }
 
 /// Where a Responses reasoning item's raw `reasoning_text` content parts
@@ -855,6 +859,21 @@ impl Reader<'_> {
                 let op = p.key("operation");
                 self.push(key(BUILT_IN_TEXT_SUB), v, &op.key("diff"), Origin::Snapshot);
             }
+            Some("mcp_call") => self.tool_results(index, v, &[p.key("output"), p.key("error")]),
+            Some("code_interpreter_call") => {
+                let op = p.key("outputs");
+                let n = op.get(v).and_then(Node::as_array).map_or(0, <[_]>::len);
+                let logs: Vec<Path<'_>> = (0..n).map(|j| op.index(j)).collect();
+                let logs: Vec<Path<'_>> = logs.iter().map(|o| o.key("logs")).collect();
+                self.tool_results(index, v, &logs);
+            }
+            Some("file_search_call") => {
+                let rp = p.key("results");
+                let n = rp.get(v).and_then(Node::as_array).map_or(0, <[_]>::len);
+                let results: Vec<Path<'_>> = (0..n).map(|j| rp.index(j)).collect();
+                let texts: Vec<Path<'_>> = results.iter().map(|r| r.key("text")).collect();
+                self.tool_results(index, v, &texts);
+            }
             Some("reasoning") => {
                 let parts = item.get("summary").and_then(Node::as_array).unwrap_or(&[]);
                 for j in 0..parts.len() {
@@ -874,6 +893,51 @@ impl Reader<'_> {
             }
             _ => {}
         }
+    }
+
+    /// A whole tool result in one event: each text at `paths` (below `p`)
+    /// that is present, as an untrusted snapshot of its own channel.
+    fn tool_results(&mut self, index: u32, v: &Node<'_>, paths: &[Path<'_>]) {
+        let mut sub = 0u32;
+        for path in paths {
+            if matches!(path.get(v), Some(Node::String(s)) if !s.is_empty()) {
+                let key = DeltaKey {
+                    index,
+                    sub,
+                    kind: DeltaKind::ToolResult,
+                };
+                self.push(key, v, path, Origin::Snapshot);
+                sub = sub.saturating_add(1);
+            }
+        }
+    }
+
+    /// The texts of an Anthropic server tool result block (`p` is its
+    /// `content`), in the shapes the API documents: web search result
+    /// titles, a fetched document, MCP text blocks, code execution output.
+    /// A whole response reads any shape field by field
+    /// ([`super::json::Builder::tool_output_texts`]); a stream event is
+    /// rewritten at fixed paths, so here the known ones are listed.
+    fn anthropic_tool_result(&mut self, index: u32, v: &Node<'_>, p: &Path<'_>) {
+        let n = p.get(v).and_then(Node::as_array).map_or(0, <[_]>::len);
+        let items: Vec<Path<'_>> = (0..n).map(|j| p.index(j)).collect();
+        let doc = p.key("content");
+        let source = doc.key("source");
+        let mut paths = vec![
+            *p,
+            p.key("stdout"),
+            p.key("stderr"),
+            // A text editor's file view, or a fetched document.
+            doc,
+            doc.key("title"),
+            doc.key("context"),
+            source.key("data"),
+        ];
+        for item in &items {
+            paths.push(item.key("text"));
+            paths.push(item.key("title"));
+        }
+        self.tool_results(index, v, &paths);
     }
 
     fn content_snapshot(
@@ -929,6 +993,9 @@ impl Reader<'_> {
                         &bp.key("thinking"),
                         Origin::AnthropicStart,
                     ),
+                    Some(ty) if ty.ends_with("_tool_result") => {
+                        self.anthropic_tool_result(index, v, &bp.key("content"));
+                    }
                     _ => {}
                 }
             }

@@ -1428,6 +1428,70 @@ const ANTHROPIC_STREAM: &str = concat!(
 );
 
 #[test]
+fn streamed_tool_results_are_untrusted_snapshots_that_can_be_rewritten() {
+    let key = |index, sub| DeltaKey {
+        index,
+        sub,
+        kind: DeltaKind::ToolResult,
+    };
+    let blocks = [
+        json!({"type":"web_search_tool_result","tool_use_id":"s1","content":[
+            {"type":"web_search_result","title":"T1","url":"https://a","encrypted_content":"E1"},
+            {"type":"web_search_result","title":"T2","url":"https://b","encrypted_content":"E2"}]}),
+        json!({"type":"web_fetch_tool_result","tool_use_id":"s2","content":{"type":"web_fetch_result","url":"https://a",
+            "content":{"type":"document","title":"Doc","source":{"type":"text","media_type":"text/plain","data":"page"}}}}),
+        json!({"type":"mcp_tool_result","tool_use_id":"m1","content":"plain mcp"}),
+        json!({"type":"mcp_tool_result","tool_use_id":"m2","content":[{"type":"text","text":"mcp block"}]}),
+        json!({"type":"bash_code_execution_tool_result","tool_use_id":"s3","content":{
+            "type":"bash_code_execution_result","stdout":"out","stderr":"err","return_code":1}}),
+    ];
+    let want: [&[&str]; 5] = [
+        &["T1", "T2"],
+        &["Doc", "page"],
+        &["plain mcp"],
+        &["mcp block"],
+        &["out", "err"],
+    ];
+    for (block, want) in blocks.iter().zip(want) {
+        let data =
+            json!({"type":"content_block_start","index":3,"content_block":block}).to_string();
+        let raw = format!("event: content_block_start\ndata: {data}\n\n");
+        let mut evs = parse_stream(Api::AnthropicMessages, &raw);
+        let ev = &mut evs[0];
+        let got: Vec<&str> = ev.fragments().iter().map(|f| f.text.as_str()).collect();
+        assert_eq!(got, want, "{block}");
+        for (i, f) in ev.fragments().iter().enumerate() {
+            assert_eq!(f.key, key(3, u32::try_from(i).unwrap()));
+            assert!(f.snapshot);
+        }
+        ev.set_text(0, "[X]").unwrap();
+        let out = ev.clone().into_sse();
+        let out = out.data.unwrap();
+        assert!(out.contains("[X]"), "{out}");
+        assert!(!out.contains(&format!("\"{}\"", want[0])), "{out}");
+    }
+    // Responses: an MCP call's output, code interpreter logs, file search
+    // chunks, whole in the item events.
+    let item = json!({"type":"mcp_call","id":"mcp_1","name":"lookup","arguments":"{}","output":"crm text"});
+    let data = json!({"type":"response.output_item.done","output_index":2,"item":item}).to_string();
+    let raw = format!("event: response.output_item.done\ndata: {data}\n\n");
+    let evs = parse_stream(Api::OpenAiResponses, &raw);
+    let t = texts(&evs);
+    assert!(
+        t.contains(&(key(2, 0), "crm text".to_owned(), true)),
+        "{t:?}"
+    );
+    let item = json!({"type":"code_interpreter_call","id":"ci","code":"print(1)","outputs":[{"type":"logs","logs":"1"}]});
+    let item2 =
+        json!({"type":"file_search_call","id":"fs","results":[{"file_id":"f","text":"chunk"}]});
+    let data = json!({"type":"response.completed","response":{"id":"r","status":"completed","output":[item, item2]}}).to_string();
+    let raw = format!("event: response.completed\ndata: {data}\n\n");
+    let t = texts(&parse_stream(Api::OpenAiResponses, &raw));
+    assert!(t.contains(&(key(0, 0), "1".to_owned(), true)), "{t:?}");
+    assert!(t.contains(&(key(1, 0), "chunk".to_owned(), true)), "{t:?}");
+}
+
+#[test]
 fn anthropic_stream_fragments() {
     let evs = parse_stream(Api::AnthropicMessages, ANTHROPIC_STREAM);
     let t = texts(&evs);

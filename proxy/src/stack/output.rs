@@ -448,11 +448,20 @@ impl StreamScanner {
                 message: 0,
                 part: 0,
             },
-            role: Role::Assistant,
-            trust: menshen_classifiers::Trust::Trusted,
+            role: if key.kind == api::DeltaKind::ToolResult {
+                Role::Tool
+            } else {
+                Role::Assistant
+            },
+            trust: if key.kind == api::DeltaKind::ToolResult {
+                menshen_classifiers::Trust::Untrusted
+            } else {
+                menshen_classifiers::Trust::Trusted
+            },
             kind: match key.kind {
                 api::DeltaKind::ToolArguments => menshen_classifiers::SegmentKind::ToolArguments,
                 api::DeltaKind::Reasoning => menshen_classifiers::SegmentKind::Reasoning,
+                api::DeltaKind::ToolResult => menshen_classifiers::SegmentKind::ToolResult,
                 _ => menshen_classifiers::SegmentKind::Text,
             },
             text: &window,

@@ -90,7 +90,7 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
         }
         return frames;
     }
-    if api.starts_with("anthropic") {
+    if api.starts_with("anthropic") && api != "anthropic-fetch" {
         let (block, delta_type, delta_key, stop) = if tool {
             (
                 serde_json::json!({"type":"tool_use","id":"toolu_1","name":"shell","input":{}}),
@@ -121,6 +121,33 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
         let end = serde_json::json!({"type":"message_delta","delta":{"stop_reason":stop},"usage":{"output_tokens":5}});
         frames.push(format!("event: message_delta\ndata: {end}\n\n"));
         frames.push("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_owned());
+    } else if api == "anthropic-fetch" {
+        // The provider fetched a page (the pieces joined) and then answered.
+        let page = pieces.concat();
+        let events = [
+            serde_json::json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",
+                "content":[],"model":"claude","stop_reason":null,"usage":{"input_tokens":1,"output_tokens":1}}}),
+            serde_json::json!({"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use",
+                "id":"srvtoolu_1","name":"web_fetch","input":{}}}),
+            serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta",
+                "partial_json":"{\"url\":\"https://shop.example\"}"}}),
+            serde_json::json!({"type":"content_block_stop","index":0}),
+            serde_json::json!({"type":"content_block_start","index":1,"content_block":{"type":"web_fetch_tool_result",
+                "tool_use_id":"srvtoolu_1","content":{"type":"web_fetch_result","url":"https://shop.example",
+                "content":{"type":"document","source":{"type":"text","media_type":"text/plain","data":page}}}}}),
+            serde_json::json!({"type":"content_block_stop","index":1}),
+            serde_json::json!({"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}),
+            serde_json::json!({"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"They open at 9."}}),
+            serde_json::json!({"type":"content_block_stop","index":2}),
+            serde_json::json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}),
+            serde_json::json!({"type":"message_stop"}),
+        ];
+        for e in events {
+            frames.push(format!(
+                "event: {}\ndata: {e}\n\n",
+                e["type"].as_str().unwrap_or("")
+            ));
+        }
     } else if api == "responses-shell" {
         // One call of the built-in local shell tool; the pieces joined are
         // the command. Its item comes whole, as it does from the API.
@@ -380,6 +407,12 @@ impl Upstream {
                         "action":{"type":"exec","command":["bash","-lc",command],"env":{}}}]});
                 json(StatusCode::OK, &v.to_string())
             }
+            "sse-anthropic-fetch" => stream(
+                sse_frames("anthropic-fetch", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
             "sse-responses-shell" => stream(
                 sse_frames("responses-shell", &pieces_ref),
                 Duration::from_millis(5),

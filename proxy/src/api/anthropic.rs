@@ -93,6 +93,13 @@ fn content_block(
         Some("text") => {
             let text = string(req(c, "text", p)?, &p.key("text"))?;
             b.text(mi, text, &p.key("text"));
+            // Citations quote the cited document (`cited_text`, titles):
+            // third-party text, and in an answer a second copy of what an
+            // output guard may have to redact in the text itself.
+            if let Some(citations) = get(c, "citations") {
+                let mut pointer = p.key("citations").pointer();
+                b.tool_output_texts(mi, citations, &mut pointer, &|text| Part::Document { text });
+            }
         }
         Some("image") => b.image(mi, source_media_type(c)),
         Some("tool_use" | "server_tool_use" | "mcp_tool_use") => tool_use(c, p, b, mi)?,

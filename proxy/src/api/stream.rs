@@ -1009,6 +1009,17 @@ impl Reader<'_> {
                     Some("text_delta") => (DeltaKind::Text, "text"),
                     Some("input_json_delta") => (DeltaKind::ToolArguments, "partial_json"),
                     Some("thinking_delta") => (DeltaKind::Reasoning, "thinking"),
+                    Some("citations_delta") => {
+                        // One whole citation: the quoted document text.
+                        let cp = dp.key("citation");
+                        let paths = [
+                            cp.key("cited_text"),
+                            cp.key("document_title"),
+                            cp.key("title"),
+                        ];
+                        self.tool_results(index, v, &paths);
+                        return;
+                    }
                     _ => return,
                 };
                 self.push(key(kind), v, &dp.key(field), Origin::Whole);

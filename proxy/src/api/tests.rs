@@ -1150,7 +1150,9 @@ fn anthropic_server_tool_results_are_untrusted_text() {
              "content": [{"type": "text", "text": "mcp server said"}]},
             {"type": "future_thing_tool_result", "tool_use_id": "srv_4", "content": {"summary": "newer tool text",
                 "pdf": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}}},
-            {"type": "text", "text": "The page says hello."}
+            {"type": "text", "text": "The page says hello.", "citations": [
+                {"type": "web_search_result_location", "cited_text": "quoted page", "url": "https://y.example",
+                 "title": "Cited title", "encrypted_index": "Eo8BCioIAhgB"}]}
         ]}
     ]});
     let mut d = decode(Api::AnthropicMessages, &body);
@@ -1163,6 +1165,8 @@ fn anthropic_server_tool_results_are_untrusted_text() {
             (SegmentKind::ToolResult, "Result title".to_owned()),
             (SegmentKind::Document, "Page A".to_owned()),
             (SegmentKind::Document, "fetched page text".to_owned()),
+            (SegmentKind::Document, "quoted page".to_owned()),
+            (SegmentKind::Document, "Cited title".to_owned()),
         ])
     );
     // The MCP call's arguments are the model's, like any tool call.

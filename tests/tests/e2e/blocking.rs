@@ -132,6 +132,36 @@ async fn pii_in_the_model_answer_is_redacted() {
     assert_ne!(r.header("x-menshen-decision"), "");
 }
 
+/// A citation quotes the document it cites: an address the output guards
+/// mask in the answer must not come back inside the citation, whole or
+/// streamed.
+#[tokio::test]
+async fn pii_quoted_in_a_citation_is_redacted_like_the_answer() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let answer = "The support lead is Jane.";
+    for (behavior, stream) in [("anthropic-cited", false), ("sse-anthropic-cited", true)] {
+        let r = post(
+            p.addr,
+            "/v1/messages",
+            &[("x-test-behavior", behavior), ("x-test-reply", answer)],
+            &anthropic("who leads support?", stream),
+        )
+        .await;
+        let body = r.text();
+        assert_eq!(r.status, 200, "{body}");
+        assert!(!body.contains("jane.roe"), "{behavior}: {body}");
+        assert!(
+            body.contains("Support lead: [EMAIL_1]"),
+            "{behavior}: {body}"
+        );
+        assert!(body.contains(answer), "{behavior}: {body}");
+        if !stream {
+            assert_eq!(r.header("x-menshen-decision"), "redact", "{body}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn baseline_rego_policy_masks_email_and_blocks_injection() {
     let up = Upstream::start().await;

@@ -58,6 +58,13 @@ fn chat_chunk(delta: serde_json::Value, finish: Option<&str>) -> String {
 /// `openai` / `anthropic` stream text, `openai-tool` / `anthropic-tool` one
 /// tool call whose arguments are the pieces, `responses` one text part.
 /// The signature the mock upstream puts on its thinking blocks.
+/// The citation the `anthropic-cited` behaviours attach to their answer:
+/// it quotes a staff list with an e-mail address in it.
+pub static CITATION: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!({"type":"char_location","cited_text":"Support lead: jane.roe@example.com",
+        "document_index":0,"document_title":"Staff list","start_char_index":0,"end_char_index":34})
+});
+
 pub const THINKING_SIGNATURE: &str = "EqQBCkYIARgCKkD-mock-signature";
 
 fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
@@ -90,7 +97,7 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
         }
         return frames;
     }
-    if api.starts_with("anthropic") && api != "anthropic-fetch" {
+    if api.starts_with("anthropic") && !matches!(api, "anthropic-fetch" | "anthropic-cited") {
         let (block, delta_type, delta_key, stop) = if tool {
             (
                 serde_json::json!({"type":"tool_use","id":"toolu_1","name":"shell","input":{}}),
@@ -139,6 +146,25 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
             serde_json::json!({"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}),
             serde_json::json!({"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"They open at 9."}}),
             serde_json::json!({"type":"content_block_stop","index":2}),
+            serde_json::json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}),
+            serde_json::json!({"type":"message_stop"}),
+        ];
+        for e in events {
+            frames.push(format!(
+                "event: {}\ndata: {e}\n\n",
+                e["type"].as_str().unwrap_or("")
+            ));
+        }
+    } else if api == "anthropic-cited" {
+        // An answer (the pieces) that cites a document, as the API streams
+        // it: the citation arrives whole in a `citations_delta`.
+        let events = [
+            serde_json::json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",
+                "content":[],"model":"claude","stop_reason":null,"usage":{"input_tokens":1,"output_tokens":1}}}),
+            serde_json::json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":"","citations":[]}}),
+            serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"citations_delta","citation":CITATION.clone()}}),
+            serde_json::json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":pieces.concat()}}),
+            serde_json::json!({"type":"content_block_stop","index":0}),
             serde_json::json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}),
             serde_json::json!({"type":"message_stop"}),
         ];
@@ -413,6 +439,19 @@ impl Upstream {
                 false,
                 live,
             ),
+            "sse-anthropic-cited" => stream(
+                sse_frames("anthropic-cited", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
+            // An answer (the reply text) with a citation of a document.
+            "anthropic-cited" => {
+                let v = serde_json::json!({"id":"msg_1","type":"message","role":"assistant","model":"claude",
+                    "content":[{"type":"text","text":pieces.concat(),"citations":[CITATION.clone()]}],
+                    "stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}});
+                json(StatusCode::OK, &v.to_string())
+            }
             "sse-responses-shell" => stream(
                 sse_frames("responses-shell", &pieces_ref),
                 Duration::from_millis(5),

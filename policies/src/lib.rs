@@ -42,7 +42,7 @@ pub use input::{
 };
 pub use review::{
     Case, CaseFilter, CaseId, CaseStatus, NewCase, Outcome, Release, RequestFingerprint,
-    ReviewQueue,
+    ReviewQueue, EXPIRY_REVIEWER,
 };
 pub use set::{
     Evaluation, PolicyKey, PolicySet, PolicySource, PolicyStats, ReloadError, ReloadReport,

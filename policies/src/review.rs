@@ -588,6 +588,81 @@ impl ReviewQueue {
     }
 }
 
+/// The reviewer name [`ReviewQueue::expire`] records on the cases it closes.
+pub const EXPIRY_REVIEWER: &str = "menshen (expired)";
+
+// === impl ReviewQueue: retention ===
+
+impl ReviewQueue {
+    /// Closes every case still pending that was opened before
+    /// `opened_before`: it is rejected by [`EXPIRY_REVIEWER`] with `note`,
+    /// so a late approval cannot release a request nobody is waiting for
+    /// (the client was told to resubmit hours ago) and the queue does not
+    /// fill with cases no reviewer will read. Returns the closed cases, for
+    /// the audit log.
+    ///
+    /// # Errors
+    /// On SQLite failure or a corrupt row (nothing is closed then).
+    pub fn expire(
+        &self,
+        opened_before: OffsetDateTime,
+        note: &str,
+    ) -> Result<Vec<Case>, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        let ids: Vec<String> = tx
+            .prepare_cached(
+                "SELECT id FROM review_cases WHERE status = 'pending' AND created_at < ?1 ORDER BY id",
+            )?
+            .query_map(params![opened_before.unix_timestamp()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut closed = Vec::with_capacity(ids.len());
+        for id in ids {
+            tx.execute(
+                "UPDATE review_cases SET status = 'rejected', reviewer = ?2, note = ?3, decided_at = ?4
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, EXPIRY_REVIEWER, note, now],
+            )?;
+            let raw = tx.query_row(
+                "SELECT * FROM review_cases WHERE id = ?1",
+                params![id],
+                RawCase::from_row,
+            )?;
+            closed.push(raw.into_case()?);
+        }
+        tx.commit()?;
+        if !closed.is_empty() {
+            tracing::info!(
+                review.expired = closed.len(),
+                "pending review cases expired"
+            );
+        }
+        Ok(closed)
+    }
+
+    /// Deletes the cases decided before `decided_before`, with their
+    /// (redacted) content: the queue is a work list, not an archive; the
+    /// audit log keeps each outcome. Pending cases are never deleted.
+    /// Returns how many were deleted.
+    ///
+    /// # Errors
+    /// On SQLite failure.
+    pub fn purge(&self, decided_before: OffsetDateTime) -> Result<usize, StoreError> {
+        let n = self.conn.lock().execute(
+            "DELETE FROM review_cases WHERE status != 'pending' AND decided_at < ?1",
+            params![decided_before.unix_timestamp()],
+        )?;
+        if n > 0 {
+            tracing::info!(
+                review.purged = n,
+                "decided review cases past retention deleted"
+            );
+        }
+        Ok(n)
+    }
+}
+
 fn corrupt(id: &CaseId, column: &'static str, e: impl fmt::Display) -> StoreError {
     StoreError::Corrupt {
         case_id: id.to_string(),
@@ -810,6 +885,66 @@ mod tests {
         nc.route = "default".into();
         nc.fingerprint = Some(fp);
         (q.create(nc).unwrap(), fp)
+    }
+
+    #[test]
+    fn old_pending_cases_expire_and_decided_ones_are_purged() {
+        let q = ReviewQueue::open_in_memory().unwrap();
+        let (old, old_fp) = held(&q, b"old");
+        let (decided, _) = held(&q, b"decided");
+        q.reject(&decided, "ann", "no").unwrap();
+        // Backdate the first two by two days, as if opened then.
+        let two_days_ago = OffsetDateTime::now_utc().unix_timestamp() - 2 * 86_400;
+        q.conn
+            .lock()
+            .execute(
+                "UPDATE review_cases SET created_at = ?1 WHERE id IN (?2, ?3)",
+                params![two_days_ago, old.as_str(), decided.as_str()],
+            )
+            .unwrap();
+        let (fresh, _) = held(&q, b"fresh");
+        let cutoff = OffsetDateTime::now_utc() - time::Duration::days(1);
+        let closed = q
+            .expire(cutoff, "expired: no decision within 24 h")
+            .unwrap();
+        // Only the old pending case: the decided one keeps its reviewer.
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].id, old);
+        assert_eq!(closed[0].status, CaseStatus::Rejected);
+        let o = closed[0].outcome.as_ref().unwrap();
+        assert_eq!(o.reviewer, EXPIRY_REVIEWER);
+        assert_eq!(o.note, "expired: no decision within 24 h");
+        assert_eq!(
+            q.get(&decided).unwrap().unwrap().outcome.unwrap().reviewer,
+            "ann"
+        );
+        assert_eq!(q.get(&fresh).unwrap().unwrap().status, CaseStatus::Pending);
+        // An expired case can no longer be approved, nor release anything.
+        assert!(matches!(
+            q.approve(&old, "bob", ""),
+            Err(StoreError::AlreadyDecided { .. })
+        ));
+        assert!(matches!(
+            q.release(&old, &old_fp, "acme", "default", "r2").unwrap(),
+            Release::Rejected(_)
+        ));
+        // Running it again closes nothing more.
+        assert!(q.expire(cutoff, "again").unwrap().is_empty());
+
+        // Purge: decided before the cutoff goes, pending never does.
+        assert_eq!(
+            q.purge(OffsetDateTime::now_utc() - time::Duration::days(1))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            q.purge(OffsetDateTime::now_utc() + time::Duration::seconds(5))
+                .unwrap(),
+            2
+        );
+        assert!(q.get(&old).unwrap().is_none());
+        assert!(q.get(&decided).unwrap().is_none());
+        assert!(q.get(&fresh).unwrap().is_some());
     }
 
     #[test]

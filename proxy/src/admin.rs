@@ -12,6 +12,8 @@
 //!
 //! Every request needs `Authorization: Bearer <admin key>` (compared as
 //! SHA-256 digests). Review outcomes are written to the audit log.
+//! [`review_upkeep`] closes cases nobody decided in time and deletes old
+//! decided ones (`menshen serve` runs it every ten minutes).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -22,13 +24,14 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use menshen_policies::{CaseFilter, CaseId, CaseStatus, Direction};
+use menshen_policies::{Case, CaseFilter, CaseId, CaseStatus, Direction};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
+use crate::error::BoxError;
 use crate::policy::PolicyEngine;
-use crate::stack::{full, Exchange, ProxyBody, Shared};
+use crate::stack::{full, Exchange, ProxyBody, ReviewOutcome, ReviewRef, Shared};
 
 /// Serializes `body` straight to text: through a `serde_json::Value` an
 /// `f32` score would widen (`0.9` printed as `0.8999999761581421`).
@@ -241,25 +244,106 @@ async fn decide_review(
         Ok(o) => o,
         Err(e) => return error(StatusCode::CONFLICT, "review_not_recorded", &e.to_string()),
     };
-    // The outcome is part of the record of that request.
-    if let Some(audit) = &shared.audit {
-        let mut ex = Exchange::new(case.request_id.clone());
-        ex.tenant = case.tenant.clone();
-        ex.route = Some(case.route.clone());
-        ex.policy_version = case.policy_version.clone();
-        ex.review_case = Some(format!("{}:{}", id, outcome.status.as_str()));
-        ex.decision = Some(case.decision.clone());
-        if let Err(e) = audit.record(ex, Direction::Request).await {
-            shared.metrics.audit_failure();
-            tracing::error!(error = %e, "review outcome not audited");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "outcome stored but not audited; retry",
-            );
-        }
+    let recorded = if outcome.status == CaseStatus::Approved {
+        ReviewOutcome::Approved
+    } else {
+        ReviewOutcome::Rejected
+    };
+    if audit_review_outcome(shared, &case, recorded)
+        .await
+        .is_err()
+    {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "outcome stored but not audited; retry",
+        );
     }
     reply(StatusCode::OK, outcome)
+}
+
+/// Writes what happened to `case` to the audit log, as part of the record
+/// of the request it held (same request id, tenant, route and decision).
+/// A failure is logged and counted (`menshen_audit_failures_total`).
+async fn audit_review_outcome(
+    shared: &Shared,
+    case: &Case,
+    outcome: ReviewOutcome,
+) -> Result<(), BoxError> {
+    let Some(audit) = &shared.audit else {
+        return Ok(());
+    };
+    let mut ex = Exchange::new(case.request_id.clone());
+    ex.tenant = case.tenant.clone();
+    ex.route = Some(case.route.clone());
+    ex.policy_version = case.policy_version.clone();
+    ex.review_case = Some(ReviewRef::outcome(&case.id, outcome));
+    ex.decision = Some(case.decision.clone());
+    audit.record(ex, Direction::Request).await.inspect_err(|e| {
+        shared.metrics.audit_failure();
+        tracing::error!(error = %e, review.case = %case.id, review.outcome = outcome.as_str(), "review outcome not audited");
+    })
+}
+
+/// What one pass of [`review_upkeep`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Upkeep {
+    /// Pending cases closed as expired.
+    pub expired: usize,
+    /// Decided cases deleted past retention.
+    pub purged: usize,
+}
+
+/// One pass of review-queue upkeep: closes pending cases older than
+/// `policy.review_expire_hours` (each recorded in the audit log with the
+/// outcome `expired`) and deletes cases decided more than
+/// `policy.review_retention_days` ago. Does nothing without a queue.
+///
+/// # Errors
+/// When the queue cannot be read or written (nothing is lost: the next
+/// pass tries again).
+pub async fn review_upkeep(shared: &Shared) -> Result<Upkeep, BoxError> {
+    let Some(queue) = shared.guards.review.clone() else {
+        return Ok(Upkeep::default());
+    };
+    let policy = &shared.settings.policy;
+    let (expiry, retention) = (policy.review_expiry, policy.review_retention);
+    let now = time::OffsetDateTime::now_utc();
+    let (closed, purged) = tokio::task::spawn_blocking(move || {
+        let closed = match expiry {
+            Some(ttl) => {
+                let hours = ttl.as_secs() / 3600;
+                queue.expire(now - ttl, &format!("expired: no decision within {hours} h"))?
+            }
+            None => Vec::new(),
+        };
+        let purged = match retention {
+            Some(keep) => queue.purge(now - keep)?,
+            None => 0,
+        };
+        Ok::<_, menshen_policies::StoreError>((closed, purged))
+    })
+    .await??;
+    for case in &closed {
+        // Logged and counted inside; the case stays closed either way.
+        let _ = audit_review_outcome(shared, case, ReviewOutcome::Expired).await;
+    }
+    Ok(Upkeep {
+        expired: closed.len(),
+        purged,
+    })
+}
+
+/// Runs [`review_upkeep`] now and then every `every`, until dropped.
+pub async fn review_upkeep_loop(shared: Arc<Shared>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = review_upkeep(&shared).await {
+            tracing::error!(error = %e, "review queue upkeep failed; retrying at the next interval");
+        }
+    }
 }
 
 /// Serves the admin API on `listener` until the task is dropped.

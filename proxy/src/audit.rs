@@ -136,17 +136,9 @@ pub fn record_for(ex: &Exchange, direction: Direction) -> AuditRecord {
         } else {
             ex.policy_version.clone()
         },
-        // `{id}` when a request is held, `{id}:{outcome}` for a reviewer's
-        // decision and for the resubmission an approval released.
-        review: ex.review_case.as_ref().map(|c| match c.split_once(':') {
-            Some((id, outcome)) => ReviewSummary {
-                case_id: id.to_owned(),
-                outcome: Some(outcome.to_owned()),
-            },
-            None => ReviewSummary {
-                case_id: c.clone(),
-                outcome: None,
-            },
+        review: ex.review_case.as_ref().map(|c| ReviewSummary {
+            case_id: c.case_id.clone(),
+            outcome: c.outcome.map(|o| o.as_str().to_owned()),
         }),
         upstream: ex.upstream_ms.map(|ms| UpstreamSummary {
             status: ex.upstream_status,

@@ -238,6 +238,22 @@ pub struct RawPolicy {
     /// Keep a human review queue (SQLite under `data_dir`) for `review` decisions.
     #[serde(default = "default_true")]
     pub review: bool,
+    /// Hours a review case may wait for a reviewer before it is closed as
+    /// expired (0: never).
+    #[serde(default = "default_review_expire_hours")]
+    pub review_expire_hours: u64,
+    /// Days a decided review case (with its redacted content) is kept in
+    /// the queue (0: forever); the audit log keeps the outcome.
+    #[serde(default = "default_review_retention_days")]
+    pub review_retention_days: u64,
+}
+
+const fn default_review_expire_hours() -> u64 {
+    168
+}
+
+const fn default_review_retention_days() -> u64 {
+    30
 }
 
 impl Default for RawPolicy {
@@ -247,6 +263,8 @@ impl Default for RawPolicy {
             bundle: None,
             reload_interval_s: default_reload_interval_s(),
             review: true,
+            review_expire_hours: default_review_expire_hours(),
+            review_retention_days: default_review_retention_days(),
         }
     }
 }
@@ -262,6 +280,10 @@ pub struct PolicySettings {
     pub reload_interval: Duration,
     /// Keep a review queue.
     pub review: bool,
+    /// How long a case may wait for a reviewer; `None`: forever.
+    pub review_expiry: Option<Duration>,
+    /// How long a decided case is kept; `None`: forever.
+    pub review_retention: Option<Duration>,
 }
 
 const fn default_checkpoint_every() -> u64 {
@@ -1344,11 +1366,28 @@ impl RawConfig {
                 .at(&src, e.span()))
             }
         };
+        if self.policy.review_expire_hours > 10 * 8_760 {
+            return Err(ConfigError::new(
+                "policy.review_expire_hours",
+                "at most 87600 (ten years); 0 keeps cases open forever",
+            ));
+        }
+        if self.policy.review_retention_days > 36_500 {
+            return Err(ConfigError::new(
+                "policy.review_retention_days",
+                "at most 36500 (a hundred years); 0 keeps decided cases forever",
+            ));
+        }
         let policy = PolicySettings {
             rego: engine == "rego",
             bundle: self.policy.bundle.as_ref().map(PathBuf::from),
             reload_interval: Duration::from_secs(self.policy.reload_interval_s.max(1)),
             review: self.policy.review,
+            review_expiry: (self.policy.review_expire_hours > 0)
+                .then(|| Duration::from_secs(self.policy.review_expire_hours.saturating_mul(3600))),
+            review_retention: (self.policy.review_retention_days > 0).then(|| {
+                Duration::from_secs(self.policy.review_retention_days.saturating_mul(86_400))
+            }),
         };
         let admin = match &self.admin {
             None => None,
@@ -1620,6 +1659,34 @@ mod tests {
         let t = format!("{text}[policy]\nengine = \"threshold\"\n");
         let s = Settings::from_toml("m.toml", &t, &env(&[])).unwrap();
         assert!(!s.redaction_overrides_baseline());
+    }
+
+    #[test]
+    fn review_expiry_and_retention_default_bound_and_switch_off() {
+        let base = "[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n[[routes]]\nname = \"r\"\nupstream = \"a\"\n";
+        let s = Settings::from_toml("m.toml", base, &env(&[])).unwrap();
+        assert_eq!(
+            s.policy.review_expiry,
+            Some(Duration::from_secs(168 * 3600))
+        );
+        assert_eq!(
+            s.policy.review_retention,
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        let off = format!("{base}[policy]\nreview_expire_hours = 0\nreview_retention_days = 0\n");
+        let s = Settings::from_toml("m.toml", &off, &env(&[])).unwrap();
+        assert_eq!(
+            (s.policy.review_expiry, s.policy.review_retention),
+            (None, None)
+        );
+        for (key, value) in [
+            ("review_expire_hours", 87_601),
+            ("review_retention_days", 36_501),
+        ] {
+            let bad = format!("{base}[policy]\n{key} = {value}\n");
+            let err = Settings::from_toml("m.toml", &bad, &env(&[])).unwrap_err();
+            assert_eq!(err.key(), format!("policy.{key}"));
+        }
     }
 
     #[test]

@@ -387,6 +387,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             });
         }
     }
+    if shared.guards.review.is_some() {
+        // Expire unanswered review cases and delete old decided ones.
+        tokio::spawn(menshen_proxy::admin::review_upkeep_loop(
+            Arc::clone(&shared),
+            Duration::from_secs(600),
+        ));
+    }
     if let Some(admin) = shared.settings.admin.clone() {
         let l = tokio::net::TcpListener::bind(admin.listen)
             .await

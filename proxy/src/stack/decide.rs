@@ -15,12 +15,12 @@ use http::{Request, StatusCode};
 use menshen_classifiers::{Conversation, Finding, OnError, Span, Vault, VaultKey};
 use menshen_policies::{
     Action, CaseId, Decision, Direction, FindingSummary, GuardFailureFact, PolicyContext,
-    PolicyInput, Release, RequestFingerprint, ReviewQueue,
+    PolicyInput, Release, RequestFingerprint, ReviewQueue, EXPIRY_REVIEWER,
 };
 use tower::{Layer, Service};
 
 use super::decode::DecodedReq;
-use super::{Exchange, ExchangeHandle, Guards, Shared};
+use super::{Exchange, ExchangeHandle, Guards, ReviewOutcome, ReviewRef, Shared};
 use crate::api;
 use crate::config::FailMode;
 use crate::error::{BoxError, Reject, RejectKind};
@@ -531,7 +531,7 @@ async fn release_after_review(
     };
     match release {
         Release::Released(_) => {
-            handle.with(|e| e.review_case = Some(format!("{id}:released")));
+            handle.with(|e| e.review_case = Some(ReviewRef::outcome(&id, ReviewOutcome::Released)));
             let mut reasons = vec!["released_by_review".to_owned()];
             reasons.extend(decision.reasons);
             Ok(Decision {
@@ -548,13 +548,25 @@ async fn release_after_review(
         }
         Release::Pending => {
             handle.with(|e| {
-                e.review_case = Some(id.to_string());
+                e.review_case = Some(ReviewRef::held(&id));
                 e.decision = Some(decision.clone());
             });
             Err(refusal(&decision))
         }
+        Release::Rejected(outcome) if outcome.reviewer == EXPIRY_REVIEWER => {
+            handle.with(|e| e.review_case = Some(ReviewRef::outcome(&id, ReviewOutcome::Expired)));
+            refused(
+                "review_expired",
+                Reject::new(
+                    RejectKind::Blocked,
+                    "review_expired",
+                    "no reviewer decided on this case in time; send the request without \
+                     x-menshen-review-case to open a new one",
+                ),
+            )
+        }
         Release::Rejected(_) => {
-            handle.with(|e| e.review_case = Some(format!("{id}:rejected")));
+            handle.with(|e| e.review_case = Some(ReviewRef::outcome(&id, ReviewOutcome::Rejected)));
             refused(
                 "review_rejected",
                 Reject::new(
@@ -565,7 +577,7 @@ async fn release_after_review(
             )
         }
         Release::AlreadyReleased { .. } => {
-            handle.with(|e| e.review_case = Some(format!("{id}:reused")));
+            handle.with(|e| e.review_case = Some(ReviewRef::outcome(&id, ReviewOutcome::Reused)));
             refused(
                 "review_case_used",
                 Reject::new(
@@ -742,7 +754,7 @@ where
                         fingerprint,
                     )
                     .await?;
-                    handle.with(|e| e.review_case = Some(case));
+                    handle.with(|e| e.review_case = Some(ReviewRef::held(case)));
                     return Err(refusal(&decision).into());
                 }
                 Action::Block => return Err(refusal(&decision).into()),

@@ -61,8 +61,9 @@ pub struct Exchange {
     pub upstream_status: Option<u16>,
     /// Upstream time to headers, ms.
     pub upstream_ms: Option<u64>,
-    /// Review case id when held.
-    pub review_case: Option<String>,
+    /// The review case this record is about: the case a held request
+    /// opened, a reviewer's decision on it, or a resubmission naming it.
+    pub review_case: Option<ReviewRef>,
     /// Reason code when the request was rejected.
     pub reject_code: Option<&'static str>,
     /// The prompt with every PII/secret finding masked, for the audit payload.
@@ -129,5 +130,62 @@ impl ExchangeHandle {
     /// A copy of the current state.
     pub fn snapshot(&self) -> Exchange {
         self.0.lock().clone()
+    }
+}
+
+/// The review case an exchange record is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewRef {
+    /// The case id (what `x-menshen-review-case` carries).
+    pub case_id: String,
+    /// What happened to the case in this record; `None` on the request
+    /// that opened it (or that found it still pending).
+    pub outcome: Option<ReviewOutcome>,
+}
+
+impl ReviewRef {
+    /// A held request's case.
+    pub fn held(case_id: impl ToString) -> Self {
+        ReviewRef {
+            case_id: case_id.to_string(),
+            outcome: None,
+        }
+    }
+
+    /// A record of `outcome` for the case.
+    pub fn outcome(case_id: impl ToString, outcome: ReviewOutcome) -> Self {
+        ReviewRef {
+            case_id: case_id.to_string(),
+            outcome: Some(outcome),
+        }
+    }
+}
+
+/// What an audit record says happened to a review case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewOutcome {
+    /// A reviewer approved it.
+    Approved,
+    /// A reviewer rejected it, or a resubmission named a rejected case.
+    Rejected,
+    /// No reviewer decided within `policy.review_expire_hours`: closed, and
+    /// a resubmission naming it is refused.
+    Expired,
+    /// The resubmission an approval released.
+    Released,
+    /// A resubmission of an approval already used.
+    Reused,
+}
+
+impl ReviewOutcome {
+    /// The name in audit records (`review.outcome`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewOutcome::Approved => "approved",
+            ReviewOutcome::Rejected => "rejected",
+            ReviewOutcome::Expired => "expired",
+            ReviewOutcome::Released => "released",
+            ReviewOutcome::Reused => "reused",
+        }
     }
 }

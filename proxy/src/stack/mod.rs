@@ -31,7 +31,7 @@ pub use auth::{Auth, AuthLayer};
 pub use buffer::{Buffer, BufferLayer};
 pub use decide::{Decide, DecideLayer};
 pub use decode::{Decode, DecodeLayer};
-pub use exchange::{Exchange, ExchangeHandle};
+pub use exchange::{Exchange, ExchangeHandle, ReviewOutcome, ReviewRef};
 pub use forward::Forward;
 pub use input::{InputGuard, InputGuardLayer};
 pub use output::{OutputGuard, OutputGuardLayer};

@@ -247,10 +247,9 @@ fn decorate(resp: &mut Response<ProxyBody>, ex: &Exchange) {
         }
     }
     if let Some(case) = &ex.review_case {
-        // The case id alone (the audit record keeps `{id}:{outcome}`), so
-        // the header always reads the same way to a client that sends it back.
-        let id = case.split_once(':').map_or(case.as_str(), |(id, _)| id);
-        if let Ok(v) = HeaderValue::from_str(id) {
+        // The case id alone (the outcome is the audit record's), so the
+        // header always reads the same way to a client that sends it back.
+        if let Ok(v) = HeaderValue::from_str(&case.case_id) {
             h.insert(X_MENSHEN_REVIEW_CASE, v);
         }
     }

@@ -249,6 +249,163 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
     );
 }
 
+/// A case nobody decides in time is closed as expired (and audited so), a
+/// late resubmission is refused with a code that says so, and decided
+/// cases leave the queue after their retention.
+#[tokio::test]
+async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
+    let up = Upstream::start().await;
+    let (_bundle, cfg) = with_policy(POLICY);
+    let cfg = cfg.replace("[[upstreams]]", "[audit]\nmode = \"sync\"\n\n[[upstreams]]")
+        + "review_expire_hours = 1\nreview_retention_days = 1\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let (p, log) = proxy_with_audit(&cfg, &up, tmp.path()).await;
+    let admin = admin_api(&p).await;
+    let auth = [("authorization", "Bearer admin-key-0123456789")];
+    let path = "/v1/chat/completions";
+    let held = serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":"move 50000 EUR to account X"}]}).to_string();
+    let waiting = post(p.addr, path, &[], &held)
+        .await
+        .header("x-menshen-review-case")
+        .to_owned();
+    let other = held.replace("account X", "account Y");
+    let decided = post(p.addr, path, &[], &other)
+        .await
+        .header("x-menshen-review-case")
+        .to_owned();
+    let r = send(
+        admin,
+        "POST",
+        &format!("/admin/reviews/{decided}/reject"),
+        &auth,
+        r#"{"reviewer":"bob"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let fresh = post(p.addr, path, &[], &held.replace("50000", "70000"))
+        .await
+        .header("x-menshen-review-case")
+        .to_owned();
+
+    // Nothing is old enough yet.
+    let done = menshen_proxy::admin::review_upkeep(&p.shared)
+        .await
+        .unwrap();
+    assert_eq!(done, menshen_proxy::admin::Upkeep::default());
+    // Two hours later for the first case, two days for the decided one.
+    let db = rusqlite::Connection::open(tmp.path().join("review.sqlite")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    db.execute(
+        "UPDATE review_cases SET created_at = ?1 WHERE id = ?2",
+        rusqlite::params![now - 7200, waiting],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE review_cases SET decided_at = ?1 WHERE id = ?2",
+        rusqlite::params![now - 2 * 86_400, decided],
+    )
+    .unwrap();
+    let done = menshen_proxy::admin::review_upkeep(&p.shared)
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        menshen_proxy::admin::Upkeep {
+            expired: 1,
+            purged: 1
+        }
+    );
+
+    let r = send(
+        admin,
+        "GET",
+        &format!("/admin/reviews/{waiting}"),
+        &auth,
+        "",
+    )
+    .await;
+    assert_eq!(r.json()["status"], "rejected", "{}", r.text());
+    assert_eq!(
+        r.json()["outcome"]["reviewer"],
+        "menshen (expired)",
+        "{}",
+        r.text()
+    );
+    let r = send(
+        admin,
+        "POST",
+        &format!("/admin/reviews/{waiting}/approve"),
+        &auth,
+        r#"{"reviewer":"late"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = send(
+        admin,
+        "GET",
+        &format!("/admin/reviews/{decided}"),
+        &auth,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = send(admin, "GET", &format!("/admin/reviews/{fresh}"), &auth, "").await;
+    assert_eq!(r.json()["status"], "pending", "{}", r.text());
+
+    let r = post(
+        p.addr,
+        path,
+        &[("x-menshen-review-case", waiting.as_str())],
+        &held,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "review_expired", "{}", r.text());
+    assert!(up.requests().await.is_empty());
+
+    p.stop().await.unwrap();
+    log.shutdown().await.unwrap();
+    let out = tmp.path().join("bundle");
+    menshen_audit::export(
+        &tmp.path().join("audit"),
+        &menshen_audit::ExportOptions {
+            from_ms: 0,
+            to_ms: u64::MAX / 2,
+            tenant: None,
+            out: out.clone(),
+            include_payloads: false,
+            pinned: None,
+            key_path: None,
+            checkpoint_interval_s: Some(60),
+        },
+    )
+    .unwrap();
+    let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    let outcomes: Vec<(String, String)> = records
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| v["event"]["decision"].clone())
+        .filter(|d| d["review"]["case_id"] == waiting.as_str())
+        .map(|d| {
+            let s = |x: &serde_json::Value| x.as_str().unwrap_or("-").to_owned();
+            (s(&d["review"]["outcome"]), s(&d["decision"]["action"]))
+        })
+        .collect();
+    let want = |o: &str, a: &str| (o.to_owned(), a.to_owned());
+    assert_eq!(
+        outcomes,
+        vec![
+            want("-", "review"),
+            want("expired", "review"),
+            want("expired", "block")
+        ],
+        "{records}"
+    );
+}
+
 /// A policy may hold with a 4xx status (SDKs raise those as errors); the
 /// case id still comes back and still releases the request.
 #[tokio::test]

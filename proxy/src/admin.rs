@@ -249,10 +249,7 @@ async fn decide_review(
     } else {
         ReviewOutcome::Rejected
     };
-    if audit_review_outcome(shared, &case, recorded)
-        .await
-        .is_err()
-    {
+    if audit_review_outcome(shared, &case, recorded).await.is_err() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "audit_unavailable",

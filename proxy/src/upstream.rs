@@ -15,7 +15,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST};
+use http::header::{
+    HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HOST,
+};
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
 use http_body_util::Full;
@@ -221,8 +223,7 @@ impl UpstreamClients {
         idx: usize,
         parts: &http::request::Parts,
         body: Bytes,
-        timeout: Option<Duration>,
-        forward_client_credentials: bool,
+        opts: SendOptions,
     ) -> Result<(Response<Incoming>, Duration), UpstreamError> {
         let target = self
             .targets
@@ -230,19 +231,12 @@ impl UpstreamClients {
             .ok_or_else(|| UpstreamError::Uri(format!("no upstream #{idx}")))?;
         let cfg = &target.cfg;
         let uri = target_uri(&cfg.addr, parts.uri.path_and_query())?;
-        let timeout = timeout.unwrap_or(cfg.timeout);
+        let timeout = opts.timeout.unwrap_or(cfg.timeout);
         let started = Instant::now();
         let mut attempt = 0u32;
         let transport = &target.lanes[LANE.with(std::cell::Cell::get) % target.lanes.len()];
         loop {
-            let req = build_request(
-                cfg,
-                &target.headers,
-                parts,
-                &uri,
-                body.clone(),
-                forward_client_credentials,
-            )?;
+            let req = build_request(cfg, &target.headers, parts, &uri, body.clone(), opts)?;
             let fut = match transport {
                 Transport::Http(c) => c.request(req),
                 Transport::Unix(c) => c.request(req),
@@ -341,15 +335,30 @@ fn target_uri(addr: &UpstreamAddr, pq: Option<&PathAndQuery>) -> Result<Uri, Ups
     }
 }
 
+/// How [`UpstreamClients::send`] sends one request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendOptions {
+    /// Instead of the upstream's own timeout (a route's).
+    pub timeout: Option<Duration>,
+    /// Forward the client's credential headers (open mode, no injected key).
+    pub forward_client_credentials: bool,
+    /// Ask for the response uncompressed (`accept-encoding: identity`)
+    /// instead of relaying the client's `accept-encoding`: a response that
+    /// is scanned must be readable, and OpenAI's and Anthropic's APIs
+    /// compress whenever a client (httpx, `requests`, curl --compressed)
+    /// says it may. Passthrough paths keep the client's choice.
+    pub identity_encoding: bool,
+}
+
 fn build_request(
     cfg: &Upstream,
     prepared: &Prepared,
     parts: &http::request::Parts,
     uri: &Uri,
     body: Bytes,
-    forward_client_credentials: bool,
+    opts: SendOptions,
 ) -> Result<Request<Full<Bytes>>, UpstreamError> {
-    let strip_credentials = !forward_client_credentials || cfg.api_key.is_some();
+    let strip_credentials = !opts.forward_client_credentials || cfg.api_key.is_some();
     let body_len = body.len() as u64;
     let mut req = Request::builder()
         .method(parts.method.clone())
@@ -372,10 +381,14 @@ fn build_request(
             || (strip_credentials && CREDENTIALS.contains(&n))
             || named.iter().any(|h| h == n)
             || n.starts_with("x-menshen-")
+            || (opts.identity_encoding && name == ACCEPT_ENCODING)
         {
             continue;
         }
         headers.append(name.clone(), value.clone());
+    }
+    if opts.identity_encoding {
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     }
     // The body is usually the client's, unchanged: forward its length as
     // given, which spares hyper formatting a new header value.
@@ -508,8 +521,12 @@ mod tests {
             .unwrap()
             .into_parts();
         let uri = target_uri(&cfg.addr, parts.uri.path_and_query()).unwrap();
+        let open = SendOptions {
+            forward_client_credentials: true,
+            ..SendOptions::default()
+        };
         let req =
-            build_request(&cfg, &Prepared::new(&cfg), &parts, &uri, Bytes::new(), true).unwrap();
+            build_request(&cfg, &Prepared::new(&cfg), &parts, &uri, Bytes::new(), open).unwrap();
         let h = req.headers();
         assert!(h.get("authorization").is_none());
         assert_eq!(h.get("x-api-key").unwrap(), "sk-upstream");
@@ -544,7 +561,7 @@ mod tests {
             &parts,
             &uri,
             Bytes::from_static(b"hello"),
-            true,
+            SendOptions::default(),
         )
         .unwrap();
         assert_eq!(same.headers().get("content-length").unwrap(), "5");
@@ -555,7 +572,7 @@ mod tests {
             &parts,
             &uri,
             Bytes::from_static(b"hi"),
-            true,
+            SendOptions::default(),
         )
         .unwrap();
         assert!(other.headers().get("content-length").is_none());

@@ -71,6 +71,17 @@ fn is_json(req: &Request<Bytes>) -> bool {
     }
 }
 
+/// Whether `headers` declare a body content coding other than `identity`
+/// (gzip, deflate, br, zstd, ...): one whose bytes are not the JSON text.
+pub(crate) fn is_encoded(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+}
+
 impl<S> Decode<S> {
     fn prepare(&self, req: &mut Request<Bytes>) -> Result<(), Reject> {
         let settings = &self.shared.settings;
@@ -131,6 +142,16 @@ impl<S> Decode<S> {
                 RejectKind::UnsupportedMediaType,
                 "unsupported_content_type",
                 "request body must be application/json",
+            ));
+        }
+        if is_encoded(req.headers()) {
+            // Compressed bytes would otherwise fail as "invalid UTF-8",
+            // which sends a client looking in the wrong place.
+            return Err(Reject::new(
+                RejectKind::UnsupportedMediaType,
+                "unsupported_content_encoding",
+                "request bodies are scanned and must not be compressed; send them without \
+                 content-encoding",
             ));
         }
         let limits = DecodeLimits::new(settings.max_json_depth);

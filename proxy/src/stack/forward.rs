@@ -11,7 +11,7 @@ use tower::Service;
 
 use super::{ExchangeHandle, ProxyBody, Shared};
 use crate::error::{BoxError, Reject, RejectKind};
-use crate::upstream::UpstreamError;
+use crate::upstream::{SendOptions, UpstreamError};
 
 /// Forwards to the upstream chosen by the route (or the policy).
 #[derive(Clone, Debug)]
@@ -39,14 +39,15 @@ impl Service<Request<Bytes>> for Forward {
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let handle = req.extensions().get::<ExchangeHandle>().cloned();
-            let (upstream, route_timeout) = handle
+            let (upstream, route_timeout, guarded) = handle
                 .as_ref()
-                .map(|h| h.with(|ex| (ex.upstream, ex.route_index)))
-                .map_or((None, None), |(u, r)| {
+                .map(|h| h.with(|ex| (ex.upstream, ex.route_index, ex.guarded)))
+                .map_or((None, None, false), |(u, r, g)| {
                     (
                         u,
                         r.and_then(|i| shared.settings.routes.get(i))
                             .and_then(|r| r.timeout),
+                        g,
                     )
                 });
             let idx = upstream.ok_or_else(|| {
@@ -57,11 +58,12 @@ impl Service<Request<Bytes>> for Forward {
                 )
             })?;
             let (parts, body) = req.into_parts();
-            let forward_creds = shared.settings.clients.is_empty();
-            let result = shared
-                .upstreams
-                .send(idx, &parts, body, route_timeout, forward_creds)
-                .await;
+            let opts = SendOptions {
+                timeout: route_timeout,
+                forward_client_credentials: shared.settings.clients.is_empty(),
+                identity_encoding: guarded,
+            };
+            let result = shared.upstreams.send(idx, &parts, body, opts).await;
             let (resp, elapsed) = result.map_err(|e| {
                 tracing::warn!(upstream = shared.upstreams.name(idx), error = %e, "upstream failed");
                 match e {

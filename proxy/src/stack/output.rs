@@ -116,6 +116,20 @@ where
                 // Upstream errors carry no model output; pass them through.
                 return Ok(resp);
             }
+            if super::decode::is_encoded(resp.headers()) {
+                // Asked for `identity` (see `SendOptions`); a server that
+                // compresses anyway sends bytes no guard can read.
+                tracing::warn!(
+                    content_encoding = ?resp.headers().get(http::header::CONTENT_ENCODING),
+                    "upstream compressed a response it was asked not to"
+                );
+                return Err(Box::new(Reject::new(
+                    RejectKind::BadUpstreamResponse,
+                    "upstream_encoded_response",
+                    "the upstream compressed its response although asked not to; it cannot \
+                     be scanned and was withheld",
+                )) as BoxError);
+            }
             if is_event_stream(&resp) {
                 Ok(stream_response(shared, handle, api, resp, vault))
             } else {

@@ -184,6 +184,50 @@ async fn a_streamed_answer_with_an_injected_fetched_page_is_stopped() {
     assert!(!body.contains("event: error"), "{body}");
 }
 
+/// Clients (httpx, `requests`, curl --compressed) accept gzip and the big
+/// APIs then compress: a scanned response is asked for uncompressed, a
+/// passthrough path keeps the client's choice, and compressed bytes either
+/// way are refused with codes that say so, not read as broken JSON.
+#[tokio::test]
+async fn compression_is_negotiated_away_where_bodies_are_scanned() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let gzip = [("accept-encoding", "gzip, deflate, br")];
+    let r = post(p.addr, "/v1/chat/completions", &gzip, &chat("hello")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(p.addr, "GET", "/v1/models", &gzip, "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = up.requests().await;
+    assert_eq!(seen[0].headers["accept-encoding"], "identity");
+    assert_eq!(seen[1].headers["accept-encoding"], "gzip, deflate, br");
+
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("x-test-behavior", "encoded")],
+        &chat("hello"),
+    )
+    .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(
+        r.json()["error"]["code"],
+        "upstream_encoded_response",
+        "{}",
+        r.text()
+    );
+
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[("content-encoding", "gzip")],
+        "\u{1f}\u{8b} not json",
+    )
+    .await;
+    assert_eq!(r.status, 415, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "unsupported_content_encoding");
+    assert_eq!(up.requests().await.len(), 3, "nothing more was forwarded");
+}
+
 #[tokio::test]
 async fn unix_socket_upstream_for_a_colocated_model_server() {
     let up = Upstream::start().await;

@@ -394,6 +394,14 @@ impl Upstream {
                 json(StatusCode::OK, CHAT_REPLY)
             }
             "malformed" => json(StatusCode::OK, "{\"choices\": [ this is not json"),
+            // Compresses although asked for identity (the bytes are a gzip
+            // header and garbage: no test reads them).
+            "encoded" => Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(full(&b"\x1f\x8b\x08\x00garbage"[..]))
+                .unwrap(),
             "error500" => json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 r#"{"error":{"message":"upstream broke","type":"server_error"}}"#,

@@ -100,7 +100,7 @@ pub fn stream_error_events(
             });
             vec![SseEvent::named("error", body.to_string())]
         }
-        Api::AnthropicMessages => {
+        Api::AnthropicMessages | Api::AnthropicCountTokens => {
             let body = anthropic_error(ty, code, message, None);
             vec![SseEvent::named("error", body.to_string())]
         }

@@ -65,6 +65,11 @@ pub enum Api {
     OpenAiResponses,
     /// Anthropic `POST /v1/messages`.
     AnthropicMessages,
+    /// Anthropic `POST /v1/messages/count_tokens`: a Messages request whose
+    /// answer is a token count. Scanned (and redacted) like a message, since
+    /// the prompt still goes to the provider; Claude Code sends one every
+    /// turn. Its answer carries no text.
+    AnthropicCountTokens,
 }
 
 /// Limits applied while decoding a body.
@@ -223,23 +228,40 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 
 impl Api {
     /// All surfaces.
-    pub const ALL: [Api; 4] = [
+    pub const ALL: [Api; 5] = [
         Api::OpenAiChat,
         Api::OpenAiCompletions,
         Api::OpenAiResponses,
         Api::AnthropicMessages,
+        Api::AnthropicCountTokens,
     ];
 
     /// The surface served at a request path (no query string); a trailing
     /// slash is tolerated. `None` for paths that are not guarded surfaces.
+    ///
+    /// Read from the path's end, because the same wire formats are served
+    /// under many bases: `/v1` (OpenAI, vLLM, llama.cpp, Ollama), none
+    /// (clients whose base URL lacks `/v1`), Azure OpenAI's
+    /// `/openai/deployments/{name}`, OpenRouter's `/api/v1`, Groq's
+    /// `/openai/v1`, DashScope's `/compatible-mode/v1`, Zhipu's
+    /// `/api/paas/v4`, Volcengine's `/api/v3`, and the Anthropic-compatible
+    /// `/anthropic/v1/messages` of DeepSeek and Moonshot. Messages must end
+    /// in `/v1/messages`, so that the Assistants API's
+    /// `/v1/threads/{id}/messages` is not read as Anthropic's.
     pub fn from_path(path: &str) -> Option<Api> {
         let path = path.strip_suffix('/').unwrap_or(path);
-        match path {
-            "/v1/chat/completions" => Some(Api::OpenAiChat),
-            "/v1/completions" => Some(Api::OpenAiCompletions),
-            "/v1/responses" => Some(Api::OpenAiResponses),
-            "/v1/messages" => Some(Api::AnthropicMessages),
-            _ => None,
+        if path.ends_with("/chat/completions") {
+            Some(Api::OpenAiChat)
+        } else if path.ends_with("/completions") {
+            Some(Api::OpenAiCompletions)
+        } else if path.ends_with("/responses") {
+            Some(Api::OpenAiResponses)
+        } else if path.ends_with("/v1/messages") {
+            Some(Api::AnthropicMessages)
+        } else if path.ends_with("/v1/messages/count_tokens") {
+            Some(Api::AnthropicCountTokens)
+        } else {
+            None
         }
     }
 
@@ -250,12 +272,13 @@ impl Api {
             Api::OpenAiCompletions => "openai.completions",
             Api::OpenAiResponses => "openai.responses",
             Api::AnthropicMessages => "anthropic.messages",
+            Api::AnthropicCountTokens => "anthropic.count_tokens",
         }
     }
 
     /// Whether the surface speaks the Anthropic wire format.
     pub const fn is_anthropic(self) -> bool {
-        matches!(self, Api::AnthropicMessages)
+        matches!(self, Api::AnthropicMessages | Api::AnthropicCountTokens)
     }
 }
 
@@ -594,7 +617,7 @@ fn request_meta(
         Api::OpenAiChat => openai::chat_request(tree, b),
         Api::OpenAiCompletions => openai::completions_request(tree, b),
         Api::OpenAiResponses => openai::responses_request(tree, b),
-        Api::AnthropicMessages => anthropic::request(tree, b),
+        Api::AnthropicMessages | Api::AnthropicCountTokens => anthropic::request(tree, b),
     }
 }
 
@@ -645,6 +668,10 @@ pub fn decode_response_bytes(
         Api::OpenAiCompletions => openai::completions_response(&tree, &mut b)?,
         Api::OpenAiResponses => openai::responses_response(&tree, &mut b)?,
         Api::AnthropicMessages => anthropic::response(&tree, &mut b)?,
+        Api::AnthropicCountTokens => {
+            json::obj(&tree, &json::Path::root())?;
+            Meta::default()
+        }
     };
     drop(tree);
     Ok(Decoded::new(api, body, OnceLock::new(), b, meta))

@@ -224,7 +224,7 @@ impl StreamEvent {
                     Api::OpenAiChat => r.chat(&v),
                     Api::OpenAiCompletions => r.completions(&v),
                     Api::OpenAiResponses => r.responses(&v),
-                    Api::AnthropicMessages => r.anthropic(&v),
+                    Api::AnthropicMessages | Api::AnthropicCountTokens => r.anthropic(&v),
                 }
             }
         }

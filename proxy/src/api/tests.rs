@@ -62,6 +62,41 @@ fn api_paths_and_names() {
     assert_eq!(Api::from_path("/v1/messages"), Some(Api::AnthropicMessages));
     assert_eq!(Api::from_path("/v1/models"), None);
     assert_eq!(Api::from_path("/v1/embeddings"), None);
+    // The same formats under other bases.
+    for (path, api) in [
+        ("/chat/completions", Api::OpenAiChat),
+        (
+            "/openai/deployments/gpt-4o/chat/completions",
+            Api::OpenAiChat,
+        ),
+        ("/api/v1/chat/completions", Api::OpenAiChat),
+        ("/compatible-mode/v1/chat/completions", Api::OpenAiChat),
+        ("/api/paas/v4/chat/completions", Api::OpenAiChat),
+        (
+            "/openai/deployments/davinci/completions",
+            Api::OpenAiCompletions,
+        ),
+        ("/openai/responses", Api::OpenAiResponses),
+        ("/anthropic/v1/messages", Api::AnthropicMessages),
+        ("/v1/messages/count_tokens", Api::AnthropicCountTokens),
+        (
+            "/anthropic/v1/messages/count_tokens",
+            Api::AnthropicCountTokens,
+        ),
+    ] {
+        assert_eq!(Api::from_path(path), Some(api), "{path}");
+    }
+    // Not these: the Assistants API's messages, stored completions, token
+    // counting, batches.
+    for path in [
+        "/v1/threads/thread_1/messages",
+        "/v1/chat/completions/chatcmpl-1",
+        "/v1/messages/batches",
+        "/v1/responses/resp_1",
+        "/messages",
+    ] {
+        assert_eq!(Api::from_path(path), None, "{path}");
+    }
     let names: Vec<_> = Api::ALL.iter().map(|a| a.as_str()).collect();
     assert_eq!(
         names,
@@ -69,7 +104,8 @@ fn api_paths_and_names() {
             "openai.chat",
             "openai.completions",
             "openai.responses",
-            "anthropic.messages"
+            "anthropic.messages",
+            "anthropic.count_tokens"
         ]
     );
 }
@@ -1626,7 +1662,7 @@ fn arb_body(api: Api) -> BoxedStrategy<Value> {
                         1 => json!({"type": "function_call_output", "call_id": "c", "output": t}),
                         _ => json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": t}]}),
                     },
-                    Api::AnthropicMessages => match pick % 4 {
+                    Api::AnthropicMessages | Api::AnthropicCountTokens => match pick % 4 {
                         0 => json!({"role": "user", "content": t}),
                         1 => json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": t}]}),
                         2 => json!({"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {"arg": t}}]}),
@@ -1639,6 +1675,7 @@ fn arb_body(api: Api) -> BoxedStrategy<Value> {
                 Api::OpenAiCompletions => json!({"model": "m", "prompt": items}),
                 Api::OpenAiResponses => json!({"model": "m", "instructions": texts[0].0, "input": items}),
                 Api::AnthropicMessages => json!({"model": "m", "max_tokens": 5, "system": texts[0].0, "messages": items, "tools": [{"name": "f", "description": texts[0].0}]}),
+                Api::AnthropicCountTokens => json!({"model": "m", "system": texts[0].0, "messages": items, "tools": [{"name": "f", "description": texts[0].0}]}),
             }
         })
         .boxed()

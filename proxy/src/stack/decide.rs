@@ -809,7 +809,7 @@ where
             }
             // Thinking blocks the output guards changed go back upstream
             // as the model wrote them, or their signatures fail.
-            if decoded.api == api::Api::AnthropicMessages {
+            if decoded.api.is_anthropic() {
                 if let Some(b) = super::thinking::restore_request(&shared.thinking, &body) {
                     body = Bytes::from(b);
                 }

@@ -517,6 +517,8 @@ impl Upstream {
                     let v = serde_json::json!({"id":"msg_1","type":"message","role":"assistant","model":"claude",
                         "content":[{"type":"text","text":text}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}});
                     json(StatusCode::OK, &v.to_string())
+                } else if parts.uri.path() == "/v1/messages/count_tokens" {
+                    json(StatusCode::OK, r#"{"input_tokens":42}"#)
                 } else if parts.uri.path() == "/v1/models" {
                     json(
                         StatusCode::OK,

@@ -93,6 +93,19 @@ pub(super) fn chat_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, Decode
             tool_spec(f, &tp.key(key), b)?;
         }
     }
+    // Predicted output: the client's draft of the answer, which the model
+    // reads like the prompt.
+    if let Some(prediction) = get(root, "prediction") {
+        let pp = p.key("prediction");
+        let mi = b.message(Role::User);
+        chat_content(
+            get(obj(prediction, &pp)?, "content"),
+            &pp.key("content"),
+            b,
+            mi,
+            &text_part,
+        )?;
+    }
     if let Some(functions) = get(root, "functions") {
         let fp = p.key("functions");
         for (i, f) in arr(functions, &fp)?.iter().enumerate() {
@@ -401,6 +414,9 @@ pub(super) fn responses_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, D
         let mi = b.message(Role::System);
         b.text(mi, instructions, &p.key("instructions"));
     }
+    if let Some(prompt) = get(root, "prompt") {
+        prompt_variables(prompt, &p.key("prompt"), b)?;
+    }
     let ip = p.key("input");
     match get(root, "input") {
         None => {}
@@ -426,6 +442,40 @@ pub(super) fn responses_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, D
         }
     }
     Ok(meta)
+}
+
+/// A stored prompt's `variables` (`{"name": "text" | {"type": "input_text",
+/// "text": ...} | an image or file}`): client text substituted into the
+/// prompt, so user text like `input`. Names are the client's, so pointers
+/// are built here rather than from fixed [`Path`] keys.
+fn prompt_variables(v: &Node<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
+    let Some(vars) = get(obj(v, p)?, "variables") else {
+        return Ok(());
+    };
+    let vp = p.key("variables");
+    let vars = obj(vars, &vp)?;
+    let base = vp.pointer();
+    let mi = b.message(Role::User);
+    for (name, value) in vars.iter() {
+        let pointer = format!("{base}/{}", name.replace('~', "~0").replace('/', "~1"));
+        match value {
+            Node::String(s) => b.part(
+                mi,
+                text_part(s.as_ref().to_owned()),
+                Some(Slot::Str(pointer)),
+            ),
+            Node::Object(o) => match o.get("text").and_then(Node::as_str) {
+                Some(text) => b.part(
+                    mi,
+                    text_part(text.to_owned()),
+                    Some(Slot::Str(pointer + "/text")),
+                ),
+                None => b.image(mi, None),
+            },
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// One responses item (input or output). Item types that carry no text the

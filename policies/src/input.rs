@@ -185,7 +185,8 @@ pub struct HttpRequestFacts {
 /// `input.llm`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmRequest {
-    /// API surface (`openai.chat`, `openai.completions`, `openai.responses`, `anthropic.messages`).
+    /// API surface (`openai.chat`, `openai.completions`, `openai.responses`,
+    /// `anthropic.messages`, `anthropic.count_tokens`).
     pub api: String,
     /// Request path.
     pub path: String,
@@ -203,6 +204,10 @@ pub struct LlmRequest {
     pub message_bytes: BTreeMap<String, u64>,
     /// Whether tool results, documents or tool descriptions are present.
     pub has_untrusted_content: bool,
+    /// Parts no guard can read (images, audio, files): a policy that must
+    /// not let unscanned content through holds or blocks on this.
+    #[serde(default)]
+    pub opaque_parts: u64,
 }
 
 /// One finding as a policy sees it.

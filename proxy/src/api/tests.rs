@@ -108,6 +108,14 @@ fn api_paths_and_names() {
             "anthropic.count_tokens"
         ]
     );
+    // Each is a value the policy input schema allows for `input.llm.api`.
+    let schema: Value = serde_json::from_str(menshen_policies::INPUT_SCHEMA).unwrap();
+    let allowed = schema["properties"]["llm"]["properties"]["api"]["enum"]
+        .as_array()
+        .unwrap();
+    for name in names {
+        assert!(allowed.contains(&json!(name)), "{name} missing from the input schema");
+    }
 }
 
 // === OpenAI chat ===

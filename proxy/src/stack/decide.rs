@@ -131,6 +131,12 @@ pub fn policy_input(
         *b = b.saturating_add(bytes);
     }
     input.llm.has_untrusted_content = conv.has_untrusted();
+    input.llm.opaque_parts = conv
+        .messages
+        .iter()
+        .flat_map(|m| &m.parts)
+        .filter(|p| matches!(p, menshen_classifiers::Part::Image { .. }))
+        .count() as u64;
     input.findings = summarize(findings, Some(conv));
     input.risk = guards.scorer.score(findings);
     let failures = match direction {

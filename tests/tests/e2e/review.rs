@@ -406,6 +406,41 @@ async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
     );
 }
 
+/// Content no guard can read (an image) is counted for the policy, so an
+/// operator who must not pass unscanned content can hold or block on it.
+#[tokio::test]
+async fn a_policy_can_refuse_content_no_guard_reads() {
+    let policy = r#"package menshen
+
+import rego.v1
+
+default decision := {"action": "allow", "reasons": []}
+
+decision := {"action": "block", "reasons": ["unscannable_attachment"]} if {
+	input.llm.opaque_parts > 0
+}
+"#;
+    let up = Upstream::start().await;
+    let (_bundle, cfg) = with_policy(policy);
+    let p = proxy(&cfg, &up).await;
+    let image = serde_json::json!({"model":"m","messages":[{"role":"user","content":[
+        {"type":"text","text":"what does this say?"},
+        {"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]})
+    .to_string();
+    let r = post(p.addr, "/v1/chat/completions", &[], &image).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.header("x-menshen-decision"), "block");
+    let r = post(
+        p.addr,
+        "/v1/chat/completions",
+        &[],
+        &chat("what does this say?"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.requests().await.len(), 1);
+}
+
 /// A policy may hold with a 4xx status (SDKs raise those as errors); the
 /// case id still comes back and still releases the request.
 #[tokio::test]

@@ -703,14 +703,15 @@ impl Reader<'_> {
                 &root.key("delta"),
                 Origin::Whole,
             ),
-            "response.function_call_arguments.delta" | "response.custom_tool_call_input.delta" => {
-                self.push(
-                    key(0, DeltaKind::ToolArguments),
-                    v,
-                    &root.key("delta"),
-                    Origin::Whole,
-                )
-            }
+            "response.function_call_arguments.delta"
+            | "response.custom_tool_call_input.delta"
+            | "response.mcp_call_arguments.delta"
+            | "response.code_interpreter_call_code.delta" => self.push(
+                key(0, DeltaKind::ToolArguments),
+                v,
+                &root.key("delta"),
+                Origin::Whole,
+            ),
             "response.reasoning_summary_text.delta" => self.push(
                 key(summary_index, DeltaKind::Reasoning),
                 v,
@@ -742,7 +743,7 @@ impl Reader<'_> {
                     Origin::Snapshot,
                 );
             }
-            "response.function_call_arguments.done" => {
+            "response.function_call_arguments.done" | "response.mcp_call_arguments.done" => {
                 self.boundary = true;
                 self.push(
                     key(0, DeltaKind::ToolArguments),
@@ -757,6 +758,15 @@ impl Reader<'_> {
                     key(0, DeltaKind::ToolArguments),
                     v,
                     &root.key("input"),
+                    Origin::Snapshot,
+                );
+            }
+            "response.code_interpreter_call_code.done" => {
+                self.boundary = true;
+                self.push(
+                    key(0, DeltaKind::ToolArguments),
+                    v,
+                    &root.key("code"),
                     Origin::Snapshot,
                 );
             }
@@ -859,8 +869,22 @@ impl Reader<'_> {
                 let op = p.key("operation");
                 self.push(key(BUILT_IN_TEXT_SUB), v, &op.key("diff"), Origin::Snapshot);
             }
-            Some("mcp_call") => self.tool_results(index, v, &[p.key("output"), p.key("error")]),
+            Some("mcp_call") => {
+                let key = DeltaKey {
+                    index,
+                    sub: 0,
+                    kind: DeltaKind::ToolArguments,
+                };
+                self.push(key, v, &p.key("arguments"), Origin::Snapshot);
+                self.tool_results(index, v, &[p.key("output"), p.key("error")]);
+            }
             Some("code_interpreter_call") => {
+                let key = DeltaKey {
+                    index,
+                    sub: 0,
+                    kind: DeltaKind::ToolArguments,
+                };
+                self.push(key, v, &p.key("code"), Origin::Snapshot);
                 let op = p.key("outputs");
                 let n = op.get(v).and_then(Node::as_array).map_or(0, <[_]>::len);
                 let logs: Vec<Path<'_>> = (0..n).map(|j| op.index(j)).collect();

@@ -114,7 +114,10 @@ fn api_paths_and_names() {
         .as_array()
         .unwrap();
     for name in names {
-        assert!(allowed.contains(&json!(name)), "{name} missing from the input schema");
+        assert!(
+            allowed.contains(&json!(name)),
+            "{name} missing from the input schema"
+        );
     }
 }
 
@@ -1564,6 +1567,32 @@ fn streamed_tool_results_are_untrusted_snapshots_that_can_be_rewritten() {
         t.contains(&(key(2, 0), "crm text".to_owned(), true)),
         "{t:?}"
     );
+    let args = DeltaKey {
+        index: 2,
+        sub: 0,
+        kind: DeltaKind::ToolArguments,
+    };
+    assert!(t.contains(&(args, "{}".to_owned(), true)), "{t:?}");
+    // The MCP call's arguments and the interpreter's code also stream as
+    // deltas of their own, like a function call's.
+    for (ty, field) in [
+        ("response.mcp_call_arguments.delta", "delta"),
+        ("response.code_interpreter_call_code.delta", "delta"),
+        ("response.mcp_call_arguments.done", "arguments"),
+        ("response.code_interpreter_call_code.done", "code"),
+    ] {
+        let data =
+            json!({"type": ty, "output_index": 2, "item_id": "x", field: "rm -rf /"}).to_string();
+        let t = texts(&parse_stream(
+            Api::OpenAiResponses,
+            &format!("event: {ty}\ndata: {data}\n\n"),
+        ));
+        assert_eq!(
+            t,
+            vec![(args, "rm -rf /".to_owned(), ty.ends_with(".done"))],
+            "{ty}"
+        );
+    }
     let item = json!({"type":"code_interpreter_call","id":"ci","code":"print(1)","outputs":[{"type":"logs","logs":"1"}]});
     let item2 =
         json!({"type":"file_search_call","id":"fs","results":[{"file_id":"f","text":"chunk"}]});

@@ -71,6 +71,23 @@ fn is_json(req: &Request<Bytes>) -> bool {
     }
 }
 
+/// Whether `path` could mean another path to the upstream than to the
+/// proxy: a `.` or `..` segment, a percent-encoded `.`, `/` or `\`, or a
+/// backslash. Routes, passthrough prefixes and the API are chosen on the
+/// path as written, and an upstream (or a load balancer before it) that
+/// resolves `/v1/models/../chat/completions` would run a chat completion
+/// the proxy took for a passthrough path: unscanned. Double slashes are
+/// kept (a base URL with a trailing slash makes them, and no server turns
+/// them into another API).
+pub(crate) fn is_ambiguous_path(path: &str) -> bool {
+    let encoded_separator = path.as_bytes().windows(3).any(|w| match w {
+        [b'%', b'2', c] => matches!(c.to_ascii_lowercase(), b'e' | b'f'),
+        [b'%', b'5', c] => c.eq_ignore_ascii_case(&b'c'),
+        _ => false,
+    });
+    encoded_separator || path.contains('\\') || path.split('/').any(|seg| seg == "." || seg == "..")
+}
+
 /// Whether `headers` declare a body content coding other than `identity`
 /// (gzip, deflate, br, zstd, ...): one whose bytes are not the JSON text.
 pub(crate) fn is_encoded(headers: &http::HeaderMap) -> bool {
@@ -97,6 +114,14 @@ impl<S> Decode<S> {
                 )
             })?;
         let path = req.uri().path();
+        if is_ambiguous_path(path) {
+            return Err(Reject::new(
+                RejectKind::BadRequest,
+                "invalid_path",
+                "the request path has dot segments, encoded separators or backslashes, which \
+                 servers resolve differently; send the canonical path",
+            ));
+        }
         let (route_index, route) = handle
             .with(|ex| {
                 settings.routes.iter().enumerate().find(|(_, r)| {
@@ -203,6 +228,37 @@ where
         match self.prepare(&mut req) {
             Ok(()) => Either::Left(self.inner.call(req)),
             Err(r) => Either::Right(future::ready(Err(r.into()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ambiguous_path;
+
+    #[test]
+    fn paths_that_servers_resolve_differently_are_ambiguous() {
+        for p in [
+            "/v1/models/../chat/completions",
+            "/v1/models/./x",
+            "/v1/models/..",
+            "/v1/models%2F..%2Fchat/completions",
+            "/v1/models/%2e%2e/chat/completions",
+            "/v1/models/%2E%2E/chat/completions",
+            "/v1/models\\..\\chat",
+            "/v1/models/%5c",
+        ] {
+            assert!(is_ambiguous_path(p), "{p}");
+        }
+        for p in [
+            "/v1/chat/completions",
+            "//v1/chat/completions",
+            "/v1/models/gpt-4.1",
+            "/v1/models/..hidden",
+            "/v1/files/file-%20x",
+            "/",
+        ] {
+            assert!(!is_ambiguous_path(p), "{p}");
         }
     }
 }

@@ -186,7 +186,8 @@ pub struct HttpRequestFacts {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmRequest {
     /// API surface (`openai.chat`, `openai.completions`, `openai.responses`,
-    /// `anthropic.messages`, `anthropic.count_tokens`).
+    /// `openai.responses.input_tokens`, `anthropic.messages`,
+    /// `anthropic.count_tokens`).
     pub api: String,
     /// Request path.
     pub path: String,

@@ -94,7 +94,7 @@ pub fn stream_error_events(
             });
             vec![SseEvent::data(body.to_string()), SseEvent::data("[DONE]")]
         }
-        Api::OpenAiResponses => {
+        Api::OpenAiResponses | Api::OpenAiResponsesInputTokens => {
             let body = json!({
                 "type": "error", "code": code, "message": message, "param": Value::Null
             });

@@ -63,6 +63,10 @@ pub enum Api {
     OpenAiCompletions,
     /// OpenAI `POST /v1/responses`.
     OpenAiResponses,
+    /// OpenAI `POST /v1/responses/input_tokens`: a Responses request whose
+    /// answer is a token count; guarded like
+    /// [`AnthropicCountTokens`](Api::AnthropicCountTokens).
+    OpenAiResponsesInputTokens,
     /// Anthropic `POST /v1/messages`.
     AnthropicMessages,
     /// Anthropic `POST /v1/messages/count_tokens`: a Messages request whose
@@ -228,10 +232,11 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 
 impl Api {
     /// All surfaces.
-    pub const ALL: [Api; 5] = [
+    pub const ALL: [Api; 6] = [
         Api::OpenAiChat,
         Api::OpenAiCompletions,
         Api::OpenAiResponses,
+        Api::OpenAiResponsesInputTokens,
         Api::AnthropicMessages,
         Api::AnthropicCountTokens,
     ];
@@ -256,6 +261,8 @@ impl Api {
             Some(Api::OpenAiCompletions)
         } else if path.ends_with("/responses") {
             Some(Api::OpenAiResponses)
+        } else if path.ends_with("/responses/input_tokens") {
+            Some(Api::OpenAiResponsesInputTokens)
         } else if path.ends_with("/v1/messages") {
             Some(Api::AnthropicMessages)
         } else if path.ends_with("/v1/messages/count_tokens") {
@@ -271,6 +278,7 @@ impl Api {
             Api::OpenAiChat => "openai.chat",
             Api::OpenAiCompletions => "openai.completions",
             Api::OpenAiResponses => "openai.responses",
+            Api::OpenAiResponsesInputTokens => "openai.responses.input_tokens",
             Api::AnthropicMessages => "anthropic.messages",
             Api::AnthropicCountTokens => "anthropic.count_tokens",
         }
@@ -616,7 +624,9 @@ fn request_meta(
     match api {
         Api::OpenAiChat => openai::chat_request(tree, b),
         Api::OpenAiCompletions => openai::completions_request(tree, b),
-        Api::OpenAiResponses => openai::responses_request(tree, b),
+        Api::OpenAiResponses | Api::OpenAiResponsesInputTokens => {
+            openai::responses_request(tree, b)
+        }
         Api::AnthropicMessages | Api::AnthropicCountTokens => anthropic::request(tree, b),
     }
 }
@@ -668,7 +678,7 @@ pub fn decode_response_bytes(
         Api::OpenAiCompletions => openai::completions_response(&tree, &mut b)?,
         Api::OpenAiResponses => openai::responses_response(&tree, &mut b)?,
         Api::AnthropicMessages => anthropic::response(&tree, &mut b)?,
-        Api::AnthropicCountTokens => {
+        Api::AnthropicCountTokens | Api::OpenAiResponsesInputTokens => {
             json::obj(&tree, &json::Path::root())?;
             Meta::default()
         }

@@ -223,7 +223,7 @@ impl StreamEvent {
                 match api {
                     Api::OpenAiChat => r.chat(&v),
                     Api::OpenAiCompletions => r.completions(&v),
-                    Api::OpenAiResponses => r.responses(&v),
+                    Api::OpenAiResponses | Api::OpenAiResponsesInputTokens => r.responses(&v),
                     Api::AnthropicMessages | Api::AnthropicCountTokens => r.anthropic(&v),
                 }
             }

@@ -77,6 +77,10 @@ fn api_paths_and_names() {
             Api::OpenAiCompletions,
         ),
         ("/openai/responses", Api::OpenAiResponses),
+        (
+            "/v1/responses/input_tokens",
+            Api::OpenAiResponsesInputTokens,
+        ),
         ("/anthropic/v1/messages", Api::AnthropicMessages),
         ("/v1/messages/count_tokens", Api::AnthropicCountTokens),
         (
@@ -104,6 +108,7 @@ fn api_paths_and_names() {
             "openai.chat",
             "openai.completions",
             "openai.responses",
+            "openai.responses.input_tokens",
             "anthropic.messages",
             "anthropic.count_tokens"
         ]
@@ -1729,7 +1734,7 @@ fn arb_body(api: Api) -> BoxedStrategy<Value> {
                         _ => json!({"role": "tool", "tool_call_id": format!("c{i}"), "content": t}),
                     },
                     Api::OpenAiCompletions => json!(t),
-                    Api::OpenAiResponses => match pick % 3 {
+                    Api::OpenAiResponses | Api::OpenAiResponsesInputTokens => match pick % 3 {
                         0 => json!({"role": "user", "content": t}),
                         1 => json!({"type": "function_call_output", "call_id": "c", "output": t}),
                         _ => json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": t}]}),
@@ -1745,7 +1750,7 @@ fn arb_body(api: Api) -> BoxedStrategy<Value> {
             match api {
                 Api::OpenAiChat => json!({"model": "m", "messages": items, "tools": [{"type": "function", "function": {"name": "f", "description": texts[0].0}}]}),
                 Api::OpenAiCompletions => json!({"model": "m", "prompt": items}),
-                Api::OpenAiResponses => json!({"model": "m", "instructions": texts[0].0, "input": items}),
+                Api::OpenAiResponses | Api::OpenAiResponsesInputTokens => json!({"model": "m", "instructions": texts[0].0, "input": items}),
                 Api::AnthropicMessages => json!({"model": "m", "max_tokens": 5, "system": texts[0].0, "messages": items, "tools": [{"name": "f", "description": texts[0].0}]}),
                 Api::AnthropicCountTokens => json!({"model": "m", "system": texts[0].0, "messages": items, "tools": [{"name": "f", "description": texts[0].0}]}),
             }

@@ -492,7 +492,7 @@ fn operation(api: Api) -> &'static str {
     match api {
         Api::OpenAiCompletions => "text_completion",
         Api::OpenAiChat | Api::OpenAiResponses | Api::AnthropicMessages => "chat",
-        Api::AnthropicCountTokens => "count_tokens",
+        Api::AnthropicCountTokens | Api::OpenAiResponsesInputTokens => "count_tokens",
     }
 }
 

@@ -519,6 +519,11 @@ impl Upstream {
                     json(StatusCode::OK, &v.to_string())
                 } else if parts.uri.path() == "/v1/messages/count_tokens" {
                     json(StatusCode::OK, r#"{"input_tokens":42}"#)
+                } else if parts.uri.path() == "/v1/responses/input_tokens" {
+                    json(
+                        StatusCode::OK,
+                        r#"{"object":"response.input_tokens","input_tokens":42}"#,
+                    )
                 } else if parts.uri.path() == "/v1/models" {
                     json(
                         StatusCode::OK,

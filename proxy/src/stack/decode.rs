@@ -72,8 +72,8 @@ fn is_json(req: &Request<Bytes>) -> bool {
 }
 
 /// Whether `path` could mean another path to the upstream than to the
-/// proxy: a `.` or `..` segment, a percent-encoded `.`, `/` or `\`, or a
-/// backslash. Routes, passthrough prefixes and the API are chosen on the
+/// proxy: a `.` or `..` segment (also with path parameters, `..;x`), a
+/// percent-encoded `.`, `/` or `\`, or a backslash. Routes, passthrough prefixes and the API are chosen on the
 /// path as written, and an upstream (or a load balancer before it) that
 /// resolves `/v1/models/../chat/completions` would run a chat completion
 /// the proxy took for a passthrough path: unscanned. Double slashes are
@@ -85,7 +85,13 @@ pub(crate) fn is_ambiguous_path(path: &str) -> bool {
         [b'%', b'5', c] => c.eq_ignore_ascii_case(&b'c'),
         _ => false,
     });
-    encoded_separator || path.contains('\\') || path.split('/').any(|seg| seg == "." || seg == "..")
+    encoded_separator
+        || path.contains('\\')
+        || path.split('/').any(|seg| {
+            // `..;x` is `..` to servers that strip path parameters (Tomcat, Jetty).
+            let name = seg.split(';').next().unwrap_or(seg);
+            name == "." || name == ".."
+        })
 }
 
 /// Whether `headers` declare a body content coding other than `identity`
@@ -247,6 +253,8 @@ mod tests {
             "/v1/models/%2E%2E/chat/completions",
             "/v1/models\\..\\chat",
             "/v1/models/%5c",
+            "/v1/models/..;/chat/completions",
+            "/v1/models/.;x/y",
         ] {
             assert!(is_ambiguous_path(p), "{p}");
         }

@@ -325,6 +325,8 @@ pub async fn review_upkeep(shared: &Shared) -> Result<Upkeep, BoxError> {
         // Logged and counted inside; the case stays closed either way.
         let _ = audit_review_outcome(shared, case, ReviewOutcome::Expired).await;
     }
+    shared.metrics.review_upkeep("expired", closed.len() as u64);
+    shared.metrics.review_upkeep("purged", purged as u64);
     Ok(Upkeep {
         expired: closed.len(),
         purged,
@@ -338,6 +340,7 @@ pub async fn review_upkeep_loop(shared: Arc<Shared>, every: std::time::Duration)
     loop {
         tick.tick().await;
         if let Err(e) = review_upkeep(&shared).await {
+            shared.metrics.review_upkeep("failed", 1);
             tracing::error!(error = %e, "review queue upkeep failed; retrying at the next interval");
         }
     }

@@ -61,6 +61,7 @@ pub struct Metrics {
     policy_errors: Counter,
     telemetry_exported: Counter,
     telemetry_dropped: Family<Labels<1>, Counter>,
+    review_upkeep: Family<Labels<1>, Counter>,
 }
 
 impl Default for Metrics {
@@ -171,6 +172,12 @@ impl Metrics {
             "Trace spans dropped, by reason (queue_full, export_failed)",
             telemetry_dropped.clone(),
         );
+        let review_upkeep = Family::default();
+        r.register(
+            "menshen_review_upkeep",
+            "Review queue upkeep: cases closed as expired, decided cases deleted past retention, failed passes (event)",
+            review_upkeep.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             requests,
@@ -190,6 +197,7 @@ impl Metrics {
             policy_errors,
             telemetry_exported,
             telemetry_dropped,
+            review_upkeep,
         }
     }
 
@@ -329,6 +337,16 @@ impl Metrics {
     /// Policy failed.
     pub fn policy_error(&self) {
         self.policy_errors.inc();
+    }
+
+    /// `n` review cases `event` (`expired`, `purged`), or a failed upkeep
+    /// pass (`failed`, n = 1).
+    pub fn review_upkeep(&self, event: &'static str, n: u64) {
+        if n > 0 {
+            self.review_upkeep
+                .get_or_create(&[("event", Cow::Borrowed(event))])
+                .inc_by(n);
+        }
     }
 }
 

@@ -318,6 +318,15 @@ async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
             purged: 1
         }
     );
+    let metrics = p.shared.metrics.encode();
+    assert!(
+        metrics.contains("menshen_review_upkeep_total{event=\"expired\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("menshen_review_upkeep_total{event=\"purged\"} 1"),
+        "{metrics}"
+    );
 
     let r = send(
         admin,

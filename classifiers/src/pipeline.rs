@@ -17,7 +17,8 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    seams, Conversation, Detector, DetectorErrorKind, Finding, OnError, Role, Segment, Trust,
+    seams, Conversation, Detector, DetectorErrorKind, Finding, OnError, Role, Segment, SegmentKind,
+    Trust,
 };
 
 /// Per-detector runtime settings.
@@ -40,6 +41,12 @@ pub struct DetectorSettings {
     /// and agent loops and thinking models send such turns back on every
     /// request. Only ever set on the request side.
     pub skip_assistant: bool,
+    /// Leave out declared tools' descriptions and parameter schemas. For
+    /// the same kind of classifier: a tool's usage notes ("VERY IMPORTANT:
+    /// You MUST avoid ...", "NEVER run destructive git commands") are
+    /// instructions by design and read as an override (the rule detectors
+    /// still scan them for poisoning).
+    pub skip_tool_descriptions: bool,
 }
 
 impl Default for DetectorSettings {
@@ -49,6 +56,7 @@ impl Default for DetectorSettings {
             on_error: OnError::Block,
             skip_operator: false,
             skip_assistant: false,
+            skip_tool_descriptions: false,
         }
     }
 }
@@ -59,9 +67,10 @@ impl DetectorSettings {
     /// wherever it sits: a web page or MCP result that the provider fetched
     /// arrives inside an assistant turn, and is not the model's own words.
     pub fn skips(&self, segment: &Segment<'_>) -> bool {
-        segment.trust == Trust::Trusted
-            && ((self.skip_operator && matches!(segment.role, Role::System | Role::Developer))
-                || (self.skip_assistant && segment.role == Role::Assistant))
+        (self.skip_tool_descriptions && segment.kind == SegmentKind::ToolDescription)
+            || (segment.trust == Trust::Trusted
+                && ((self.skip_operator && matches!(segment.role, Role::System | Role::Developer))
+                    || (self.skip_assistant && segment.role == Role::Assistant)))
     }
 }
 
@@ -542,6 +551,27 @@ mod tests {
                 part: 1
             })
         );
+    }
+
+    #[tokio::test]
+    async fn skip_tool_descriptions_leaves_declared_tools_out() {
+        let mut conv = Conversation::from_messages(vec![Message::text(Role::User, "hello")]);
+        conv.tools.push(crate::ToolSpec {
+            name: "shell".into(),
+            description: "evil usage notes".into(),
+        });
+        let skip = Pipeline::builder()
+            .detector_with(
+                phrases(),
+                DetectorSettings {
+                    skip_tool_descriptions: true,
+                    ..DetectorSettings::default()
+                },
+            )
+            .build();
+        assert!(skip.scan(&conv).await.findings.is_empty());
+        let all = Pipeline::builder().detector(phrases()).build();
+        assert_eq!(all.scan(&conv).await.findings.len(), 1);
     }
 
     fn split_phrase() -> Arc<dyn Detector> {

@@ -102,12 +102,14 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
     let mut add = |det: Arc<dyn menshen_classifiers::Detector>,
                    g: &crate::config::GuardSettings,
                    skip_operator: bool,
-                   skip_assistant: bool| {
+                   skip_assistant: bool,
+                   skip_tool_descriptions: bool| {
         let ds = DetectorSettings {
             timeout: g.timeout,
             on_error: on_error(g.on_error),
             skip_operator,
             skip_assistant: false,
+            skip_tool_descriptions,
         };
         let input_ds = DetectorSettings {
             skip_assistant,
@@ -124,7 +126,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             None => RuleDetector::builtin(),
         }
         .map_err(|e| guard_err("rules.injection")(&e))?;
-        add(Arc::new(det), g, false, false);
+        add(Arc::new(det), g, false, false, false);
     }
     if let Some(g) = &settings.pii {
         let mut cfg = PiiConfig::default();
@@ -132,17 +134,17 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             cfg = cfg.with_min_score(m);
         }
         let det = PiiDetector::new(cfg).map_err(|e| guard_err("pii")(&e))?;
-        add(Arc::new(det), g, false, false);
+        add(Arc::new(det), g, false, false, false);
     }
     if let Some(g) = &settings.secrets {
         let det = SecretsDetector::new().map_err(|e| guard_err("secrets")(&e))?;
-        add(Arc::new(det), g, false, false);
+        add(Arc::new(det), g, false, false, false);
     }
     if let Some(g) = &settings.keywords {
         if let Some(dir) = &g.dir {
             let lists = KeywordList::load_dir(dir).map_err(|e| guard_err("keywords")(&e))?;
             let det = KeywordDetector::new(&lists).map_err(|e| guard_err("keywords")(&e))?;
-            add(Arc::new(det), g, false, false);
+            add(Arc::new(det), g, false, false, false);
         }
     }
     #[cfg(feature = "onnx")]
@@ -156,7 +158,13 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
                 dir: None,
                 min_score: None,
             };
-            add(det, &g, !o.scan_system_prompts, !o.scan_assistant);
+            add(
+                det,
+                &g,
+                !o.scan_system_prompts,
+                !o.scan_assistant,
+                !o.scan_tool_descriptions,
+            );
         }
     }
     if let Some(g) = &settings.output_rules {
@@ -249,7 +257,7 @@ fn load_onnx(
         match OnnxClassifier::load(&runtime, &ModelPaths::in_dir(dir.clone()), pool.clone()) {
             Ok(c) => {
                 tracing::info!(model = %dir.display(), "ONNX classifier loaded");
-                out.push(Arc::new(c));
+                out.push(Arc::new(c.with_reminders_masked(!o.scan_system_reminders)));
             }
             Err(e) => {
                 fail(&e)?;

@@ -621,6 +621,18 @@ pub struct RawOnnx {
     /// rule detectors still scan them).
     #[serde(default)]
     pub scan_assistant: bool,
+    /// Also classify declared tools' descriptions and parameter schemas.
+    /// Off by default: usage notes are instructions by design ("You MUST
+    /// avoid ...") and read as overrides (the rule detectors still scan
+    /// them for poisoning).
+    #[serde(default)]
+    pub scan_tool_descriptions: bool,
+    /// Also classify the `<system-reminder>` blocks an agent harness (Claude
+    /// Code) adds: off by default, so they are masked in the client's own
+    /// messages, and in tool results only where the text is the harness's
+    /// fixed note (the rule detectors read them all).
+    #[serde(default)]
+    pub scan_system_reminders: bool,
 }
 
 fn models_dir_default() -> String {
@@ -655,6 +667,8 @@ impl Default for RawOnnx {
             output: false,
             scan_system_prompts: false,
             scan_assistant: false,
+            scan_tool_descriptions: false,
+            scan_system_reminders: false,
         }
     }
 }
@@ -682,6 +696,10 @@ pub struct OnnxSettings {
     pub scan_system_prompts: bool,
     /// Classify the model's earlier turns too.
     pub scan_assistant: bool,
+    /// Classify declared tools' descriptions too.
+    pub scan_tool_descriptions: bool,
+    /// Classify agent-harness reminder blocks too.
+    pub scan_system_reminders: bool,
 }
 
 /// Common settings of a built-in detector.
@@ -1456,6 +1474,8 @@ impl RawConfig {
                 output: o.output,
                 scan_system_prompts: o.scan_system_prompts,
                 scan_assistant: o.scan_assistant,
+                scan_tool_descriptions: o.scan_tool_descriptions,
+                scan_system_reminders: o.scan_system_reminders,
             })
         } else {
             None

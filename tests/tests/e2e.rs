@@ -11,6 +11,7 @@ mod e2e {
     pub mod support;
 
     mod admin;
+    mod agents;
     mod audit;
     mod blocking;
     mod failures;

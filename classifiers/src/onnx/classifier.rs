@@ -9,7 +9,7 @@ use super::config::{not_found_or_invalid, ModelManifest, ModelPaths, PoolConfig}
 use super::error::{OnnxError, OnnxErrorKind};
 use super::pool::{InferencePool, WindowScores};
 use super::runtime::OnnxRuntime;
-use crate::{Category, Detector, Finding, ScanFuture, Segment, Span};
+use crate::{Category, Detector, Finding, ScanFuture, Segment, Span, Trust};
 
 /// An ONNX text classifier (`onnx.injection`, `onnx.harm`, ...).
 ///
@@ -23,6 +23,9 @@ pub struct OnnxClassifier {
     category_cols: Vec<(usize, String, Vec<Category>)>,
     /// Categories when no category column applies.
     default_categories: Vec<Category>,
+    /// Mask agent-harness reminder blocks before classifying (see
+    /// [`super::harness`]).
+    mask_reminders: bool,
 }
 
 /// The outcome of classifying one text.
@@ -98,7 +101,16 @@ impl OnnxClassifier {
             score_idx,
             category_cols,
             default_categories,
+            mask_reminders: true,
         })
+    }
+
+    /// Whether `<system-reminder>` blocks that an agent harness adds are
+    /// masked before classifying (default on; see [`super::harness`]).
+    #[must_use]
+    pub fn with_reminders_masked(mut self, on: bool) -> Self {
+        self.mask_reminders = on;
+        self
     }
 
     /// The model's manifest.
@@ -210,8 +222,16 @@ impl Detector for OnnxClassifier {
 
     fn scan<'a>(&'a self, segment: Segment<'a>) -> ScanFuture<'a> {
         Box::pin(async move {
+            let text = if self.mask_reminders {
+                super::harness::mask_reminders(segment.text, segment.trust == Trust::Trusted)
+            } else {
+                std::borrow::Cow::Borrowed(segment.text)
+            };
+            if text.trim().is_empty() {
+                return Ok(Vec::new());
+            }
             let c = self
-                .classify(segment.text)
+                .classify(&text)
                 .await
                 .map_err(|e| e.into_detector_error(&self.manifest.detector_id))?;
             Ok(self.findings(&c))

@@ -49,6 +49,7 @@
 mod classifier;
 mod config;
 mod error;
+mod harness;
 mod pool;
 mod runtime;
 mod window;
@@ -60,6 +61,7 @@ pub use config::{
     PoolConfig,
 };
 pub use error::{OnnxError, OnnxErrorKind};
+pub use harness::mask_reminders;
 pub use pool::{InferencePool, WindowScores};
 pub use runtime::{OnnxRuntime, ORT_DYLIB_ENV, VENDOR_DYLIB};
 

@@ -414,6 +414,18 @@ pub(super) fn type_of<'a>(m: &'a Obj<'_>) -> Option<&'a str> {
     m.get("type").and_then(Node::as_str)
 }
 
+/// The fields of `o` by key, not in document order: the walks over
+/// client-shaped objects ([`Builder::tool_output_texts`],
+/// [`Builder::schema_texts`]) number texts in the order they visit them, and
+/// a re-encoded body (serde_json's map sorts keys) must number them the
+/// same, or an edit would land on another text's location when it is read
+/// again.
+pub(super) fn sorted_fields<'o, 'a>(o: &'o Obj<'a>) -> Vec<(&'o str, &'o Node<'a>)> {
+    let mut fields: Vec<_> = o.iter().collect();
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    fields
+}
+
 /// Fields of a tool's output that [`Builder::tool_output_texts`] leaves
 /// out: tags, ids, timestamps, addresses and opaque payloads, which no model
 /// reads as instructions and which a redaction must not rewrite (a changed
@@ -532,7 +544,7 @@ impl Builder {
         let at = pointer.len();
         match schema {
             Node::Object(o) => {
-                for (k, v) in o.iter() {
+                for (k, v) in sorted_fields(o) {
                     pointer.push('/');
                     pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
                     match (k, v) {
@@ -604,7 +616,7 @@ impl Builder {
                 }
                 // A base64 source (a PDF, an image): `data` is not text.
                 let binary = ty == Some("base64");
-                for (k, v) in o.iter() {
+                for (k, v) in sorted_fields(o) {
                     if opaque_output_key(k) || (binary && k == "data") {
                         continue;
                     }

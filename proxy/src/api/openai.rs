@@ -456,7 +456,7 @@ fn prompt_variables(v: &Node<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), D
     let vars = obj(vars, &vp)?;
     let base = vp.pointer();
     let mi = b.message(Role::User);
-    for (name, value) in vars.iter() {
+    for (name, value) in super::json::sorted_fields(vars) {
         let pointer = format!("{base}/{}", name.replace('~', "~0").replace('/', "~1"));
         match value {
             Node::String(s) => b.part(

@@ -4,7 +4,8 @@ use super::node::{Node, Obj};
 use menshen_classifiers::{Part, Role};
 
 use super::json::{
-    arr, get, obj, opt_bool, opt_str, opt_u64, req, string, type_of, wrong, Builder, Path,
+    arr, declared_tool, get, obj, opt_bool, opt_str, opt_u64, req, string, type_of, wrong, Builder,
+    Path,
 };
 use super::{DecodeError, Meta, Slot};
 
@@ -54,15 +55,7 @@ pub(super) fn request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, DecodeError
     if let Some(tools) = get(root, "tools") {
         let tp = p.key("tools");
         for (i, t) in arr(tools, &tp)?.iter().enumerate() {
-            let tp = tp.index(i);
-            let t = obj(t, &tp)?;
-            let name = opt_str(t, "name", &tp)?.unwrap_or_default();
-            let description = opt_str(t, "description", &tp)?.map(|d| (d, tp.key("description")));
-            b.tool(name, description);
-            if let Some(schema) = get(t, "input_schema") {
-                let mut pointer = tp.key("input_schema").pointer();
-                b.schema_texts(name, schema, &mut pointer);
-            }
+            declared_tool(t, &tp.index(i), b, "input_schema")?;
         }
     }
     Ok(meta)

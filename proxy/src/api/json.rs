@@ -409,6 +409,27 @@ pub(super) fn opt_u64(
         .transpose()
 }
 
+/// A declared tool `{name, description, <schema_key>}` (OpenAI `function`
+/// and `custom` tools with `parameters`; Anthropic tools and MCP tool lists
+/// with `input_schema`): its description and the texts of its parameter
+/// schema become tool descriptions.
+pub(super) fn declared_tool(
+    v: &Node<'_>,
+    p: &Path<'_>,
+    b: &mut Builder,
+    schema_key: &'static str,
+) -> Result<(), DecodeError> {
+    let t = obj(v, p)?;
+    let name = opt_str(t, "name", p)?.unwrap_or_default();
+    let description = opt_str(t, "description", p)?.map(|d| (d, p.key("description")));
+    b.tool(name, description);
+    if let Some(schema) = get(t, schema_key) {
+        let mut pointer = p.key(schema_key).pointer();
+        b.schema_texts(name, schema, &mut pointer);
+    }
+    Ok(())
+}
+
 /// The `type` tag of a content block or item, if it is a string.
 pub(super) fn type_of<'a>(m: &'a Obj<'_>) -> Option<&'a str> {
     m.get("type").and_then(Node::as_str)

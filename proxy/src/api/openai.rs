@@ -4,8 +4,8 @@ use super::node::{Node, Obj};
 use menshen_classifiers::{Part, Role};
 
 use super::json::{
-    arr, data_url_media_type, get, obj, opt_bool, opt_str, opt_u64, req, string, type_of, wrong,
-    Builder, Path,
+    arr, data_url_media_type, declared_tool, get, obj, opt_bool, opt_str, opt_u64, req, string,
+    type_of, wrong, Builder, Path,
 };
 use super::{DecodeError, Meta, Slot};
 
@@ -90,7 +90,7 @@ pub(super) fn chat_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, Decode
                 "function"
             };
             let Some(f) = get(t, key) else { continue };
-            tool_spec(f, &tp.key(key), b)?;
+            declared_tool(f, &tp.key(key), b, "parameters")?;
         }
     }
     // Predicted output: the client's draft of the answer, which the model
@@ -109,7 +109,7 @@ pub(super) fn chat_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, Decode
     if let Some(functions) = get(root, "functions") {
         let fp = p.key("functions");
         for (i, f) in arr(functions, &fp)?.iter().enumerate() {
-            tool_spec(f, &fp.index(i), b)?;
+            declared_tool(f, &fp.index(i), b, "parameters")?;
         }
     }
     Ok(meta)
@@ -117,18 +117,6 @@ pub(super) fn chat_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, Decode
 
 /// `{name, description?}` as in chat `tools[].function`, legacy `functions[]`
 /// and responses `tools[]`.
-fn tool_spec(v: &Node<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
-    let f = obj(v, p)?;
-    let name = opt_str(f, "name", p)?.unwrap_or_default();
-    let description = opt_str(f, "description", p)?.map(|d| (d, p.key("description")));
-    b.tool(name, description);
-    if let Some(schema) = get(f, "parameters") {
-        let mut pointer = p.key("parameters").pointer();
-        b.schema_texts(name, schema, &mut pointer);
-    }
-    Ok(())
-}
-
 fn chat_message(v: &Node<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), DecodeError> {
     let m = obj(v, p)?;
     let role_name = string(req(m, "role", p)?, &p.key("role"))?;
@@ -437,7 +425,7 @@ pub(super) fn responses_request(v: &Node<'_>, b: &mut Builder) -> Result<Meta, D
             let tp = tp.index(i);
             // Built-in tools (web_search, file_search, ...) have no description to scan.
             if matches!(type_of(obj(t, &tp)?), Some("function" | "custom")) {
-                tool_spec(t, &tp, b)?;
+                declared_tool(t, &tp, b, "parameters")?;
             }
         }
     }
@@ -683,15 +671,7 @@ fn mcp_tools(item: &Obj<'_>, p: &Path<'_>, b: &mut Builder) -> Result<(), Decode
     };
     let tp = p.key("tools");
     for (i, t) in arr(tools, &tp)?.iter().enumerate() {
-        let tp = tp.index(i);
-        let t = obj(t, &tp)?;
-        let name = opt_str(t, "name", &tp)?.unwrap_or_default();
-        let description = opt_str(t, "description", &tp)?.map(|d| (d, tp.key("description")));
-        b.tool(name, description);
-        if let Some(schema) = get(t, "input_schema") {
-            let mut pointer = tp.key("input_schema").pointer();
-            b.schema_texts(name, schema, &mut pointer);
-        }
+        declared_tool(t, &tp.index(i), b, "input_schema")?;
     }
     Ok(())
 }

@@ -1032,38 +1032,6 @@ review = false
     )
 }
 
-/// Exports the audit log under `dir`, verifies the bundle and returns its
-/// records.
-fn verified_records(dir: &Path) -> String {
-    use menshen_audit::{export, verify_bundle, ExportOptions, VerifyOptions};
-    let out = dir.join(format!("bundle-{}", uuid_like()));
-    export(
-        &dir.join("audit"),
-        &ExportOptions {
-            from_ms: 0,
-            to_ms: u64::MAX / 2,
-            tenant: None,
-            out: out.clone(),
-            include_payloads: true,
-            pinned: None,
-            key_path: None,
-            checkpoint_interval_s: Some(3600),
-        },
-    )
-    .unwrap();
-    let report = verify_bundle(
-        &out,
-        &VerifyOptions {
-            keys: None,
-            previous_checkpoint: None,
-            verbose: false,
-        },
-    )
-    .unwrap();
-    assert!(report.is_valid(), "{:?}", report.items);
-    std::fs::read_to_string(out.join("records.jsonl")).unwrap()
-}
-
 fn assert_all_recorded(records: &str, ids: &[String]) {
     let missing: Vec<&String> = ids
         .iter()

@@ -201,22 +201,7 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
     // rejected, refused.
     p.stop().await.unwrap();
     log.shutdown().await.unwrap();
-    let out = tmp.path().join("bundle");
-    menshen_audit::export(
-        &tmp.path().join("audit"),
-        &menshen_audit::ExportOptions {
-            from_ms: 0,
-            to_ms: u64::MAX / 2,
-            tenant: None,
-            out: out.clone(),
-            include_payloads: false,
-            pinned: None,
-            key_path: None,
-            checkpoint_interval_s: Some(60),
-        },
-    )
-    .unwrap();
-    let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    let records = verified_records(tmp.path());
     let reviews: Vec<(String, String, String)> = records
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -377,22 +362,7 @@ async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
 
     p.stop().await.unwrap();
     log.shutdown().await.unwrap();
-    let out = tmp.path().join("bundle");
-    menshen_audit::export(
-        &tmp.path().join("audit"),
-        &menshen_audit::ExportOptions {
-            from_ms: 0,
-            to_ms: u64::MAX / 2,
-            tenant: None,
-            out: out.clone(),
-            include_payloads: false,
-            pinned: None,
-            key_path: None,
-            checkpoint_interval_s: Some(60),
-        },
-    )
-    .unwrap();
-    let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    let records = verified_records(tmp.path());
     let outcomes: Vec<(String, String)> = records
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

@@ -67,6 +67,25 @@ pub static CITATION: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLoc
 
 pub const THINKING_SIGNATURE: &str = "EqQBCkYIARgCKkD-mock-signature";
 
+/// SSE frames named after each event's `type`, as Anthropic and the
+/// Responses API send them.
+fn named_frames(events: impl IntoIterator<Item = serde_json::Value>) -> Vec<String> {
+    events
+        .into_iter()
+        .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
+        .collect()
+}
+
+/// `events` numbered with `sequence_number`, as the Responses API does.
+fn sequenced(
+    events: impl IntoIterator<Item = serde_json::Value>,
+) -> impl Iterator<Item = serde_json::Value> {
+    events.into_iter().enumerate().map(|(n, mut e)| {
+        e["sequence_number"] = n.into();
+        e
+    })
+}
+
 fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
     let mut frames = Vec::new();
     let tool = api.ends_with("-tool");
@@ -89,12 +108,7 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
             serde_json::json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}),
             serde_json::json!({"type":"message_stop"}),
         ]);
-        for e in events {
-            frames.push(format!(
-                "event: {}\ndata: {e}\n\n",
-                e["type"].as_str().unwrap_or("")
-            ));
-        }
+        frames.extend(named_frames(events));
         return frames;
     }
     if api.starts_with("anthropic") && !matches!(api, "anthropic-fetch" | "anthropic-cited") {
@@ -149,12 +163,7 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
             serde_json::json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}),
             serde_json::json!({"type":"message_stop"}),
         ];
-        for e in events {
-            frames.push(format!(
-                "event: {}\ndata: {e}\n\n",
-                e["type"].as_str().unwrap_or("")
-            ));
-        }
+        frames.extend(named_frames(events));
     } else if api == "anthropic-cited" {
         // An answer (the pieces) that cites a document, as the API streams
         // it: the citation arrives whole in a `citations_delta`.
@@ -168,12 +177,7 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
             serde_json::json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}),
             serde_json::json!({"type":"message_stop"}),
         ];
-        for e in events {
-            frames.push(format!(
-                "event: {}\ndata: {e}\n\n",
-                e["type"].as_str().unwrap_or("")
-            ));
-        }
+        frames.extend(named_frames(events));
     } else if api == "responses-shell" {
         // One call of the built-in local shell tool; the pieces joined are
         // the command. Its item comes whole, as it does from the API.
@@ -188,13 +192,7 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
             serde_json::json!({"type":"response.output_item.done","output_index":0,"item":item("completed")}),
             serde_json::json!({"type":"response.completed","response":{"id":"resp_1","status":"completed","output":[item("completed")]}}),
         ];
-        for (n, mut e) in events.into_iter().enumerate() {
-            e["sequence_number"] = n.into();
-            frames.push(format!(
-                "event: {}\ndata: {e}\n\n",
-                e["type"].as_str().unwrap_or("")
-            ));
-        }
+        frames.extend(named_frames(sequenced(events)));
     } else if api == "responses" {
         // The Responses API's event sequence for one text part; the `.done`
         // events and `response.completed` repeat the whole text.
@@ -215,13 +213,7 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
             serde_json::json!({"type":"response.output_item.done","output_index":0,"item":item}),
             serde_json::json!({"type":"response.completed","response":{"id":"resp_1","status":"completed","output":[item]}}),
         ]);
-        for (n, mut e) in events.into_iter().enumerate() {
-            e["sequence_number"] = n.into();
-            frames.push(format!(
-                "event: {}\ndata: {e}\n\n",
-                e["type"].as_str().unwrap_or("")
-            ));
-        }
+        frames.extend(named_frames(sequenced(events)));
     } else {
         if tool {
             frames.push(chat_chunk(
@@ -772,4 +764,37 @@ pub fn onnx_library() -> Option<PathBuf> {
         );
         None
     }
+}
+
+/// Exports the audit log under `dir`, verifies the bundle and returns its
+/// records.
+pub fn verified_records(dir: &Path) -> String {
+    use menshen_audit::{export, verify_bundle, ExportOptions, VerifyOptions};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let out = dir.join(format!("bundle-{}", N.fetch_add(1, Ordering::Relaxed)));
+    export(
+        &dir.join("audit"),
+        &ExportOptions {
+            from_ms: 0,
+            to_ms: u64::MAX / 2,
+            tenant: None,
+            out: out.clone(),
+            include_payloads: true,
+            pinned: None,
+            key_path: None,
+            checkpoint_interval_s: Some(3600),
+        },
+    )
+    .unwrap();
+    let report = verify_bundle(
+        &out,
+        &VerifyOptions {
+            keys: None,
+            previous_checkpoint: None,
+            verbose: false,
+        },
+    )
+    .unwrap();
+    assert!(report.is_valid(), "{:?}", report.items);
+    std::fs::read_to_string(out.join("records.jsonl")).unwrap()
 }

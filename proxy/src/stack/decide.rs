@@ -124,19 +124,16 @@ pub fn policy_input(
                 | menshen_classifiers::Part::ToolResult { text, .. }
                 | menshen_classifiers::Part::Document { text } => text.len() as u64,
                 menshen_classifiers::Part::ToolCall { arguments, .. } => arguments.len() as u64,
-                menshen_classifiers::Part::Image { .. } => 0,
+                menshen_classifiers::Part::Image { .. } => {
+                    input.llm.opaque_parts = input.llm.opaque_parts.saturating_add(1);
+                    0
+                }
             })
             .sum();
         let b = input.llm.message_bytes.entry(role).or_insert(0);
         *b = b.saturating_add(bytes);
     }
     input.llm.has_untrusted_content = conv.has_untrusted();
-    input.llm.opaque_parts = conv
-        .messages
-        .iter()
-        .flat_map(|m| &m.parts)
-        .filter(|p| matches!(p, menshen_classifiers::Part::Image { .. }))
-        .count() as u64;
     input.findings = summarize(findings, Some(conv));
     input.risk = guards.scorer.score(findings);
     let failures = match direction {

@@ -187,7 +187,7 @@ pub struct HttpRequestFacts {
 pub struct LlmRequest {
     /// API surface (`openai.chat`, `openai.completions`, `openai.responses`,
     /// `openai.responses.input_tokens`, `anthropic.messages`,
-    /// `anthropic.count_tokens`).
+    /// `anthropic.count_tokens`, `ollama.chat`, `ollama.generate`).
     pub api: String,
     /// Request path.
     pub path: String,

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod ndjson;
 pub mod policy;
 pub mod scan;
 pub mod server;

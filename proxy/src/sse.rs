@@ -59,6 +59,11 @@ pub enum SseError {
         /// The cap, in bytes.
         limit: usize,
     },
+    /// A line of a newline-delimited JSON stream is not UTF-8
+    /// ([`NdjsonParser`](crate::ndjson::NdjsonParser); SSE lines are read
+    /// lossily, as browsers do).
+    #[error("stream line is not valid UTF-8")]
+    InvalidUtf8,
 }
 
 /// An incremental `text/event-stream` parser.

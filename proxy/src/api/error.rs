@@ -32,6 +32,8 @@ pub fn error_type(api: Option<Api>, status: StatusCode) -> &'static str {
 ///
 /// - OpenAI: `{"error":{"message","type","code","param":null}}`
 /// - Anthropic: `{"type":"error","error":{"type","message"},"request_id"}`
+/// - Ollama: `{"error":"message (code)","code"}` (its clients read the
+///   `error` string; `code` is extra and harmless)
 ///
 /// `code` is the stable snake_case reason (`blocked_by_policy`,
 /// `invalid_json`, ...); Anthropic's shape has no code field, so there it is
@@ -47,6 +49,8 @@ pub fn error_body(
     let ty = error_type(api, status);
     let body = if api.is_some_and(Api::is_anthropic) {
         anthropic_error(ty, code, message, Some(request_id))
+    } else if api.is_some_and(Api::is_ollama) {
+        ollama_error(code, message)
     } else {
         json!({
             "error": {
@@ -74,12 +78,19 @@ fn anthropic_error(ty: &str, code: &str, message: &str, request_id: Option<&str>
     body
 }
 
+fn ollama_error(code: &str, message: &str) -> Value {
+    json!({"error": format!("{message} ({code})"), "code": code})
+}
+
 /// The events that end a stream with an error, after which the proxy closes
 /// the stream (and cancels the upstream request):
 ///
 /// - chat / completions: `data: {"error":{...}}` then `data: [DONE]`;
 /// - responses: `event: error` with `{"type":"error","code","message","param":null}`;
-/// - Anthropic: `event: error` with `{"type":"error","error":{"type","message"}}`.
+/// - Anthropic: `event: error` with `{"type":"error","error":{"type","message"}}`;
+/// - Ollama: one line `{"error":"...","code"}` (the `ollama` libraries raise
+///   it as an error), written as a JSON line, not an SSE event, by the
+///   stream's framing.
 pub fn stream_error_events(
     api: Api,
     status: StatusCode,
@@ -103,6 +114,9 @@ pub fn stream_error_events(
         Api::AnthropicMessages | Api::AnthropicCountTokens => {
             let body = anthropic_error(ty, code, message, None);
             vec![SseEvent::named("error", body.to_string())]
+        }
+        Api::OllamaChat | Api::OllamaGenerate => {
+            vec![SseEvent::data(ollama_error(code, message).to_string())]
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Wire formats: OpenAI and Anthropic request/response bodies ⇄ [`Conversation`].
+//! Wire formats: OpenAI, Anthropic and Ollama request/response bodies ⇄ [`Conversation`].
 //!
 //! Guards never see JSON. This module turns a request body (and later the
 //! upstream's response) into the shared [`Conversation`] model, remembering
@@ -7,7 +7,8 @@
 //! here is pure and synchronous: no I/O, no hyper types.
 //!
 //! Supported surfaces ([`Api`]): OpenAI chat completions, legacy completions,
-//! responses, and Anthropic messages. Content that reaches the model from a
+//! responses, Anthropic messages, and Ollama's native chat and generate.
+//! Content that reaches the model from a
 //! third party (tool results, documents, tool descriptions) is decoded into
 //! the parts that [`Conversation::segments`] marks untrusted, because indirect
 //! prompt injection arrives through it.
@@ -38,10 +39,13 @@ mod anthropic;
 mod error;
 mod json;
 mod node;
+mod ollama;
 mod openai;
 mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ollama;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -74,6 +78,12 @@ pub enum Api {
     /// the prompt still goes to the provider; Claude Code sends one every
     /// turn. Its answer carries no text.
     AnthropicCountTokens,
+    /// Ollama `POST /api/chat` (its native API; streams newline-delimited
+    /// JSON, by default).
+    OllamaChat,
+    /// Ollama `POST /api/generate` (a raw prompt; streams like
+    /// [`OllamaChat`](Api::OllamaChat)).
+    OllamaGenerate,
 }
 
 /// Limits applied while decoding a body.
@@ -232,13 +242,15 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 
 impl Api {
     /// All surfaces.
-    pub const ALL: [Api; 6] = [
+    pub const ALL: [Api; 8] = [
         Api::OpenAiChat,
         Api::OpenAiCompletions,
         Api::OpenAiResponses,
         Api::OpenAiResponsesInputTokens,
         Api::AnthropicMessages,
         Api::AnthropicCountTokens,
+        Api::OllamaChat,
+        Api::OllamaGenerate,
     ];
 
     /// The surface served at a request path (no query string); a trailing
@@ -252,7 +264,9 @@ impl Api {
     /// `/api/paas/v4`, Volcengine's `/api/v3`, and the Anthropic-compatible
     /// `/anthropic/v1/messages` of DeepSeek and Moonshot. Messages must end
     /// in `/v1/messages`, so that the Assistants API's
-    /// `/v1/threads/{id}/messages` is not read as Anthropic's.
+    /// `/v1/threads/{id}/messages` is not read as Anthropic's. Ollama's
+    /// native API is `/api/chat` and `/api/generate` (OpenRouter's
+    /// `/api/v1/chat/completions` is OpenAI chat: it ends in that).
     pub fn from_path(path: &str) -> Option<Api> {
         let path = path.strip_suffix('/').unwrap_or(path);
         if path.ends_with("/chat/completions") {
@@ -267,6 +281,10 @@ impl Api {
             Some(Api::AnthropicMessages)
         } else if path.ends_with("/v1/messages/count_tokens") {
             Some(Api::AnthropicCountTokens)
+        } else if path.ends_with("/api/chat") {
+            Some(Api::OllamaChat)
+        } else if path.ends_with("/api/generate") {
+            Some(Api::OllamaGenerate)
         } else {
             None
         }
@@ -281,12 +299,20 @@ impl Api {
             Api::OpenAiResponsesInputTokens => "openai.responses.input_tokens",
             Api::AnthropicMessages => "anthropic.messages",
             Api::AnthropicCountTokens => "anthropic.count_tokens",
+            Api::OllamaChat => "ollama.chat",
+            Api::OllamaGenerate => "ollama.generate",
         }
     }
 
     /// Whether the surface speaks the Anthropic wire format.
     pub const fn is_anthropic(self) -> bool {
         matches!(self, Api::AnthropicMessages | Api::AnthropicCountTokens)
+    }
+
+    /// Whether the surface is Ollama's native API, whose streams are
+    /// newline-delimited JSON rather than Server-Sent Events.
+    pub const fn is_ollama(self) -> bool {
+        matches!(self, Api::OllamaChat | Api::OllamaGenerate)
     }
 }
 
@@ -628,6 +654,8 @@ fn request_meta(
             openai::responses_request(tree, b)
         }
         Api::AnthropicMessages | Api::AnthropicCountTokens => anthropic::request(tree, b),
+        Api::OllamaChat => ollama::chat_request(tree, b),
+        Api::OllamaGenerate => ollama::generate_request(tree, b),
     }
 }
 
@@ -678,6 +706,8 @@ pub fn decode_response_bytes(
         Api::OpenAiCompletions => openai::completions_response(&tree, &mut b)?,
         Api::OpenAiResponses => openai::responses_response(&tree, &mut b)?,
         Api::AnthropicMessages => anthropic::response(&tree, &mut b)?,
+        Api::OllamaChat => ollama::chat_response(&tree, &mut b)?,
+        Api::OllamaGenerate => ollama::generate_response(&tree, &mut b)?,
         Api::AnthropicCountTokens | Api::OpenAiResponsesInputTokens => {
             json::obj(&tree, &json::Path::root())?;
             Meta::default()
@@ -687,7 +717,21 @@ pub fn decode_response_bytes(
     Ok(Decoded::new(api, body, OnceLock::new(), b, meta))
 }
 
-/// Sets the top-level `model` (all four surfaces keep it there), for routing
+/// An answer of `api` without the token ids of the conversation
+/// (`/api/generate`'s deprecated `context`): they encode the answer as the
+/// model wrote it, before any redaction, for anyone with the model's public
+/// tokenizer to read back. `None` when the body has none (or is not a JSON
+/// object) and goes out as it is.
+pub fn without_token_context(api: Api, body: &[u8]) -> Option<Vec<u8>> {
+    if api != Api::OllamaGenerate || memchr::memmem::find(body, b"\"context\"").is_none() {
+        return None;
+    }
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    v.as_object_mut()?.remove(ollama::CONTEXT)?;
+    Some(v.to_string().into_bytes())
+}
+
+/// Sets the top-level `model` (every surface keeps it there), for routing
 /// a request to a different model. Does nothing if `value` is not an object.
 pub fn set_model(value: &mut Value, model: &str) {
     if let Some(obj) = value.as_object_mut() {

@@ -49,7 +49,7 @@ fn meta(
 /// Chat `logprobs: true`, completions `logprobs: N` (0 included: the
 /// sampled tokens still come back), `top_logprobs > 0`, or a Responses
 /// `include` naming output logprobs.
-fn asks_for_logprobs(root: &Obj<'_>) -> bool {
+pub(super) fn asks_for_logprobs(root: &Obj<'_>) -> bool {
     let on = |n: Option<&Node<'_>>| match n {
         Some(Node::Bool(b)) => *b,
         Some(Node::Number(_)) => true,

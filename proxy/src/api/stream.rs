@@ -104,6 +104,10 @@ pub struct Fragment {
     raw: Option<(usize, usize)>,
     /// [`StreamEvent::set_text`] changed the text.
     changed: bool,
+    /// The text is the compact form of a JSON value (Ollama's tool-call
+    /// `arguments` object), not a JSON string: a changed text is parsed and
+    /// written back as a value.
+    value: bool,
 }
 
 /// How a fragment sits in its event, for building a delta-only copy.
@@ -129,6 +133,8 @@ enum Origin {
     AnthropicStart,
     /// A snapshot; no delta form.
     Snapshot,
+    /// An Ollama line's `message.<field>` (chat) or `<field>` (generate).
+    Ollama { field: &'static str },
 }
 
 /// Why a stream event could not be read.
@@ -146,6 +152,14 @@ pub enum StreamError {
     /// [`StreamEvent::set_text`] was given an index past the fragments.
     #[error("stream event has no fragment {index}")]
     NoSuchFragment {
+        /// The index.
+        index: usize,
+    },
+    /// A JSON-valued fragment (Ollama tool-call arguments) was given text
+    /// that is not JSON (a redaction cut through its syntax): refuse rather
+    /// than forward something else.
+    #[error("edited tool arguments of fragment {index} are not valid JSON")]
+    InvalidArguments {
         /// The index.
         index: usize,
     },
@@ -181,6 +195,8 @@ struct Reader<'d> {
     terminal: bool,
     error: bool,
     boundary: bool,
+    /// An Ollama generate line carries token ids (see [`super::ollama::CONTEXT`]).
+    token_context: bool,
 }
 
 // === impl StreamEvent ===
@@ -205,6 +221,7 @@ impl StreamEvent {
             terminal: false,
             error: false,
             boundary: false,
+            token_context: false,
         };
         // Only JSON's own whitespace is trimmed: `str::trim` also strips
         // Unicode spaces (vertical tab, U+2028, ...), which made the proxy
@@ -225,6 +242,7 @@ impl StreamEvent {
                     Api::OpenAiCompletions => r.completions(&v),
                     Api::OpenAiResponses | Api::OpenAiResponsesInputTokens => r.responses(&v),
                     Api::AnthropicMessages | Api::AnthropicCountTokens => r.anthropic(&v),
+                    Api::OllamaChat | Api::OllamaGenerate => r.ollama(api, &v),
                 }
             }
         }
@@ -233,9 +251,10 @@ impl StreamEvent {
             terminal,
             error,
             boundary,
+            token_context,
             ..
         } = r;
-        Ok(StreamEvent {
+        let mut ev = StreamEvent {
             api,
             sse,
             json: None,
@@ -244,7 +263,16 @@ impl StreamEvent {
             error,
             boundary,
             dirty: false,
-        })
+        };
+        if token_context {
+            // Forwarded without the ids: from here on the event goes
+            // through its tree, which every later change edits.
+            if let Some(Value::Object(o)) = ev.tree() {
+                o.remove(super::ollama::CONTEXT);
+            }
+            ev.dirty = true;
+        }
+        Ok(ev)
     }
 
     /// An Anthropic thinking block's signature in this event, with the
@@ -322,6 +350,14 @@ impl StreamEvent {
         if fragment.text == text {
             return Ok(());
         }
+        let new_value = if fragment.value {
+            Some(
+                serde_json::from_str::<Value>(text)
+                    .map_err(|_| StreamError::InvalidArguments { index })?,
+            )
+        } else {
+            None
+        };
         // Spliced when the string sits verbatim in the data and no other
         // changed fragment claims the same bytes; otherwise through a tree.
         let splice = self.json.is_none()
@@ -338,7 +374,7 @@ impl StreamEvent {
                 .tree()
                 .and_then(|v| path.get_mut(v))
                 .ok_or(StreamError::NoSuchFragment { index })?;
-            *target = Value::String(text.to_owned());
+            *target = new_value.unwrap_or_else(|| Value::String(text.to_owned()));
         }
         let fragment = self
             .fragments
@@ -429,6 +465,27 @@ impl StreamEvent {
                 )?;
             }
             Origin::Completion { pos } => only_choice(&mut v, pos, None, Some(text))?,
+            Origin::Ollama { field } => {
+                let o = v.as_object_mut()?;
+                // The line's ids (`model`, `created_at`) without what
+                // belongs to the last line only.
+                o.retain(|k, _| {
+                    !matches!(k.as_str(), "message" | "response" | "thinking")
+                        && !k.ends_with("_duration")
+                        && !k.ends_with("_count")
+                        && !matches!(k.as_str(), "done_reason" | "context" | "logprobs")
+                });
+                o.insert("done".to_owned(), Value::Bool(false));
+                if self.api == Api::OllamaChat {
+                    o.insert(
+                        "message".to_owned(),
+                        json!({"role": "assistant", field: text}),
+                    );
+                } else {
+                    o.insert("response".to_owned(), json!(""));
+                    o.insert(field.to_owned(), json!(text));
+                }
+            }
             Origin::AnthropicStart => {
                 let (delta_type, field) = match fragment.key.kind {
                     DeltaKind::Reasoning => ("thinking_delta", "thinking"),
@@ -561,6 +618,30 @@ impl Reader<'_> {
             origin,
             raw,
             changed: false,
+            value: false,
+        });
+    }
+
+    /// A JSON value (not a string) as one whole fragment: Ollama tool-call
+    /// `arguments`, scanned as their compact text.
+    fn push_value(&mut self, key: DeltaKey, v: &Node<'_>, p: &Path<'_>) {
+        let Some(value) = p.get(v) else {
+            return;
+        };
+        if let Node::String(_) = value {
+            // The OpenAI form, a JSON string: an ordinary snapshot.
+            self.push(key, v, p, Origin::Snapshot);
+            return;
+        }
+        self.fragments.push(Fragment {
+            key,
+            text: value.to_value().to_string(),
+            snapshot: true,
+            path: p.owned(),
+            origin: Origin::Snapshot,
+            raw: None,
+            changed: false,
+            value: true,
         });
     }
 
@@ -1059,6 +1140,69 @@ impl Reader<'_> {
                 self.boundary = true;
             }
             _ => {}
+        }
+    }
+
+    /// One line of an Ollama stream: `message.{content,thinking}` (chat) or
+    /// `{response,thinking}` (generate) extend their text; tool calls come
+    /// whole in one line; `done: true` ends the answer, and a line with
+    /// `error` ends the stream with the upstream's error.
+    fn ollama(&mut self, api: Api, v: &Node<'_>) {
+        if v.get("error").is_some_and(|e| !e.is_null()) {
+            self.error = true;
+            self.terminal = true;
+            self.boundary = true;
+            return;
+        }
+        let root = Path::root();
+        let key = |sub, kind| DeltaKey {
+            index: 0,
+            sub,
+            kind,
+        };
+        let message = root.key("message");
+        let base = if api == Api::OllamaChat {
+            &message
+        } else {
+            &root
+        };
+        for (field, kind) in [
+            (
+                if api == Api::OllamaChat {
+                    "content"
+                } else {
+                    "response"
+                },
+                DeltaKind::Text,
+            ),
+            ("thinking", DeltaKind::Reasoning),
+        ] {
+            self.push(key(0, kind), v, &base.key(field), Origin::Ollama { field });
+        }
+        if let Some(calls) = v
+            .get("message")
+            .and_then(|m| m.get("tool_calls"))
+            .and_then(Node::as_array)
+        {
+            let tp = message.key("tool_calls");
+            for (j, call) in calls.iter().enumerate() {
+                let f = call.get("function");
+                let sub = f.map_or(u32::try_from(j).unwrap_or(u32::MAX), |f| {
+                    u32_field(f, "index", j)
+                });
+                self.push_value(
+                    key(sub, DeltaKind::ToolArguments),
+                    v,
+                    &tp.index(j).key("function").key("arguments"),
+                );
+            }
+        }
+        if api == Api::OllamaGenerate && v.get(super::ollama::CONTEXT).is_some() {
+            self.token_context = true;
+        }
+        if v.get("done").and_then(Node::as_bool) == Some(true) {
+            self.terminal = true;
+            self.boundary = true;
         }
     }
 }

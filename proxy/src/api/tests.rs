@@ -83,6 +83,9 @@ fn api_paths_and_names() {
         ),
         ("/anthropic/v1/messages", Api::AnthropicMessages),
         ("/v1/messages/count_tokens", Api::AnthropicCountTokens),
+        ("/api/chat", Api::OllamaChat),
+        ("/api/generate", Api::OllamaGenerate),
+        ("/ollama/api/chat/", Api::OllamaChat),
         (
             "/anthropic/v1/messages/count_tokens",
             Api::AnthropicCountTokens,
@@ -98,6 +101,9 @@ fn api_paths_and_names() {
         "/v1/messages/batches",
         "/v1/responses/resp_1",
         "/messages",
+        "/api/tags",
+        "/api/embed",
+        "/api/chats",
     ] {
         assert_eq!(Api::from_path(path), None, "{path}");
     }
@@ -110,7 +116,9 @@ fn api_paths_and_names() {
             "openai.responses",
             "openai.responses.input_tokens",
             "anthropic.messages",
-            "anthropic.count_tokens"
+            "anthropic.count_tokens",
+            "ollama.chat",
+            "ollama.generate"
         ]
     );
     // Each is a value the policy input schema allows for `input.llm.api`.
@@ -1780,6 +1788,12 @@ fn arb_body(api: Api) -> BoxedStrategy<Value> {
                         2 => json!({"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {"arg": t}}]}),
                         _ => json!({"role": "user", "content": [{"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": t}}]}),
                     },
+                    Api::OllamaChat | Api::OllamaGenerate => match pick % 4 {
+                        0 => json!({"role": "user", "content": t, "images": ["AAAA"]}),
+                        1 => json!({"role": "tool", "content": t, "tool_name": "f"}),
+                        2 => json!({"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {"arg": t}}}]}),
+                        _ => json!({"role": "assistant", "content": t, "thinking": t}),
+                    },
                 })
                 .collect();
             match api {
@@ -1788,6 +1802,8 @@ fn arb_body(api: Api) -> BoxedStrategy<Value> {
                 Api::OpenAiResponses | Api::OpenAiResponsesInputTokens => json!({"model": "m", "instructions": texts[0].0, "input": items}),
                 Api::AnthropicMessages => json!({"model": "m", "max_tokens": 5, "system": texts[0].0, "messages": items, "tools": [{"name": "f", "description": texts[0].0}]}),
                 Api::AnthropicCountTokens => json!({"model": "m", "system": texts[0].0, "messages": items, "tools": [{"name": "f", "description": texts[0].0}]}),
+                Api::OllamaChat => json!({"model": "m", "messages": items, "tools": [{"type": "function", "function": {"name": "f", "description": texts[0].0}}]}),
+                Api::OllamaGenerate => json!({"model": "m", "system": texts[0].0, "prompt": texts[texts.len() - 1].0, "suffix": texts[0].0}),
             }
         })
         .boxed()

@@ -51,7 +51,7 @@ pub struct Decode<S> {
     shared: Arc<Shared>,
 }
 
-fn is_json(req: &Request<Bytes>) -> bool {
+fn is_json(req: &Request<Bytes>, api: Api) -> bool {
     match req
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -66,7 +66,11 @@ fn is_json(req: &Request<Bytes>) -> bool {
                 .checked_sub(5)
                 .and_then(|i| mime.get(i..))
                 .is_some_and(|tail| tail.eq_ignore_ascii_case("+json"));
-            mime.eq_ignore_ascii_case("application/json") || plus_json
+            // Ollama ignores the header, and its documentation's examples
+            // are `curl -d`, which labels the JSON as a form.
+            let ollama_form =
+                api.is_ollama() && mime.eq_ignore_ascii_case("application/x-www-form-urlencoded");
+            mime.eq_ignore_ascii_case("application/json") || plus_json || ollama_form
         }
     }
 }
@@ -168,7 +172,7 @@ impl<S> Decode<S> {
                 "this API accepts POST only",
             ));
         }
-        if !is_json(req) {
+        if !is_json(req, api) {
             return Err(Reject::new(
                 RejectKind::UnsupportedMediaType,
                 "unsupported_content_type",

@@ -68,15 +68,33 @@ pub struct OutputGuard<S> {
     shared: Arc<Shared>,
 }
 
-fn is_event_stream(resp: &Response<ProxyBody>) -> bool {
-    resp.headers()
+/// How a streamed answer is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// `text/event-stream`: OpenAI and Anthropic.
+    Sse,
+    /// `application/x-ndjson`, one JSON object per line: Ollama's native API.
+    Ndjson,
+}
+
+/// The stream framing of a response, or `None` for a whole body.
+fn stream_framing(api: Api, resp: &Response<ProxyBody>) -> Option<Framing> {
+    let ct = resp
+        .headers()
         .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim_start()
-                .get(..17)
-                .is_some_and(|head| head.eq_ignore_ascii_case("text/event-stream"))
-        })
+        .and_then(|v| v.to_str().ok())?
+        .trim_start();
+    let is = |media: &str| {
+        ct.get(..media.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(media))
+    };
+    if is("text/event-stream") {
+        Some(Framing::Sse)
+    } else if api.is_ollama() && (is("application/x-ndjson") || is("application/jsonl")) {
+        Some(Framing::Ndjson)
+    } else {
+        None
+    }
 }
 
 // === impl OutputGuard ===
@@ -130,8 +148,8 @@ where
                      be scanned and was withheld",
                 )) as BoxError);
             }
-            if is_event_stream(&resp) {
-                Ok(stream_response(shared, handle, api, resp, vault))
+            if let Some(framing) = stream_framing(api, &resp) {
+                Ok(stream_response(shared, handle, api, framing, resp, vault))
             } else {
                 whole_response(shared, handle, api, resp, vault)
                     .await
@@ -312,6 +330,9 @@ async fn whole_response(
                 super::thinking::record_response(&shared.thinking, &bytes, &out);
             }
         }
+    }
+    if let Some(b) = api::without_token_context(api, &out) {
+        out = Bytes::from(b);
     }
     audit_response(&shared, &handle).await?;
     parts.headers.remove(CONTENT_LENGTH);
@@ -638,13 +659,14 @@ fn stream_response(
     shared: Arc<Shared>,
     handle: ExchangeHandle,
     api: Api,
+    framing: Framing,
     resp: Response<ProxyBody>,
     vault: Option<Arc<Vault>>,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(CONTENT_LENGTH);
     let (tx, rx) = mpsc::channel::<FrameResult>(16);
-    tokio::spawn(pump(shared, handle, api, body, tx, vault));
+    tokio::spawn(pump(shared, handle, api, framing, body, tx, vault));
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
@@ -652,15 +674,56 @@ fn stream_response(
     Response::from_parts(parts, body)
 }
 
-async fn send_events(tx: &mpsc::Sender<FrameResult>, events: &[SseEvent]) -> bool {
+async fn send_events(
+    tx: &mpsc::Sender<FrameResult>,
+    framing: Framing,
+    events: &[SseEvent],
+) -> bool {
     if events.is_empty() {
         return true;
     }
     let mut buf = Vec::new();
     for e in events {
-        e.write_to(&mut buf);
+        match framing {
+            Framing::Sse => e.write_to(&mut buf),
+            Framing::Ndjson => crate::ndjson::write_line(e, &mut buf),
+        }
     }
     tx.send(Ok(Frame::data(Bytes::from(buf)))).await.is_ok()
+}
+
+/// Splits upstream bytes into events of either framing (an NDJSON line is
+/// an event whose `data` is the line).
+enum StreamParser {
+    Sse(SseParser),
+    Ndjson(crate::ndjson::NdjsonParser),
+}
+
+impl StreamParser {
+    fn new(framing: Framing, max_event_bytes: usize) -> Self {
+        match framing {
+            Framing::Sse => StreamParser::Sse(SseParser::new(max_event_bytes)),
+            Framing::Ndjson => {
+                StreamParser::Ndjson(crate::ndjson::NdjsonParser::new(max_event_bytes))
+            }
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, crate::sse::SseError> {
+        match self {
+            StreamParser::Sse(p) => p.push(bytes),
+            StreamParser::Ndjson(p) => p.push(bytes),
+        }
+    }
+
+    /// The unterminated last event, if any; `Err` for one that cannot be
+    /// read (a final NDJSON line that is not UTF-8).
+    fn finish(&mut self) -> Result<Option<SseEvent>, crate::sse::SseError> {
+        match self {
+            StreamParser::Sse(p) => Ok(p.finish()),
+            StreamParser::Ndjson(p) => p.finish(),
+        }
+    }
 }
 
 /// Stores `ev` as the release template of each `(key, fragment)`: moved in
@@ -688,6 +751,7 @@ async fn pump(
     shared: Arc<Shared>,
     handle: ExchangeHandle,
     api: Api,
+    framing: Framing,
     mut body: ProxyBody,
     tx: mpsc::Sender<FrameResult>,
     vault: Option<Arc<Vault>>,
@@ -702,7 +766,7 @@ async fn pump(
         .unwrap_or(cap)
         .min(cap);
     let mut scanner = StreamScanner::new(holdback, shared.settings.stream_scan_step_bytes);
-    let mut parser = SseParser::new(shared.settings.max_sse_event_bytes);
+    let mut parser = StreamParser::new(framing, shared.settings.max_sse_event_bytes);
     let mut templates: BTreeMap<api::DeltaKey, (api::StreamEvent, usize)> = BTreeMap::new();
     let mut forwarded: BTreeMap<api::DeltaKey, String> = BTreeMap::new();
     // Anthropic thinking blocks as the upstream wrote them, to put back a
@@ -720,7 +784,17 @@ async fn pump(
         };
         let events = match frame {
             None => {
-                if let Some(ev) = parser.finish() {
+                let last = parser.finish().map_err(|_| {
+                    Reject::new(
+                        RejectKind::BadUpstreamResponse,
+                        "upstream_malformed_stream",
+                        "the upstream stream is malformed",
+                    )
+                });
+                if let Some(ev) = match last {
+                    Ok(ev) => ev,
+                    Err(r) => break 'outer Err(r),
+                } {
                     vec![ev]
                 } else {
                     break 'outer if finished {
@@ -760,7 +834,7 @@ async fn pump(
             let mut ev = match api::StreamEvent::parse(api, sse) {
                 Ok(ev) => ev,
                 Err(_) => {
-                    let _ = send_events(&tx, &out).await;
+                    let _ = send_events(&tx, framing, &out).await;
                     break 'outer Err(Reject::new(
                         RejectKind::BadUpstreamResponse,
                         "upstream_malformed_stream",
@@ -808,7 +882,7 @@ async fn pump(
                             forwarded.entry(key).or_default().push_str(&text);
                         }
                         Scan::Block(r) => {
-                            let _ = send_events(&tx, &out).await;
+                            let _ = send_events(&tx, framing, &out).await;
                             break 'outer Err(r);
                         }
                     }
@@ -831,7 +905,7 @@ async fn pump(
                     let rest = match scanner.push(&shared, &handle, key, "", true).await {
                         Scan::Release(t) => restore_piece(vault_ref, &mut restorers, key, &t, true),
                         Scan::Block(r) => {
-                            let _ = send_events(&tx, &out).await;
+                            let _ = send_events(&tx, framing, &out).await;
                             break 'outer Err(r);
                         }
                     };
@@ -858,13 +932,13 @@ async fn pump(
                             t
                         }
                         Scan::Block(r) => {
-                            let _ = send_events(&tx, &out).await;
+                            let _ = send_events(&tx, framing, &out).await;
                             break 'outer Err(r);
                         }
                     }
                 };
                 if ev.set_text(i, &released).is_err() {
-                    let _ = send_events(&tx, &out).await;
+                    let _ = send_events(&tx, framing, &out).await;
                     break 'outer Err(Reject::new(
                         RejectKind::BadUpstreamResponse,
                         "upstream_malformed_stream",
@@ -900,7 +974,7 @@ async fn pump(
                 // The response record is committed before the client sees
                 // the end of the stream (sync mode semantics).
                 if let Err(r) = audit_response(&shared, &handle).await {
-                    let _ = send_events(&tx, &out).await;
+                    let _ = send_events(&tx, framing, &out).await;
                     break 'outer Err(r);
                 }
             }
@@ -911,7 +985,7 @@ async fn pump(
                 keep_templates(&mut templates, ev, template_for);
             }
         }
-        if !send_events(&tx, &out).await {
+        if !send_events(&tx, framing, &out).await {
             break 'outer Ok(());
         }
     };
@@ -924,7 +998,7 @@ async fn pump(
         shared.metrics.error(r.code());
         tracing::warn!(request.id = %request_id, reject.code = r.code(), "stream ended with an error event");
         let events = api::stream_error_events(api, r.status(), r.code(), r.message());
-        let _ = send_events(&tx, &events).await;
+        let _ = send_events(&tx, framing, &events).await;
         if !finished && (decision_made || shared.audit.is_some()) {
             let _ = audit_response(&shared, &handle).await;
         }

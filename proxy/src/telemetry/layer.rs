@@ -490,8 +490,8 @@ impl Drop for FactsBody {
 
 fn operation(api: Api) -> &'static str {
     match api {
-        Api::OpenAiCompletions => "text_completion",
-        Api::OpenAiChat | Api::OpenAiResponses | Api::AnthropicMessages => "chat",
+        Api::OpenAiCompletions | Api::OllamaGenerate => "text_completion",
+        Api::OpenAiChat | Api::OpenAiResponses | Api::AnthropicMessages | Api::OllamaChat => "chat",
         Api::AnthropicCountTokens | Api::OpenAiResponsesInputTokens => "count_tokens",
     }
 }
@@ -499,6 +499,8 @@ fn operation(api: Api) -> &'static str {
 fn provider(api: Api) -> &'static str {
     if api.is_anthropic() {
         "anthropic"
+    } else if api.is_ollama() {
+        "ollama"
     } else {
         "openai"
     }

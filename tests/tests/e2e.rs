@@ -16,6 +16,7 @@ mod e2e {
     mod blocking;
     mod failures;
     mod faults;
+    mod ollama;
     mod output_rules;
     mod passthrough;
     mod review;

@@ -256,6 +256,16 @@ fn stream(
     then_reset: bool,
     live: Arc<AtomicUsize>,
 ) -> Response<Body> {
+    stream_as("text/event-stream", frames, delay, then_reset, live)
+}
+
+fn stream_as(
+    content_type: &str,
+    frames: Vec<String>,
+    delay: Duration,
+    then_reset: bool,
+    live: Arc<AtomicUsize>,
+) -> Response<Body> {
     live.fetch_add(1, Ordering::SeqCst);
     let guard = LiveGuard(live);
     let s = futures::stream::unfold(
@@ -270,9 +280,75 @@ fn stream(
         },
     );
     Response::builder()
-        .header("content-type", "text/event-stream")
+        .header("content-type", content_type)
         .body(StreamBody::new(s).boxed())
         .unwrap()
+}
+
+/// Ollama's native answer to `path` (`/api/chat` or `/api/generate`):
+/// NDJSON lines, one per piece, then the `done` line (with token ids for
+/// generate), unless the request said `"stream": false`; with `tool`, the
+/// pieces are one tool call's `command` argument, sent whole in one line.
+fn ollama(
+    path: &str,
+    request: &[u8],
+    pieces: &[&str],
+    tool: bool,
+    live: Arc<AtomicUsize>,
+) -> Response<Body> {
+    let streamed = serde_json::from_slice::<serde_json::Value>(request)
+        .ok()
+        .and_then(|v| v.get("stream").and_then(serde_json::Value::as_bool))
+        != Some(false);
+    let chat = path == "/api/chat";
+    let line = |text: &str, done: bool| {
+        let mut v = if chat {
+            serde_json::json!({"model":"llama3.2","created_at":"2026-12-01T00:00:00Z",
+                "message":{"role":"assistant","content":text},"done":done})
+        } else {
+            serde_json::json!({"model":"llama3.2","created_at":"2026-12-01T00:00:00Z",
+                "response":text,"done":done})
+        };
+        if done {
+            v["done_reason"] = "stop".into();
+            v["eval_count"] = 7.into();
+            if !chat {
+                v["context"] = serde_json::json!([128006, 882, 128007]);
+            }
+        }
+        v
+    };
+    if tool {
+        let mut v = line("", !streamed);
+        v["message"]["tool_calls"] = serde_json::json!([{"function":
+            {"name":"shell","arguments":{"command":pieces.concat(),"timeout":30}}}]);
+        if !streamed {
+            return json(StatusCode::OK, &v.to_string());
+        }
+        let frames = vec![format!("{v}\n"), format!("{}\n", line("", true))];
+        return stream_as(
+            "application/x-ndjson",
+            frames,
+            Duration::from_millis(5),
+            false,
+            live,
+        );
+    }
+    if !streamed {
+        return json(StatusCode::OK, &line(&pieces.concat(), true).to_string());
+    }
+    let frames = pieces
+        .iter()
+        .map(|p| format!("{}\n", line(p, false)))
+        .chain([format!("{}\n", line("", true))])
+        .collect();
+    stream_as(
+        "application/x-ndjson",
+        frames,
+        Duration::from_millis(5),
+        false,
+        live,
+    )
 }
 
 impl Upstream {
@@ -503,6 +579,10 @@ impl Upstream {
                 false,
                 live,
             ),
+            "ollama-tool" => ollama(parts.uri.path(), &body, &pieces_ref, true, live),
+            _ if parts.uri.path().starts_with("/api/") => {
+                ollama(parts.uri.path(), &body, &pieces_ref, false, live)
+            }
             _ => {
                 let text = reply_text.unwrap_or_else(|| "Hello from upstream".to_owned());
                 if parts.uri.path() == "/v1/messages" {
@@ -706,6 +786,27 @@ pub fn responses_stream_text(body: &str) -> (String, Vec<String>) {
         snapshots.push(snapshot.as_str().unwrap_or("").to_owned());
     }
     (deltas, snapshots)
+}
+
+/// The lines of an NDJSON body, parsed (each must be JSON).
+pub fn ndjson_lines(body: &str) -> Vec<serde_json::Value> {
+    body.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {l:?}: {e}")))
+        .collect()
+}
+
+/// Concatenated `message.content` (chat) or `response` (generate) of an
+/// Ollama NDJSON body.
+pub fn ollama_stream_text(body: &str) -> String {
+    ndjson_lines(body)
+        .iter()
+        .filter_map(|v| {
+            v["message"]["content"]
+                .as_str()
+                .or_else(|| v["response"].as_str())
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 /// Concatenated text deltas of an Anthropic SSE body.

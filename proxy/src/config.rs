@@ -1048,7 +1048,9 @@ api_key_env = "MENSHEN_UPSTREAM_API_KEY"
 name = "default"
 path_prefix = "/"
 upstream = "default"
-passthrough = ["/v1/models", "/v1/embeddings", "/api/tags"]
+# Model lists, embeddings, and Ollama's read-only model metadata. Not its
+# model management (/api/pull, /api/create, /api/delete, ...).
+passthrough = ["/v1/models", "/v1/embeddings", "/api/tags", "/api/show", "/api/ps", "/api/version", "/api/embed", "/api/embeddings"]
 "#;
 
 impl RawConfig {

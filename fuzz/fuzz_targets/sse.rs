@@ -1,7 +1,8 @@
-//! The SSE parser fed the same bytes whole and in arbitrary chunks: the
-//! events, the failure and the unterminated tail never depend on where the
-//! chunks were cut; every event writes back to bytes that parse to it; and
-//! the per-API stream readers never panic on what the parser yields.
+//! The SSE parser, and the NDJSON line splitter of Ollama's streams, fed the
+//! same bytes whole and in arbitrary chunks: the events, the failure and the
+//! unterminated tail never depend on where the chunks were cut; every event
+//! writes back to bytes that parse to it; and the per-API stream readers
+//! never panic on what the parsers yield.
 //!
 //! Input layout: byte 0 picks the event size cap (large, or 1..=128 bytes
 //! to exercise the cap), byte 1 the number of cuts, then two bytes per cut,
@@ -10,6 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use menshen_proxy::api::{Api, StreamEvent};
+use menshen_proxy::ndjson::{self, NdjsonParser};
 use menshen_proxy::sse::{SseEvent, SseParser};
 
 struct Run {
@@ -36,6 +38,78 @@ fn run(limit: usize, stream: &[u8], cuts: &[usize]) -> Run {
         events,
         failed,
         tail,
+    }
+}
+
+fn run_lines(limit: usize, stream: &[u8], cuts: &[usize]) -> Run {
+    let mut p = NdjsonParser::new(limit);
+    let mut events = Vec::new();
+    let mut failed = false;
+    let mut prev = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
+        let chunk = stream.get(prev..cut).unwrap_or_default();
+        prev = cut;
+        if p.push_into(chunk, &mut events).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    let tail = if failed {
+        None
+    } else {
+        p.finish().ok().flatten()
+    };
+    Run {
+        events,
+        failed,
+        tail,
+    }
+}
+
+/// Every stream reader, on one event: rewriting every fragment reads back
+/// as the new text, and JSON stays JSON.
+fn rewrite_everywhere(event: &SseEvent) {
+    let was_json = event
+        .data
+        .as_deref()
+        .is_some_and(|d| serde_json::from_str::<serde_json::Value>(d).is_ok());
+    for api in Api::ALL {
+        let Ok(mut ev) = StreamEvent::parse(api, event.clone()) else {
+            continue;
+        };
+        let n = ev.fragments().len();
+        let mut wanted = Vec::with_capacity(n);
+        for i in 0..n {
+            // A JSON-valued fragment (Ollama tool-call arguments) takes JSON.
+            let new = if ev.fragments()[i].is_json_value() {
+                "[\"X\"]"
+            } else {
+                "[X]"
+            };
+            let _ = ev.delta_only(i, new);
+            ev.set_text(i, new)
+                .expect("every fragment can be rewritten");
+            wanted.push(new);
+        }
+        let out = ev.to_sse();
+        if was_json {
+            let d = out.data.as_deref().expect("JSON data stays");
+            assert!(
+                serde_json::from_str::<serde_json::Value>(d).is_ok(),
+                "{api}: rewritten data is not JSON"
+            );
+        }
+        // Read back, every fragment carries the new text and nothing
+        // of the old one (spliced or re-serialised alike).
+        let back = StreamEvent::parse(api, out).expect("a rewritten event reads back");
+        assert_eq!(back.fragments().len(), n, "{api}: fragments changed");
+        assert!(
+            back.fragments()
+                .iter()
+                .zip(&wanted)
+                .all(|(f, w)| f.text == *w),
+            "{api}: a fragment kept its old text"
+        );
     }
 }
 
@@ -77,35 +151,21 @@ fuzz_target!(|data: &[u8]| {
         let mut p = SseParser::new(bytes.len() + 1);
         let back = p.push(&bytes).expect("an event fits its own size");
         assert_eq!(back, vec![event.clone()], "write/parse round trip");
-        let was_json = event
-            .data
-            .as_deref()
-            .is_some_and(|d| serde_json::from_str::<serde_json::Value>(d).is_ok());
-        for api in Api::ALL {
-            let Ok(mut ev) = StreamEvent::parse(api, event.clone()) else {
-                continue;
-            };
-            let n = ev.fragments().len();
-            for i in 0..n {
-                let _ = ev.delta_only(i, "[X]");
-                ev.set_text(i, "[X]").expect("every fragment can be rewritten");
-            }
-            let out = ev.to_sse();
-            if was_json {
-                let d = out.data.as_deref().expect("JSON data stays");
-                assert!(
-                    serde_json::from_str::<serde_json::Value>(d).is_ok(),
-                    "{api}: rewritten data is not JSON"
-                );
-            }
-            // Read back, every fragment carries the new text and nothing
-            // of the old one (spliced or re-serialised alike).
-            let back = StreamEvent::parse(api, out).expect("a rewritten event reads back");
-            assert_eq!(back.fragments().len(), n, "{api}: fragments changed");
-            assert!(
-                back.fragments().iter().all(|f| f.text == "[X]"),
-                "{api}: a fragment kept its old text"
-            );
-        }
+        rewrite_everywhere(event);
+    }
+
+    // The same bytes as NDJSON lines.
+    let whole = run_lines(limit, stream, &[]);
+    let chunked = run_lines(limit, stream, &cuts);
+    assert_eq!(whole.events, chunked.events, "lines depend on chunking");
+    assert_eq!(whole.failed, chunked.failed, "failure depends on chunking");
+    assert_eq!(whole.tail, chunked.tail, "tail depends on chunking");
+    for event in whole.events.iter().chain(whole.tail.iter()) {
+        let mut bytes = Vec::new();
+        ndjson::write_line(event, &mut bytes);
+        let mut p = NdjsonParser::new(bytes.len() + 1);
+        let back = p.push(&bytes).expect("a line fits its own size");
+        assert_eq!(back, vec![event.clone()], "line write/parse round trip");
+        rewrite_everywhere(event);
     }
 });

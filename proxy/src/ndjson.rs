@@ -5,7 +5,7 @@
 //! as an [`SseEvent`] whose `data` is the line, so that the output guards'
 //! stream path (which reads an event's `data`) serves both formats;
 //! [`write_line`] writes one back as a line. Blank lines are skipped; a line
-//! may end in `\n` or `\r\n`; a cap on one line bounds memory, as
+//! may end in `\n` or `\r\n` (trailing blanks are dropped); a cap on one line bounds memory, as
 //! [`SseParser`](crate::sse::SseParser)'s cap on one event does.
 //!
 //! ```
@@ -46,12 +46,24 @@ impl NdjsonParser {
     ///
     /// # Errors
     /// [`SseError::EventTooLarge`] when the line in progress exceeds the
-    /// cap, and [`SseError::InvalidUtf8`] for a line that is not UTF-8.
-    pub fn push(&mut self, mut bytes: &[u8]) -> Result<Vec<SseEvent>, SseError> {
+    /// cap, and [`SseError::InvalidUtf8`] for a line that is not UTF-8;
+    /// lines completed earlier in the same chunk are discarded with it (use
+    /// [`push_into`](Self::push_into) to keep them).
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, SseError> {
+        let mut out = Vec::new();
+        self.push_into(bytes, &mut out)?;
+        Ok(out)
+    }
+
+    /// Feeds a chunk, appending completed lines to `out`.
+    ///
+    /// # Errors
+    /// As for [`push`](Self::push); lines completed before the failure are
+    /// already in `out`.
+    pub fn push_into(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
-        let mut out = Vec::new();
         while !bytes.is_empty() {
             let (piece, rest, ended) = match memchr::memchr(b'\n', bytes) {
                 Some(i) => (
@@ -74,7 +86,7 @@ impl NdjsonParser {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Ends the stream and returns a final line that had no line ending.
@@ -90,10 +102,15 @@ impl NdjsonParser {
 
     fn end_line(&mut self) -> Result<Option<SseEvent>, SseError> {
         let mut raw = std::mem::take(&mut self.line);
-        if raw.last() == Some(&b'\r') {
+        // `\r\n` line endings, and any whitespace JSON allows after a
+        // value: a line is written back without it.
+        while raw
+            .last()
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r'))
+        {
             raw.pop();
         }
-        if raw.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+        if raw.is_empty() {
             return Ok(None);
         }
         match String::from_utf8(raw) {
@@ -134,6 +151,9 @@ mod tests {
         let evs = p.push(b"{\"a\":1}\r\n\n  \n{\"b\":2}\n{\"c\"").unwrap();
         assert_eq!(lines(&evs), ["{\"a\":1}", "{\"b\":2}"]);
         assert_eq!(p.finish().unwrap().unwrap().data.as_deref(), Some("{\"c\""));
+        // Trailing blanks go, so a line writes back to what it read.
+        let evs = p.push(b"{\"d\":4} \t\r\r\n").unwrap();
+        assert_eq!(lines(&evs), ["{\"d\":4}"]);
     }
 
     #[test]

@@ -110,6 +110,14 @@ pub struct Fragment {
     value: bool,
 }
 
+impl Fragment {
+    /// The text is a JSON value's compact form (Ollama's tool-call
+    /// `arguments` object), so [`StreamEvent::set_text`] takes only JSON.
+    pub fn is_json_value(&self) -> bool {
+        self.value
+    }
+}
+
 /// How a fragment sits in its event, for building a delta-only copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {

@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 
+use crate::ndjson::NdjsonParser;
 use crate::sse::SseParser;
 
 /// Request parameters worth a span attribute.
@@ -29,20 +30,44 @@ struct RequestWire {
     temperature: Option<f64>,
     #[serde(default)]
     top_p: Option<f64>,
+    /// Ollama's native API keeps its sampling parameters here.
+    #[serde(default)]
+    options: Option<OptionsWire>,
+}
+
+#[derive(Deserialize)]
+struct OptionsWire {
+    /// -1 (no limit) reads as absent.
+    #[serde(default, deserialize_with = "non_negative")]
+    num_predict: Option<u64>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+}
+
+fn non_negative<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.and_then(|n| u64::try_from(n).ok()))
 }
 
 impl RequestFacts {
     /// Reads a request body; anything unreadable yields no facts.
     pub(crate) fn read(body: &[u8]) -> RequestFacts {
         match serde_json::from_slice::<RequestWire>(body) {
-            Ok(w) => RequestFacts {
-                max_tokens: w
-                    .max_tokens
-                    .or(w.max_completion_tokens)
-                    .or(w.max_output_tokens),
-                temperature: w.temperature,
-                top_p: w.top_p,
-            },
+            Ok(w) => {
+                let (num_predict, temperature, top_p) = w.options.map_or((None, None, None), |o| {
+                    (o.num_predict, o.temperature, o.top_p)
+                });
+                RequestFacts {
+                    max_tokens: w
+                        .max_tokens
+                        .or(w.max_completion_tokens)
+                        .or(w.max_output_tokens)
+                        .or(num_predict),
+                    temperature: w.temperature.or(temperature),
+                    top_p: w.top_p.or(top_p),
+                }
+            }
             Err(_) => RequestFacts::default(),
         }
     }
@@ -83,9 +108,25 @@ struct ResponseWire {
     /// Anthropic `message_delta` carries `stop_reason` here.
     #[serde(default)]
     delta: Option<DeltaWire>,
-    /// Responses API stream events wrap the response object.
+    /// Responses API stream events wrap the response object; Ollama's
+    /// `/api/generate` uses the name for its text.
     #[serde(default)]
-    response: Option<Box<ResponseWire>>,
+    response: Option<ResponseField>,
+    /// Ollama's native API: why the answer ended, and its token counts.
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
+    #[serde(default)]
+    eval_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ResponseField {
+    Object(Box<ResponseWire>),
+    /// Ollama generate's answer text (or anything else): nothing to read.
+    Other(serde::de::IgnoredAny),
 }
 
 #[derive(Deserialize)]
@@ -158,7 +199,10 @@ impl ResponseFacts {
         if let Some(m) = w.message {
             self.merge(*m);
         }
-        if let Some(r) = w.response {
+        self.reason(w.done_reason);
+        most(&mut self.input_tokens, w.prompt_eval_count);
+        most(&mut self.output_tokens, w.eval_count);
+        if let Some(ResponseField::Object(r)) = w.response {
             // Only the final Responses object's status is a finish reason.
             let status = r.status.clone();
             self.merge(ResponseWire { status: None, ..*r });
@@ -196,6 +240,8 @@ pub(crate) enum ResponseReader {
     },
     /// An SSE stream: each event's data is read as it completes.
     Sse(Box<SseParser>),
+    /// An NDJSON stream (Ollama's native API): each line is read.
+    Lines(Box<NdjsonParser>),
     /// Over the cap or unparseable: nothing more to learn.
     Done,
 }
@@ -214,6 +260,11 @@ impl ResponseReader {
         }
     }
 
+    /// A reader for a newline-delimited JSON stream.
+    pub(crate) fn lines(max_line_bytes: usize) -> Self {
+        ResponseReader::Lines(Box::new(NdjsonParser::new(max_line_bytes)))
+    }
+
     /// Feeds one data frame.
     pub(crate) fn push(&mut self, data: &bytes::Bytes, facts: &mut ResponseFacts) {
         match self {
@@ -225,6 +276,16 @@ impl ResponseReader {
                     chunks.push(data.clone());
                 }
             }
+            ResponseReader::Lines(p) => match p.push(data) {
+                Ok(lines) => {
+                    for l in lines {
+                        if let Some(d) = l.data.as_deref() {
+                            facts.read_json(d.as_bytes());
+                        }
+                    }
+                }
+                Err(_) => *self = ResponseReader::Done,
+            },
             ResponseReader::Sse(p) => match p.push(data) {
                 Ok(events) => {
                     for e in events {
@@ -329,6 +390,38 @@ mod tests {
         assert_eq!(f.model.as_deref(), Some("claude"));
         assert_eq!(f.finish_reasons, ["max_tokens"]);
         assert_eq!((f.input_tokens, f.output_tokens), (Some(9), Some(5)));
+    }
+
+    #[test]
+    fn reads_ollama_answers_and_ndjson_lines() {
+        let r = RequestFacts::read(
+            br#"{"model":"m","messages":[],"options":{"num_predict":64,"temperature":0.2,"top_p":0.9}}"#,
+        );
+        assert_eq!(r.max_tokens, Some(64));
+        assert_eq!((r.temperature, r.top_p), (Some(0.2), Some(0.9)));
+        let r = RequestFacts::read(br#"{"model":"m","options":{"num_predict":-1}}"#);
+        assert_eq!(r.max_tokens, None);
+        let f = whole(
+            r#"{"model":"llama3.2","created_at":"t","response":"Paris.","done":true,"done_reason":"stop","prompt_eval_count":26,"eval_count":4,"context":[1,2]}"#,
+        );
+        assert_eq!(f.model.as_deref(), Some("llama3.2"));
+        assert_eq!(f.finish_reasons, ["stop"]);
+        assert_eq!((f.input_tokens, f.output_tokens), (Some(26), Some(4)));
+        let mut facts = ResponseFacts::default();
+        let mut r = ResponseReader::lines(1024);
+        for chunk in [
+            "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"a\"},\"done\":false}\n{\"model\":\"m\",\"mess",
+            "age\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true,\"done_reason\":\"length\",\"prompt_eval_count\":9,\"eval_count\":5}\n",
+        ] {
+            r.push(&bytes::Bytes::from(chunk), &mut facts);
+        }
+        r.finish(&mut facts);
+        assert_eq!(facts.model.as_deref(), Some("m"));
+        assert_eq!(facts.finish_reasons, ["length"]);
+        assert_eq!(
+            (facts.input_tokens, facts.output_tokens),
+            (Some(9), Some(5))
+        );
     }
 
     #[test]

@@ -392,15 +392,14 @@ where
                     Err(e)
                 }
                 Ok(resp) => {
-                    let stream = resp
+                    let content_type = resp
                         .headers()
                         .get(CONTENT_TYPE)
                         .and_then(|v| v.to_str().ok())
-                        .is_some_and(|ct| {
-                            ct.trim_start()
-                                .to_ascii_lowercase()
-                                .starts_with("text/event-stream")
-                        });
+                        .map(|ct| ct.trim_start().to_ascii_lowercase())
+                        .unwrap_or_default();
+                    let lines = content_type.starts_with("application/x-ndjson");
+                    let stream = lines || content_type.starts_with("text/event-stream");
                     tl.with(|s| {
                         s.upstream_end = Some(now);
                         s.upstream_stream = stream;
@@ -408,7 +407,11 @@ where
                     if resp.status().is_success() {
                         // Same caps as the output guards: bodies past them are
                         // withheld from the client anyway.
-                        let reader = ResponseReader::new(stream, 16 * 1024 * 1024, 1024 * 1024);
+                        let reader = if lines {
+                            ResponseReader::lines(1024 * 1024)
+                        } else {
+                            ResponseReader::new(stream, 16 * 1024 * 1024, 1024 * 1024)
+                        };
                         Ok(resp.map(|body| {
                             FactsBody {
                                 inner: body,

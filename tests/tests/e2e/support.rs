@@ -311,6 +311,7 @@ fn ollama(
         };
         if done {
             v["done_reason"] = "stop".into();
+            v["prompt_eval_count"] = 26.into();
             v["eval_count"] = 7.into();
             if !chat {
                 v["context"] = serde_json::json!([128006, 882, 128007]);

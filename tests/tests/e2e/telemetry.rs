@@ -356,6 +356,48 @@ async fn streamed_anthropic_exchange_reports_usage_and_starts_a_new_trace() {
 }
 
 #[tokio::test]
+async fn ollama_ndjson_stream_reports_its_usage() {
+    let collector = Collector::start().await;
+    let up = Upstream::start().await;
+    let p = proxy_with_telemetry(&format!("http://{}/", collector.addr), &up).await;
+    let body =
+        serde_json::json!({"model": "llama3.2", "messages": [{"role": "user", "content": PROMPT}]});
+    let r = post(
+        p.addr,
+        "/api/chat",
+        &[("x-test-reply", "walrus-|tangerine-77")],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(ollama_stream_text(&r.text()), "walrus-tangerine-77");
+    let sent = up.requests().await;
+    let forwarded = sent[0].headers["traceparent"].to_str().unwrap().to_owned();
+    let trace_id = forwarded.split('-').nth(1).unwrap().to_owned();
+    let spans = collector.trace(&trace_id, 5).await;
+    let server = named(&spans, "chat llama3.2");
+    assert_eq!(
+        attr(server, "gen_ai.provider.name")["stringValue"],
+        "ollama"
+    );
+    assert_eq!(attr(server, "gen_ai.usage.input_tokens")["intValue"], "26");
+    assert_eq!(attr(server, "gen_ai.usage.output_tokens")["intValue"], "7");
+    assert_eq!(
+        attr(server, "gen_ai.response.finish_reasons")["arrayValue"]["values"][0]["stringValue"],
+        "stop"
+    );
+    assert_eq!(attr(server, "menshen.stream")["boolValue"], true);
+    let raw = collector.raw().await;
+    for secret in [PROMPT, "walrus-", "tangerine-77"] {
+        assert!(
+            !raw.contains(secret),
+            "{secret} leaked into the trace export"
+        );
+    }
+    p.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn blocked_request_is_traced_without_an_upstream_span() {
     let collector = Collector::start().await;
     let up = Upstream::start().await;

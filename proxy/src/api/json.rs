@@ -209,23 +209,32 @@ pub(super) struct Path<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seg {
+pub(super) enum Seg {
     Key(&'static str),
     Index(usize),
 }
 
 /// An owned [`Path`]: where a value sits, kept past the borrow of the
-/// decoder that found it.
+/// decoder that found it. A walk over keys the upstream chose (not known
+/// in advance) keeps an RFC 6901 pointer instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct OwnedPath(Vec<Seg>);
+pub(super) enum OwnedPath {
+    /// Segments of a [`Path`].
+    Segs(Vec<Seg>),
+    /// A JSON pointer.
+    Pointer(String),
+}
 
 impl OwnedPath {
     /// The value at this path inside `v`, mutably.
     pub(super) fn get_mut<'v>(&self, v: &'v mut Value) -> Option<&'v mut Value> {
-        self.0.iter().try_fold(v, |here, seg| match *seg {
-            Seg::Key(k) => here.get_mut(k),
-            Seg::Index(i) => here.get_mut(i),
-        })
+        match self {
+            OwnedPath::Segs(segs) => segs.iter().try_fold(v, |here, seg| match *seg {
+                Seg::Key(k) => here.get_mut(k),
+                Seg::Index(i) => here.get_mut(i),
+            }),
+            OwnedPath::Pointer(p) => v.pointer_mut(p),
+        }
     }
 }
 
@@ -305,7 +314,7 @@ impl<'a> Path<'a> {
         }
         let mut segs = Vec::with_capacity(6);
         collect(self, &mut segs);
-        OwnedPath(segs)
+        OwnedPath::Segs(segs)
     }
 
     /// RFC 6901 pointer.
@@ -451,7 +460,7 @@ pub(super) fn sorted_fields<'o, 'a>(o: &'o Obj<'a>) -> Vec<(&'o str, &'o Node<'a
 /// out: tags, ids, timestamps, addresses and opaque payloads, which no model
 /// reads as instructions and which a redaction must not rewrite (a changed
 /// `encrypted_content` or id is rejected by the provider).
-fn opaque_output_key(k: &str) -> bool {
+pub(super) fn opaque_output_key(k: &str) -> bool {
     matches!(
         k,
         "type"

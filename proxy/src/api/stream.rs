@@ -1026,31 +1026,72 @@ impl Reader<'_> {
     }
 
     /// The texts of an Anthropic server tool result block (`p` is its
-    /// `content`), in the shapes the API documents: web search result
-    /// titles, a fetched document, MCP text blocks, code execution output.
-    /// A whole response reads any shape field by field
-    /// ([`super::json::Builder::tool_output_texts`]); a stream event is
-    /// rewritten at fixed paths, so here the known ones are listed.
+    /// `content`): every string, field by field, as a whole response reads
+    /// it ([`super::json::Builder::tool_output_texts`], the same fields
+    /// left out), so that a result type newer than this proxy is scanned
+    /// too, not only the documented shapes.
     fn anthropic_tool_result(&mut self, index: u32, v: &Node<'_>, p: &Path<'_>) {
-        let n = p.get(v).and_then(Node::as_array).map_or(0, <[_]>::len);
-        let items: Vec<Path<'_>> = (0..n).map(|j| p.index(j)).collect();
-        let doc = p.key("content");
-        let source = doc.key("source");
-        let mut paths = vec![
-            *p,
-            p.key("stdout"),
-            p.key("stderr"),
-            // A text editor's file view, or a fetched document.
-            doc,
-            doc.key("title"),
-            doc.key("context"),
-            source.key("data"),
-        ];
-        for item in &items {
-            paths.push(item.key("text"));
-            paths.push(item.key("title"));
+        let Some(content) = p.get(v) else {
+            return;
+        };
+        let mut pointer = p.pointer();
+        let mut sub = 0u32;
+        self.tool_output(index, content, &mut pointer, &mut sub);
+    }
+
+    fn tool_output(&mut self, index: u32, node: &Node<'_>, pointer: &mut String, sub: &mut u32) {
+        let at = pointer.len();
+        match node {
+            Node::String(text) if !text.is_empty() => {
+                let raw = match text {
+                    Cow::Borrowed(s) => token_range(self.data, s),
+                    Cow::Owned(_) => None,
+                };
+                self.fragments.push(Fragment {
+                    key: DeltaKey {
+                        index,
+                        sub: *sub,
+                        kind: DeltaKind::ToolResult,
+                    },
+                    text: text.as_ref().to_owned(),
+                    snapshot: true,
+                    path: OwnedPath::Pointer(pointer.clone()),
+                    origin: Origin::Snapshot,
+                    raw,
+                    changed: false,
+                    value: false,
+                });
+                *sub = sub.saturating_add(1);
+            }
+            Node::Object(o) => {
+                let ty = o.get("type").and_then(Node::as_str);
+                if matches!(
+                    ty,
+                    Some("image" | "input_image" | "computer_screenshot" | "image_url")
+                ) {
+                    return;
+                }
+                let binary = ty == Some("base64");
+                for (k, v) in super::json::sorted_fields(o) {
+                    if super::json::opaque_output_key(k) || (binary && k == "data") {
+                        continue;
+                    }
+                    pointer.push('/');
+                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    self.tool_output(index, v, pointer, sub);
+                    pointer.truncate(at);
+                }
+            }
+            Node::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                    self.tool_output(index, item, pointer, sub);
+                    pointer.truncate(at);
+                }
+            }
+            _ => {}
         }
-        self.tool_results(index, v, &paths);
     }
 
     fn content_snapshot(

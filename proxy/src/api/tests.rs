@@ -1578,13 +1578,19 @@ fn streamed_tool_results_are_untrusted_snapshots_that_can_be_rewritten() {
         json!({"type":"mcp_tool_result","tool_use_id":"m2","content":[{"type":"text","text":"mcp block"}]}),
         json!({"type":"bash_code_execution_tool_result","tool_use_id":"s3","content":{
             "type":"bash_code_execution_result","stdout":"out","stderr":"err","return_code":1}}),
+        // A result type this proxy has never seen: read field by field.
+        json!({"type":"future_tool_result","tool_use_id":"s4","content":{
+            "type":"future_result","summary":"sum","items":[{"snippet":"snip","score":0.5,"page_id":"p1"}],
+            "fetched_at":"2026-12-01","image":{"type":"image","source":{"type":"base64","data":"AAAA"}}}}),
     ];
-    let want: [&[&str]; 5] = [
+    // In key order, as a whole answer numbers them.
+    let want: [&[&str]; 6] = [
         &["T1", "T2"],
-        &["Doc", "page"],
+        &["page", "Doc"],
         &["plain mcp"],
         &["mcp block"],
-        &["out", "err"],
+        &["err", "out"],
+        &["snip", "sum"],
     ];
     for (block, want) in blocks.iter().zip(want) {
         let data =

@@ -1173,6 +1173,26 @@ impl RawConfig {
             if !r.path_prefix.starts_with('/') {
                 return Err(ConfigError::new(key("path_prefix"), "must start with `/`"));
             }
+            for (j, p) in r.passthrough.iter().enumerate() {
+                // Matched against request paths, which are refused when
+                // ambiguous: such an entry could never match, or would
+                // match what it does not say.
+                if !p.starts_with('/') || p.len() > 1 && p.ends_with('/') {
+                    return Err(ConfigError::new(
+                        key(&format!("passthrough[{j}]")),
+                        format!("`{p}` must start with `/` and not end with one"),
+                    ));
+                }
+                if crate::stack::is_ambiguous_path(p) {
+                    return Err(ConfigError::new(
+                        key(&format!("passthrough[{j}]")),
+                        format!(
+                            "`{p}` has dot segments, encoded separators or backslashes; \
+                             write the canonical path"
+                        ),
+                    ));
+                }
+            }
             routes.push(Route {
                 name: r.name.get_ref().clone(),
                 path_prefix: r.path_prefix.clone(),
@@ -1725,6 +1745,24 @@ mod tests {
         let err = Settings::from_toml("m.toml", &bad, &env(&[])).unwrap_err();
         assert_eq!(err.key(), "guards.output_rules.output");
         assert!(err.to_string().contains("enabled = false"), "{err}");
+    }
+
+    #[test]
+    fn passthrough_entries_must_be_canonical_paths() {
+        let base = "[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n[[routes]]\nname = \"r\"\nupstream = \"a\"\n";
+        for (entry, says) in [
+            ("v1/models", "must start with `/`"),
+            ("/v1/models/", "not end with one"),
+            ("/v1/models/../files", "dot segments"),
+            ("/v1/x%2Fy", "dot segments"),
+        ] {
+            let text = format!("{base}passthrough = [\"/api/tags\", \"{entry}\"]\n");
+            let err = Settings::from_toml("m.toml", &text, &env(&[])).unwrap_err();
+            assert_eq!(err.key(), "routes[0].passthrough[1]", "{entry}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+        let ok = format!("{base}passthrough = [\"/\", \"/v1/models\"]\n");
+        assert!(Settings::from_toml("m.toml", &ok, &env(&[])).is_ok());
     }
 
     #[test]

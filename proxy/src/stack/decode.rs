@@ -98,6 +98,17 @@ pub(crate) fn is_ambiguous_path(path: &str) -> bool {
         })
 }
 
+/// Whether the passthrough entry `prefix` covers `path`: the path itself,
+/// or a path below it that is not a guarded API surface. A prefix never
+/// carries a guarded surface past the guards (`/v1/models` does not pass
+/// `/v1/models/chat/completions`, which an upstream routing on the path's
+/// end would serve as a chat completion); only an entry naming a guarded
+/// path exactly turns its guards off, as the operator wrote it.
+pub(crate) fn passes_through(path: &str, prefix: &str, guarded: bool) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || (rest.starts_with('/') && !guarded))
+}
+
 /// Whether `headers` declare a body content coding other than `identity`
 /// (gzip, deflate, br, zstd, ...): one whose bytes are not the JSON text.
 pub(crate) fn is_encoded(headers: &http::HeaderMap) -> bool {
@@ -151,13 +162,15 @@ impl<S> Decode<S> {
             ex.route_index = Some(route_index);
             ex.upstream = Some(route.upstream);
         });
-        if route.passthrough.iter().any(|p| {
-            path.strip_prefix(p.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        }) {
+        let api = Api::from_path(path);
+        if route
+            .passthrough
+            .iter()
+            .any(|p| passes_through(path, p, api.is_some()))
+        {
             return Ok(());
         }
-        let api = Api::from_path(path).ok_or_else(|| {
+        let api = api.ok_or_else(|| {
             Reject::new(
                 RejectKind::NotFound,
                 "unknown_api_path",
@@ -244,7 +257,25 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::is_ambiguous_path;
+    use super::{is_ambiguous_path, passes_through};
+    use crate::api::Api;
+
+    #[test]
+    fn a_passthrough_prefix_never_covers_a_guarded_surface() {
+        let passes =
+            |path: &str, prefix: &str| passes_through(path, prefix, Api::from_path(path).is_some());
+        assert!(passes("/v1/models", "/v1/models"));
+        assert!(passes("/v1/models/gpt-4o", "/v1/models"));
+        assert!(passes("/api/tags", "/api/tags"));
+        assert!(!passes("/v1/modelsx", "/v1/models"));
+        // Below a passthrough prefix, a guarded surface is still guarded.
+        assert!(!passes("/v1/models/chat/completions", "/v1/models"));
+        assert!(!passes("/v1/embeddings/v1/messages", "/v1/embeddings"));
+        assert!(!passes("/api/show/api/chat", "/api/show"));
+        assert!(!passes("/v1/chat/completions", "/v1"));
+        // Named exactly, it is the operator's choice.
+        assert!(passes("/v1/chat/completions", "/v1/chat/completions"));
+    }
 
     #[test]
     fn paths_that_servers_resolve_differently_are_ambiguous() {

@@ -18,6 +18,7 @@ mod auth;
 mod buffer;
 pub mod decide;
 mod decode;
+pub(crate) use decode::is_ambiguous_path;
 mod exchange;
 mod forward;
 mod input;

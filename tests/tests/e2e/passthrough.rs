@@ -91,6 +91,11 @@ async fn dot_segments_cannot_smuggle_an_api_through_a_passthrough_path() {
     // A doubled slash (a base URL ending in `/`) is still the guarded API.
     let r = post(p.addr, "//v1/chat/completions", &[], &attack).await;
     assert_eq!(r.status, 403, "{}", r.text());
+    // So is a guarded surface below a passthrough prefix, for an upstream
+    // that routes on the path's end.
+    let r = post(p.addr, "/v1/models/chat/completions", &[], &attack).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.header("x-menshen-decision"), "block");
     assert!(up.requests().await.is_empty());
 }
 

@@ -124,8 +124,47 @@ impl ScanInput {
     }
 }
 
+/// Fields only Ollama's native API has: its sampling `options`, model
+/// residency, its structured-output and thinking switches, and, on
+/// `/api/generate`, a system prompt, a prompt template and raw mode.
+fn is_ollama(o: &serde_json::Map<String, Value>) -> bool {
+    [
+        "options",
+        "keep_alive",
+        "format",
+        "think",
+        "template",
+        "raw",
+        "context",
+    ]
+    .iter()
+    .any(|k| o.contains_key(*k))
+        || o.get("messages")
+            .and_then(Value::as_array)
+            .is_some_and(|m| {
+                m.iter().any(|msg| {
+                    msg.get("images").is_some()
+                        || msg.get("tool_name").is_some()
+                        || msg
+                            .get("tool_calls")
+                            .and_then(Value::as_array)
+                            .is_some_and(|calls| {
+                                calls.iter().any(|c| c["function"]["arguments"].is_object())
+                            })
+                })
+            })
+}
+
 fn guess_api(body: &Value) -> Option<Api> {
     let o = body.as_object()?;
+    if is_ollama(o) {
+        if o.contains_key("messages") {
+            return Some(Api::OllamaChat);
+        }
+        if o.contains_key("prompt") {
+            return Some(Api::OllamaGenerate);
+        }
+    }
     if o.contains_key("messages") {
         // Anthropic requires max_tokens and has no system role messages.
         let anthropic = o.contains_key("system") && !o.contains_key("n")
@@ -389,6 +428,40 @@ mod tests {
         }
         let openai = with(json!({"type": "text", "text": "t"}));
         assert_eq!(guess_api(&openai), Some(Api::OpenAiChat));
+    }
+
+    #[test]
+    fn ollama_bodies_are_recognised_by_their_own_fields() {
+        for (body, api) in [
+            (
+                json!({"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0}}),
+                Api::OllamaChat,
+            ),
+            (
+                json!({"model": "llama3.2", "messages": [{"role": "assistant", "content": "",
+                    "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]}]}),
+                Api::OllamaChat,
+            ),
+            (
+                json!({"model": "llava", "messages": [{"role": "user", "content": "what is this?", "images": ["AAAA"]}]}),
+                Api::OllamaChat,
+            ),
+            (
+                json!({"model": "llama3.2", "prompt": "hi", "keep_alive": "5m"}),
+                Api::OllamaGenerate,
+            ),
+            // Without them, the OpenAI shapes.
+            (
+                json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+                Api::OpenAiChat,
+            ),
+            (
+                json!({"model": "m", "prompt": "hi", "max_tokens": 5}),
+                Api::OpenAiCompletions,
+            ),
+        ] {
+            assert_eq!(guess_api(&body), Some(api), "{body}");
+        }
     }
 
     #[tokio::test]

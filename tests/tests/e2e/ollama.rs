@@ -248,3 +248,25 @@ async fn curl_form_content_type_is_accepted_as_ollama_does() {
     .await;
     assert_eq!(r.status, 415);
 }
+
+#[tokio::test]
+async fn a_malformed_line_ends_the_stream_with_an_error_line_not_unscanned_text() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let r = post(
+        p.addr,
+        "/api/generate",
+        &[("x-test-behavior", "ollama-malformed")],
+        &serde_json::json!({"model": "m", "prompt": "hi"}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let body = r.text();
+    // Every line the client gets is JSON, nothing after the bad line is
+    // forwarded, and the last line says why.
+    let lines = ndjson_lines(&body);
+    let last = lines.last().unwrap();
+    assert_eq!(last["code"], "upstream_malformed_stream", "{body}");
+    assert!(!body.contains("ret"), "{body}");
+    assert_eq!(p.shared.metrics.unscanned_total(), 0);
+}

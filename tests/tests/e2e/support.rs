@@ -581,6 +581,19 @@ impl Upstream {
                 live,
             ),
             "ollama-tool" => ollama(parts.uri.path(), &body, &pieces_ref, true, live),
+            // Two good lines, then one that is not JSON, then more.
+            "ollama-malformed" => stream_as(
+                "application/x-ndjson",
+                vec![
+                    "{\"model\":\"m\",\"response\":\"Hello \",\"done\":false}\n".to_owned(),
+                    "{\"model\":\"m\",\"response\":\"there\",\"done\":false}\n".to_owned(),
+                    "{\"model\":\"m\",\"response\":\"sec\n".to_owned(),
+                    "{\"model\":\"m\",\"response\":\"ret\",\"done\":true}\n".to_owned(),
+                ],
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
             _ if parts.uri.path().starts_with("/api/") => {
                 ollama(parts.uri.path(), &body, &pieces_ref, false, live)
             }

@@ -10,6 +10,8 @@
 //!   block mid-stream ends the stream with an error event in the API's own
 //!   format and drops the upstream body, which cancels the upstream request.
 //!   A client that goes away cancels the upstream the same way.
+//! - An Ollama NDJSON stream goes the same way, one JSON line per event
+//!   ([`crate::ndjson`]), and is written back as lines.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -321,9 +321,18 @@ impl ReviewQueue {
             ("fingerprint", "BLOB"),
             ("released_at", "INTEGER"),
             ("released_request_id", "TEXT"),
+            ("audited_at", "INTEGER"),
         ] {
             if !columns.iter().any(|c| c == name) {
                 conn.execute_batch(&format!("ALTER TABLE review_cases ADD COLUMN {name} {ty}"))?;
+                if name == "audited_at" {
+                    // Outcomes decided before the column existed had their
+                    // one audit attempt then; they are not written again.
+                    conn.execute(
+                        "UPDATE review_cases SET audited_at = decided_at WHERE status != 'pending'",
+                        [],
+                    )?;
+                }
             }
         }
         let mut fresh = [0u8; 32];
@@ -641,16 +650,51 @@ impl ReviewQueue {
         Ok(closed)
     }
 
+    /// Notes that `id`'s outcome is in the audit log, so that
+    /// [`unaudited`](Self::unaudited) no longer lists it.
+    ///
+    /// # Errors
+    /// On SQLite failure.
+    pub fn mark_audited(&self, id: &CaseId) -> Result<(), StoreError> {
+        self.conn.lock().execute(
+            "UPDATE review_cases SET audited_at = ?2 WHERE id = ?1 AND status != 'pending'",
+            params![id.as_str(), OffsetDateTime::now_utc().unix_timestamp()],
+        )?;
+        Ok(())
+    }
+
+    /// Decided cases whose outcome is not yet in the audit log (its write
+    /// failed: a full disk, a read-only database), oldest decision first,
+    /// at most `limit`: the proxy writes them again until one succeeds, so
+    /// an outcome is never lost to a transient audit failure.
+    ///
+    /// # Errors
+    /// On SQLite failure or a corrupt row.
+    pub fn unaudited(&self, limit: usize) -> Result<Vec<Case>, StoreError> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT * FROM review_cases WHERE status != 'pending' AND audited_at IS NULL
+             ORDER BY decided_at, id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(
+            params![i64::try_from(limit).unwrap_or(i64::MAX)],
+            RawCase::from_row,
+        )?;
+        rows.map(|r| r?.into_case()).collect()
+    }
+
     /// Deletes the cases decided before `decided_before`, with their
     /// (redacted) content: the queue is a work list, not an archive; the
-    /// audit log keeps each outcome. Pending cases are never deleted.
+    /// audit log keeps each outcome. Pending cases are never deleted, nor
+    /// are decided ones whose outcome is not yet audited.
     /// Returns how many were deleted.
     ///
     /// # Errors
     /// On SQLite failure.
     pub fn purge(&self, decided_before: OffsetDateTime) -> Result<usize, StoreError> {
         let n = self.conn.lock().execute(
-            "DELETE FROM review_cases WHERE status != 'pending' AND decided_at < ?1",
+            "DELETE FROM review_cases
+             WHERE status != 'pending' AND decided_at < ?1 AND audited_at IS NOT NULL",
             params![decided_before.unix_timestamp()],
         )?;
         if n > 0 {
@@ -931,17 +975,31 @@ mod tests {
         // Running it again closes nothing more.
         assert!(q.expire(cutoff, "again").unwrap().is_empty());
 
-        // Purge: decided before the cutoff goes, pending never does.
+        // Both outcomes wait for their audit record (oldest decision
+        // first; these two were decided within the same second).
+        let mut waiting: Vec<CaseId> = q.unaudited(10).unwrap().into_iter().map(|c| c.id).collect();
+        waiting.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let mut both = [decided.clone(), old.clone()];
+        both.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(waiting, both);
+        assert_eq!(q.unaudited(1).unwrap().len(), 1);
+        // Purge: decided before the cutoff goes, pending never does, and
+        // an outcome not yet audited stays until it is.
+        let later = OffsetDateTime::now_utc() + time::Duration::seconds(5);
+        assert_eq!(q.purge(later).unwrap(), 0);
+        q.mark_audited(&decided).unwrap();
+        let ids: Vec<CaseId> = q.unaudited(10).unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(ids, std::slice::from_ref(&old));
+        // Marking a pending case does nothing.
+        q.mark_audited(&fresh).unwrap();
+        q.mark_audited(&old).unwrap();
+        assert!(q.unaudited(10).unwrap().is_empty());
         assert_eq!(
             q.purge(OffsetDateTime::now_utc() - time::Duration::days(1))
                 .unwrap(),
             0
         );
-        assert_eq!(
-            q.purge(OffsetDateTime::now_utc() + time::Duration::seconds(5))
-                .unwrap(),
-            2
-        );
+        assert_eq!(q.purge(later).unwrap(), 2);
         assert!(q.get(&old).unwrap().is_none());
         assert!(q.get(&decided).unwrap().is_none());
         assert!(q.get(&fresh).unwrap().is_some());
@@ -1078,6 +1136,8 @@ mod tests {
         let q = ReviewQueue::open(&path).unwrap();
         let id: CaseId = "01a23293-044c-75c7-a35b-0ee60b44f70e".parse().unwrap();
         assert_eq!(q.get(&id).unwrap().unwrap().status, CaseStatus::Approved);
+        // Its outcome had its audit attempt when it was decided.
+        assert!(q.unaudited(10).unwrap().is_empty());
         let fp = q.fingerprint(&[b"x"]);
         assert_eq!(
             q.release(&id, &fp, "acme", "default", "r").unwrap(),

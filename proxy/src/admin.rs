@@ -24,7 +24,9 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use menshen_policies::{Case, CaseFilter, CaseId, CaseStatus, Direction};
+use menshen_policies::{
+    Case, CaseFilter, CaseId, CaseStatus, Direction, ReviewQueue, EXPIRY_REVIEWER,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -250,12 +252,16 @@ async fn decide_review(
         ReviewOutcome::Rejected
     };
     if audit_review_outcome(shared, &case, recorded).await.is_err() {
+        // The decision stands (a second call would be a conflict); the
+        // review upkeep writes the record once the audit log takes it.
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "audit_unavailable",
-            "outcome stored but not audited; retry",
+            "the outcome is stored but its audit record could not be written yet; it is \
+             written again by the review upkeep until it succeeds",
         );
     }
+    mark_audited(shared, queue, &case.id);
     reply(StatusCode::OK, outcome)
 }
 
@@ -282,6 +288,27 @@ async fn audit_review_outcome(
     })
 }
 
+/// Notes that a case's outcome is in the audit log. A failure here only
+/// means the outcome is written once more by the next upkeep.
+fn mark_audited(shared: &Shared, queue: &ReviewQueue, id: &CaseId) {
+    if let Err(e) = queue.mark_audited(id) {
+        shared.metrics.review_upkeep("mark_failed", 1);
+        tracing::warn!(error = %e, review.case = %id, "review outcome audited but not marked; it will be audited again");
+    }
+}
+
+/// The outcome a decided case records.
+fn outcome_of(case: &Case) -> Option<ReviewOutcome> {
+    match (&case.status, &case.outcome) {
+        (CaseStatus::Approved, _) => Some(ReviewOutcome::Approved),
+        (CaseStatus::Rejected, Some(o)) if o.reviewer == EXPIRY_REVIEWER => {
+            Some(ReviewOutcome::Expired)
+        }
+        (CaseStatus::Rejected, _) => Some(ReviewOutcome::Rejected),
+        (CaseStatus::Pending, _) => None,
+    }
+}
+
 /// What one pass of [`review_upkeep`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Upkeep {
@@ -289,6 +316,8 @@ pub struct Upkeep {
     pub expired: usize,
     /// Decided cases deleted past retention.
     pub purged: usize,
+    /// Outcomes whose audit record failed before and was written now.
+    pub audited_late: usize,
 }
 
 /// One pass of review-queue upkeep: closes pending cases older than
@@ -306,32 +335,73 @@ pub async fn review_upkeep(shared: &Shared) -> Result<Upkeep, BoxError> {
     let policy = &shared.settings.policy;
     let (expiry, retention) = (policy.review_expiry, policy.review_retention);
     let now = time::OffsetDateTime::now_utc();
-    let (closed, purged) = tokio::task::spawn_blocking(move || {
+    let q = Arc::clone(&queue);
+    let (closed, late) = tokio::task::spawn_blocking(move || {
         let closed = match expiry {
             Some(ttl) => {
                 let hours = ttl.as_secs() / 3600;
-                queue.expire(now - ttl, &format!("expired: no decision within {hours} h"))?
+                q.expire(now - ttl, &format!("expired: no decision within {hours} h"))?
             }
             None => Vec::new(),
         };
-        let purged = match retention {
-            Some(keep) => queue.purge(now - keep)?,
-            None => 0,
-        };
-        Ok::<_, menshen_policies::StoreError>((closed, purged))
+        // Outcomes whose audit record failed earlier (this pass's expiries
+        // are audited below, first).
+        let late: Vec<Case> = q
+            .unaudited(UPKEEP_AUDIT_BATCH)?
+            .into_iter()
+            .filter(|c| !closed.iter().any(|e| e.id == c.id))
+            .collect();
+        Ok::<_, menshen_policies::StoreError>((closed, late))
     })
     .await??;
     for case in &closed {
-        // Logged and counted inside; the case stays closed either way.
-        let _ = audit_review_outcome(shared, case, ReviewOutcome::Expired).await;
+        // Logged and counted inside; on failure the case stays closed and
+        // unmarked, and the next pass writes its record again.
+        if audit_review_outcome(shared, case, ReviewOutcome::Expired)
+            .await
+            .is_ok()
+        {
+            mark_audited(shared, &queue, &case.id);
+        }
     }
+    let mut audited_late = 0;
+    for case in &late {
+        let Some(outcome) = outcome_of(case) else {
+            continue;
+        };
+        if audit_review_outcome(shared, case, outcome).await.is_ok() {
+            mark_audited(shared, &queue, &case.id);
+            audited_late += 1;
+        }
+    }
+    // After the audit pass: an outcome is deleted only once it is audited.
+    let purged = match retention {
+        Some(keep) => {
+            let q = Arc::clone(&queue);
+            tokio::task::spawn_blocking(move || q.purge(now - keep)).await??
+        }
+        None => 0,
+    };
     shared.metrics.review_upkeep("expired", closed.len() as u64);
     shared.metrics.review_upkeep("purged", purged as u64);
+    shared
+        .metrics
+        .review_upkeep("audited_late", audited_late as u64);
+    if audited_late > 0 {
+        tracing::info!(
+            review.audited_late = audited_late,
+            "review outcomes whose audit record had failed are now audited"
+        );
+    }
     Ok(Upkeep {
         expired: closed.len(),
         purged,
+        audited_late,
     })
 }
+
+/// How many outcomes whose audit failed one upkeep pass writes again.
+const UPKEEP_AUDIT_BATCH: usize = 1000;
 
 /// Runs [`review_upkeep`] now and then every `every`, until dropped.
 pub async fn review_upkeep_loop(shared: Arc<Shared>, every: std::time::Duration) {

@@ -175,7 +175,7 @@ impl Metrics {
         let review_upkeep = Family::default();
         r.register(
             "menshen_review_upkeep",
-            "Review queue upkeep: cases closed as expired, decided cases deleted past retention, failed passes (event)",
+            "Review queue upkeep: cases closed as expired, decided cases deleted past retention, outcomes audited late after a failed audit write, failed passes (event)",
             review_upkeep.clone(),
         );
         Metrics {
@@ -339,7 +339,8 @@ impl Metrics {
         self.policy_errors.inc();
     }
 
-    /// `n` review cases `event` (`expired`, `purged`), or a failed upkeep
+    /// `n` review cases `event` (`expired`, `purged`, `audited_late`,
+    /// `mark_failed`), or a failed upkeep
     /// pass (`failed`, n = 1).
     pub fn review_upkeep(&self, event: &'static str, n: u64) {
         if n > 0 {

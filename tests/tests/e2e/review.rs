@@ -300,7 +300,8 @@ async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
         done,
         menshen_proxy::admin::Upkeep {
             expired: 1,
-            purged: 1
+            purged: 1,
+            audited_late: 0
         }
     );
     let metrics = p.shared.metrics.encode();
@@ -383,6 +384,101 @@ async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
         ],
         "{records}"
     );
+}
+
+/// A decision whose audit record could not be written (a full disk, a
+/// read-only audit database) stays in the queue, unmarked, and the next
+/// upkeep writes the record, once, before it purges; a decision audited at
+/// once is not written again.
+#[tokio::test]
+async fn an_outcome_whose_audit_failed_is_written_by_the_next_upkeep_once() {
+    let up = Upstream::start().await;
+    let (_bundle, cfg) = with_policy(POLICY);
+    let cfg = cfg.replace("[[upstreams]]", "[audit]\nmode = \"sync\"\n\n[[upstreams]]")
+        + "review_retention_days = 1\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let (p, log) = proxy_with_audit(&cfg, &up, tmp.path()).await;
+    let admin = admin_api(&p).await;
+    let auth = [("authorization", "Bearer admin-key-0123456789")];
+    let held = |to: &str| {
+        serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":format!("move 50000 EUR to account {to}")}]})
+            .to_string()
+    };
+    let lost = post(p.addr, "/v1/chat/completions", &[], &held("X"))
+        .await
+        .header("x-menshen-review-case")
+        .to_owned();
+    let fine = post(p.addr, "/v1/chat/completions", &[], &held("Y"))
+        .await
+        .header("x-menshen-review-case")
+        .to_owned();
+    // `fine` is approved and audited through the admin API; `lost` is left
+    // as an approval whose audit write failed leaves it: decided, stored,
+    // not marked as audited.
+    let r = send(
+        admin,
+        "POST",
+        &format!("/admin/reviews/{fine}/approve"),
+        &auth,
+        r#"{"reviewer":"ann"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let db = rusqlite::Connection::open(tmp.path().join("review.sqlite")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Both decided two days ago: past retention.
+    db.execute(
+        "UPDATE review_cases SET status = 'approved', reviewer = 'bob', note = '', decided_at = ?1
+         WHERE id = ?2",
+        rusqlite::params![now - 2 * 86_400, lost],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE review_cases SET decided_at = ?1 WHERE id = ?2",
+        rusqlite::params![now - 2 * 86_400, fine],
+    )
+    .unwrap();
+
+    let done = menshen_proxy::admin::review_upkeep(&p.shared)
+        .await
+        .unwrap();
+    // The missing record is written first (purging runs after the audit
+    // pass), so both go; the next pass writes nothing again.
+    assert_eq!(
+        done,
+        menshen_proxy::admin::Upkeep {
+            expired: 0,
+            purged: 2,
+            audited_late: 1
+        }
+    );
+    let again = menshen_proxy::admin::review_upkeep(&p.shared)
+        .await
+        .unwrap();
+    assert_eq!(again, menshen_proxy::admin::Upkeep::default());
+    assert!(p
+        .shared
+        .metrics
+        .encode()
+        .contains("menshen_review_upkeep_total{event=\"audited_late\"} 1"));
+
+    p.stop().await.unwrap();
+    log.shutdown().await.unwrap();
+    let records = verified_records(tmp.path());
+    let outcomes = |case: &str| -> Vec<String> {
+        records
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| v["event"]["decision"].clone())
+            .filter(|d| d["review"]["case_id"] == case)
+            .map(|d| d["review"]["outcome"].as_str().unwrap_or("-").to_owned())
+            .collect()
+    };
+    assert_eq!(outcomes(&lost), ["-", "approved"], "{records}");
+    assert_eq!(outcomes(&fine), ["-", "approved"], "{records}");
 }
 
 /// Content no guard can read (an image) is counted for the policy, so an

@@ -322,8 +322,10 @@ pub struct Upkeep {
 
 /// One pass of review-queue upkeep: closes pending cases older than
 /// `policy.review_expire_hours` (each recorded in the audit log with the
-/// outcome `expired`) and deletes cases decided more than
-/// `policy.review_retention_days` ago. Does nothing without a queue.
+/// outcome `expired`), writes the outcomes whose audit record failed
+/// before, and deletes cases decided more than
+/// `policy.review_retention_days` ago whose outcome is in the audit log.
+/// Does nothing without a queue.
 ///
 /// # Errors
 /// When the queue cannot be read or written (nothing is lost: the next

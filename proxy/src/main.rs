@@ -388,7 +388,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     if shared.guards.review.is_some() {
-        // Expire unanswered review cases and delete old decided ones.
+        // Expire unanswered review cases, write outcomes whose audit record
+        // failed, and delete old decided ones.
         tokio::spawn(menshen_proxy::admin::review_upkeep_loop(
             Arc::clone(&shared),
             Duration::from_secs(600),

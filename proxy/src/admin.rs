@@ -244,7 +244,29 @@ async fn decide_review(
     };
     let outcome = match result {
         Ok(o) => o,
-        Err(e) => return error(StatusCode::CONFLICT, "review_not_recorded", &e.to_string()),
+        Err(e @ menshen_policies::StoreError::AlreadyDecided { .. }) => {
+            return error(StatusCode::CONFLICT, "review_not_recorded", &e.to_string())
+        }
+        Err(e @ menshen_policies::StoreError::NotFound { .. }) => {
+            return error(StatusCode::NOT_FOUND, "unknown_case", &e.to_string())
+        }
+        Err(e @ menshen_policies::StoreError::Invalid { .. }) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "review_not_recorded",
+                &e.to_string(),
+            )
+        }
+        // The queue's database failed (a full or read-only disk): nothing
+        // was decided, and the same call may succeed later.
+        Err(e) => {
+            tracing::error!(error = %e, review.case = %id, "review decision not stored");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "review_unavailable",
+                "the review queue could not store the decision; nothing was decided, retry",
+            );
+        }
     };
     let recorded = if outcome.status == CaseStatus::Approved {
         ReviewOutcome::Approved

@@ -481,6 +481,44 @@ async fn an_outcome_whose_audit_failed_is_written_by_the_next_upkeep_once() {
     assert_eq!(outcomes(&fine), ["-", "approved"], "{records}");
 }
 
+/// A decision the queue's database cannot store is a 503 that says nothing
+/// was decided (not a conflict), and the same call succeeds once it can.
+#[tokio::test]
+async fn a_decision_the_queue_cannot_store_is_unavailable_not_a_conflict() {
+    let up = Upstream::start().await;
+    let (_bundle, cfg) = with_policy(POLICY);
+    let tmp = tempfile::tempdir().unwrap();
+    let (p, log) = proxy_with_audit(&cfg, &up, tmp.path()).await;
+    let admin = admin_api(&p).await;
+    let auth = [("authorization", "Bearer admin-key-0123456789")];
+    let body = serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":"move 50000 EUR"}]}).to_string();
+    let case = post(p.addr, "/v1/chat/completions", &[], &body)
+        .await
+        .header("x-menshen-review-case")
+        .to_owned();
+    // Every write to the cases fails, as on a full disk; reads still work.
+    let db = rusqlite::Connection::open(tmp.path().join("review.sqlite")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER full_disk BEFORE UPDATE ON review_cases
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    let approve = format!("/admin/reviews/{case}/approve");
+    let r = send(admin, "POST", &approve, &auth, r#"{"reviewer":"ann"}"#).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "review_unavailable");
+    let r = send(admin, "GET", &format!("/admin/reviews/{case}"), &auth, "").await;
+    assert_eq!(r.json()["status"], "pending", "{}", r.text());
+    db.execute_batch("DROP TRIGGER full_disk").unwrap();
+    let r = send(admin, "POST", &approve, &auth, r#"{"reviewer":"ann"}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Deciding it again is the conflict.
+    let r = send(admin, "POST", &approve, &auth, r#"{"reviewer":"ann"}"#).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    p.stop().await.unwrap();
+    log.shutdown().await.unwrap();
+}
+
 /// Content no guard can read (an image) is counted for the policy, so an
 /// operator who must not pass unscanned content can hold or block on it.
 #[tokio::test]

@@ -663,21 +663,31 @@ impl ReviewQueue {
         Ok(())
     }
 
-    /// Decided cases whose outcome is not yet in the audit log (its write
-    /// failed: a full disk, a read-only database), oldest decision first,
-    /// at most `limit`: the proxy writes them again until one succeeds, so
-    /// an outcome is never lost to a transient audit failure.
+    /// Cases decided before `decided_before` whose outcome is not yet in
+    /// the audit log (its write failed: a full disk, a read-only database),
+    /// oldest decision first, at most `limit`: the proxy writes them again
+    /// until one succeeds, so an outcome is never lost to a transient audit
+    /// failure. The cut-off leaves out decisions whose first write may
+    /// still be under way.
     ///
     /// # Errors
     /// On SQLite failure or a corrupt row.
-    pub fn unaudited(&self, limit: usize) -> Result<Vec<Case>, StoreError> {
+    pub fn unaudited(
+        &self,
+        decided_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Case>, StoreError> {
         let conn = self.conn.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT * FROM review_cases WHERE status != 'pending' AND audited_at IS NULL
-             ORDER BY decided_at, id LIMIT ?1",
+            "SELECT * FROM review_cases
+             WHERE status != 'pending' AND audited_at IS NULL AND decided_at < ?1
+             ORDER BY decided_at, id LIMIT ?2",
         )?;
         let rows = stmt.query_map(
-            params![i64::try_from(limit).unwrap_or(i64::MAX)],
+            params![
+                decided_before.unix_timestamp(),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
             RawCase::from_row,
         )?;
         rows.map(|r| r?.into_case()).collect()
@@ -977,23 +987,39 @@ mod tests {
 
         // Both outcomes wait for their audit record (oldest decision
         // first; these two were decided within the same second).
-        let mut waiting: Vec<CaseId> = q.unaudited(10).unwrap().into_iter().map(|c| c.id).collect();
+        let soon = OffsetDateTime::now_utc() + time::Duration::seconds(5);
+        // Not before they were decided.
+        assert!(q
+            .unaudited(OffsetDateTime::now_utc() - time::Duration::minutes(1), 10)
+            .unwrap()
+            .is_empty());
+        let mut waiting: Vec<CaseId> = q
+            .unaudited(soon, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         waiting.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         let mut both = [decided.clone(), old.clone()];
         both.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         assert_eq!(waiting, both);
-        assert_eq!(q.unaudited(1).unwrap().len(), 1);
+        assert_eq!(q.unaudited(soon, 1).unwrap().len(), 1);
         // Purge: decided before the cutoff goes, pending never does, and
         // an outcome not yet audited stays until it is.
         let later = OffsetDateTime::now_utc() + time::Duration::seconds(5);
         assert_eq!(q.purge(later).unwrap(), 0);
         q.mark_audited(&decided).unwrap();
-        let ids: Vec<CaseId> = q.unaudited(10).unwrap().into_iter().map(|c| c.id).collect();
+        let ids: Vec<CaseId> = q
+            .unaudited(soon, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(ids, std::slice::from_ref(&old));
         // Marking a pending case does nothing.
         q.mark_audited(&fresh).unwrap();
         q.mark_audited(&old).unwrap();
-        assert!(q.unaudited(10).unwrap().is_empty());
+        assert!(q.unaudited(soon, 10).unwrap().is_empty());
         assert_eq!(
             q.purge(OffsetDateTime::now_utc() - time::Duration::days(1))
                 .unwrap(),
@@ -1137,7 +1163,10 @@ mod tests {
         let id: CaseId = "01a23293-044c-75c7-a35b-0ee60b44f70e".parse().unwrap();
         assert_eq!(q.get(&id).unwrap().unwrap().status, CaseStatus::Approved);
         // Its outcome had its audit attempt when it was decided.
-        assert!(q.unaudited(10).unwrap().is_empty());
+        assert!(q
+            .unaudited(OffsetDateTime::now_utc(), 10)
+            .unwrap()
+            .is_empty());
         let fp = q.fingerprint(&[b"x"]);
         assert_eq!(
             q.release(&id, &fp, "acme", "default", "r").unwrap(),

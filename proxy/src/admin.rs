@@ -368,13 +368,10 @@ pub async fn review_upkeep(shared: &Shared) -> Result<Upkeep, BoxError> {
             }
             None => Vec::new(),
         };
-        // Outcomes whose audit record failed earlier (this pass's expiries
-        // are audited below, first).
-        let late: Vec<Case> = q
-            .unaudited(UPKEEP_AUDIT_BATCH)?
-            .into_iter()
-            .filter(|c| !closed.iter().any(|e| e.id == c.id))
-            .collect();
+        // Outcomes whose audit record failed earlier; not those decided in
+        // the last minute (this pass's expiries among them), whose first
+        // write may still be under way.
+        let late = q.unaudited(now - UPKEEP_AUDIT_GRACE, UPKEEP_AUDIT_BATCH)?;
         Ok::<_, menshen_policies::StoreError>((closed, late))
     })
     .await??;
@@ -426,6 +423,10 @@ pub async fn review_upkeep(shared: &Shared) -> Result<Upkeep, BoxError> {
 
 /// How many outcomes whose audit failed one upkeep pass writes again.
 const UPKEEP_AUDIT_BATCH: usize = 1000;
+
+/// How old a decision must be before the upkeep takes its missing audit
+/// record for a failure rather than a write in progress.
+const UPKEEP_AUDIT_GRACE: time::Duration = time::Duration::minutes(1);
 
 /// Runs [`review_upkeep`] now and then every `every`, until dropped.
 pub async fn review_upkeep_loop(shared: Arc<Shared>, every: std::time::Duration) {

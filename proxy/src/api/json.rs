@@ -2,6 +2,7 @@
 //! keys rejected), typed accessors that name the JSON path on error, and the
 //! builder that records where each conversation text came from.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -460,7 +461,7 @@ pub(super) fn sorted_fields<'o, 'a>(o: &'o Obj<'a>) -> Vec<(&'o str, &'o Node<'a
 /// out: tags, ids, timestamps, addresses and opaque payloads, which no model
 /// reads as instructions and which a redaction must not rewrite (a changed
 /// `encrypted_content` or id is rejected by the provider).
-pub(super) fn opaque_output_key(k: &str) -> bool {
+fn opaque_output_key(k: &str) -> bool {
     matches!(
         k,
         "type"
@@ -480,6 +481,60 @@ pub(super) fn opaque_output_key(k: &str) -> bool {
     ) || k.ends_with("_id")
         || k.ends_with("_at")
         || k.starts_with("encrypted_")
+}
+
+/// What [`walk_tool_output`] finds in a tool's output.
+pub(super) enum OutputLeaf<'n, 'a> {
+    /// A non-empty string, with its RFC 6901 pointer.
+    Text(&'n Cow<'a, str>, &'n str),
+    /// An image block, which is no text.
+    Image,
+}
+
+/// Visits every readable string of a tool's output at any depth, in key
+/// order ([`sorted_fields`]), leaving out [`opaque_output_key`] fields, the
+/// `data` of a base64 source, and images (reported, not entered).
+/// `pointer` is the RFC 6901 pointer of `v`; it is restored on return. The
+/// one walk both a whole body ([`Builder::tool_output_texts`]) and a stream
+/// event read, so that they scan the same texts.
+pub(super) fn walk_tool_output<'a>(
+    v: &Node<'a>,
+    pointer: &mut String,
+    visit: &mut dyn FnMut(OutputLeaf<'_, 'a>),
+) {
+    let at = pointer.len();
+    match v {
+        Node::String(s) if !s.is_empty() => visit(OutputLeaf::Text(s, pointer)),
+        Node::Object(o) => {
+            let ty = o.get("type").and_then(Node::as_str);
+            if matches!(
+                ty,
+                Some("image" | "input_image" | "computer_screenshot" | "image_url")
+            ) {
+                visit(OutputLeaf::Image);
+                return;
+            }
+            // A base64 source (a PDF, an image): `data` is not text.
+            let binary = ty == Some("base64");
+            for (k, v) in sorted_fields(o) {
+                if opaque_output_key(k) || (binary && k == "data") {
+                    continue;
+                }
+                pointer.push('/');
+                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                walk_tool_output(v, pointer, visit);
+                pointer.truncate(at);
+            }
+        }
+        Node::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let _ = write!(pointer, "/{i}");
+                walk_tool_output(item, pointer, visit);
+                pointer.truncate(at);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Media type of a `data:` URL, the only form whose type is known without fetching.
@@ -626,45 +681,14 @@ impl Builder {
         pointer: &mut String,
         mk: &dyn Fn(String) -> Part,
     ) {
-        let at = pointer.len();
-        match v {
-            Node::String(s) if !s.is_empty() => {
-                self.part(
-                    message,
-                    mk(s.as_ref().to_owned()),
-                    Some(Slot::Str(pointer.clone())),
-                );
-            }
-            Node::Object(o) => {
-                let ty = o.get("type").and_then(Node::as_str);
-                if matches!(
-                    ty,
-                    Some("image" | "input_image" | "computer_screenshot" | "image_url")
-                ) {
-                    self.image(message, None);
-                    return;
-                }
-                // A base64 source (a PDF, an image): `data` is not text.
-                let binary = ty == Some("base64");
-                for (k, v) in sorted_fields(o) {
-                    if opaque_output_key(k) || (binary && k == "data") {
-                        continue;
-                    }
-                    pointer.push('/');
-                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                    self.tool_output_texts(message, v, pointer, mk);
-                    pointer.truncate(at);
-                }
-            }
-            Node::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let _ = write!(pointer, "/{i}");
-                    self.tool_output_texts(message, item, pointer, mk);
-                    pointer.truncate(at);
-                }
-            }
-            _ => {}
-        }
+        walk_tool_output(v, pointer, &mut |leaf| match leaf {
+            OutputLeaf::Text(text, at) => self.part(
+                message,
+                mk(text.as_ref().to_owned()),
+                Some(Slot::Str(at.to_owned())),
+            ),
+            OutputLeaf::Image => self.image(message, None),
+        });
     }
 
     /// A tool description at `pointer`.

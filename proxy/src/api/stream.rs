@@ -41,7 +41,7 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
-use super::json::{OwnedPath, Path};
+use super::json::{OutputLeaf, OwnedPath, Path};
 use super::node::{self, Node};
 use super::Api;
 use crate::sse::SseEvent;
@@ -1036,62 +1036,32 @@ impl Reader<'_> {
         };
         let mut pointer = p.pointer();
         let mut sub = 0u32;
-        self.tool_output(index, content, &mut pointer, &mut sub);
-    }
-
-    fn tool_output(&mut self, index: u32, node: &Node<'_>, pointer: &mut String, sub: &mut u32) {
-        let at = pointer.len();
-        match node {
-            Node::String(text) if !text.is_empty() => {
-                let raw = match text {
-                    Cow::Borrowed(s) => token_range(self.data, s),
-                    Cow::Owned(_) => None,
-                };
-                self.fragments.push(Fragment {
-                    key: DeltaKey {
-                        index,
-                        sub: *sub,
-                        kind: DeltaKind::ToolResult,
-                    },
-                    text: text.as_ref().to_owned(),
-                    snapshot: true,
-                    path: OwnedPath::Pointer(pointer.clone()),
-                    origin: Origin::Snapshot,
-                    raw,
-                    changed: false,
-                    value: false,
-                });
-                *sub = sub.saturating_add(1);
-            }
-            Node::Object(o) => {
-                let ty = o.get("type").and_then(Node::as_str);
-                if matches!(
-                    ty,
-                    Some("image" | "input_image" | "computer_screenshot" | "image_url")
-                ) {
-                    return;
-                }
-                let binary = ty == Some("base64");
-                for (k, v) in super::json::sorted_fields(o) {
-                    if super::json::opaque_output_key(k) || (binary && k == "data") {
-                        continue;
-                    }
-                    pointer.push('/');
-                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                    self.tool_output(index, v, pointer, sub);
-                    pointer.truncate(at);
-                }
-            }
-            Node::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    pointer.push('/');
-                    pointer.push_str(&i.to_string());
-                    self.tool_output(index, item, pointer, sub);
-                    pointer.truncate(at);
-                }
-            }
-            _ => {}
-        }
+        let data = self.data;
+        let fragments = &mut self.fragments;
+        super::json::walk_tool_output(content, &mut pointer, &mut |leaf| {
+            let OutputLeaf::Text(text, at) = leaf else {
+                return;
+            };
+            let raw = match text {
+                Cow::Borrowed(s) => token_range(data, s),
+                Cow::Owned(_) => None,
+            };
+            fragments.push(Fragment {
+                key: DeltaKey {
+                    index,
+                    sub,
+                    kind: DeltaKind::ToolResult,
+                },
+                text: text.as_ref().to_owned(),
+                snapshot: true,
+                path: OwnedPath::Pointer(at.to_owned()),
+                origin: Origin::Snapshot,
+                raw,
+                changed: false,
+                value: false,
+            });
+            sub = sub.saturating_add(1);
+        });
     }
 
     fn content_snapshot(

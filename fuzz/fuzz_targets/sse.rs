@@ -20,49 +20,50 @@ struct Run {
     tail: Option<SseEvent>,
 }
 
-fn run(limit: usize, stream: &[u8], cuts: &[usize]) -> Run {
-    let mut p = SseParser::new(limit);
-    let mut events = Vec::new();
-    let mut failed = false;
-    let mut prev = 0;
-    for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
-        let chunk = stream.get(prev..cut).unwrap_or_default();
-        prev = cut;
-        if p.push_into(chunk, &mut events).is_err() {
-            failed = true;
-            break;
-        }
+/// The two stream splitters, as the checks below drive them.
+trait Splitter {
+    /// Feeds a chunk; `false` once the splitter has failed.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> bool;
+    /// The unterminated tail at the end of the stream.
+    fn tail(self) -> Option<SseEvent>;
+}
+
+impl Splitter for SseParser {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> bool {
+        self.push_into(chunk, out).is_ok()
     }
-    let tail = p.finish();
-    Run {
-        events,
-        failed,
-        tail,
+    fn tail(mut self) -> Option<SseEvent> {
+        self.finish()
     }
 }
 
-fn run_lines(limit: usize, stream: &[u8], cuts: &[usize]) -> Run {
-    let mut p = NdjsonParser::new(limit);
+impl Splitter for NdjsonParser {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> bool {
+        self.push_into(chunk, out).is_ok()
+    }
+    /// A failed splitter's `finish` is an error: no tail.
+    fn tail(mut self) -> Option<SseEvent> {
+        self.finish().ok().flatten()
+    }
+}
+
+/// Feeds `stream` to `p` cut at `cuts`, stopping at the first failure.
+fn run(mut p: impl Splitter, stream: &[u8], cuts: &[usize]) -> Run {
     let mut events = Vec::new();
     let mut failed = false;
     let mut prev = 0;
     for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
         let chunk = stream.get(prev..cut).unwrap_or_default();
         prev = cut;
-        if p.push_into(chunk, &mut events).is_err() {
+        if !p.feed(chunk, &mut events) {
             failed = true;
             break;
         }
     }
-    let tail = if failed {
-        None
-    } else {
-        p.finish().ok().flatten()
-    };
     Run {
         events,
         failed,
-        tail,
+        tail: p.tail(),
     }
 }
 
@@ -132,15 +133,15 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     cuts.sort_unstable();
 
-    let whole = run(limit, stream, &[]);
-    let chunked = run(limit, stream, &cuts);
+    let whole = run(SseParser::new(limit), stream, &[]);
+    let chunked = run(SseParser::new(limit), stream, &cuts);
     assert_eq!(whole.events, chunked.events, "events depend on chunking");
     assert_eq!(whole.failed, chunked.failed, "failure depends on chunking");
     assert_eq!(whole.tail, chunked.tail, "tail depends on chunking");
     // Byte-at-a-time is the most hostile chunking of all.
     if stream.len() <= 512 {
         let every: Vec<usize> = (1..stream.len()).collect();
-        let bytewise = run(limit, stream, &every);
+        let bytewise = run(SseParser::new(limit), stream, &every);
         assert_eq!(whole.events, bytewise.events, "events depend on chunking");
         assert_eq!(whole.failed, bytewise.failed);
         assert_eq!(whole.tail, bytewise.tail);
@@ -155,8 +156,8 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The same bytes as NDJSON lines.
-    let whole = run_lines(limit, stream, &[]);
-    let chunked = run_lines(limit, stream, &cuts);
+    let whole = run(NdjsonParser::new(limit), stream, &[]);
+    let chunked = run(NdjsonParser::new(limit), stream, &cuts);
     assert_eq!(whole.events, chunked.events, "lines depend on chunking");
     assert_eq!(whole.failed, chunked.failed, "failure depends on chunking");
     assert_eq!(whole.tail, chunked.tail, "tail depends on chunking");

@@ -1,8 +1,6 @@
 //! Every decision lands in the signed audit log, without raw personal data,
 //! and an exported bundle verifies offline; an edited bundle does not.
 
-use menshen_audit::{export, verify_bundle, ExportOptions, VerifyOptions};
-
 use super::support::*;
 
 #[tokio::test]
@@ -32,32 +30,7 @@ async fn decisions_are_audited_and_the_bundle_verifies() {
     p.stop().await.unwrap();
     log.shutdown().await.unwrap();
 
-    let out = tmp.path().join("bundle");
-    let dir = tmp.path().join("audit");
-    export(
-        &dir,
-        &ExportOptions {
-            from_ms: 0,
-            to_ms: u64::MAX / 2,
-            tenant: None,
-            out: out.clone(),
-            include_payloads: true,
-            pinned: None,
-            key_path: None,
-            checkpoint_interval_s: Some(60),
-        },
-    )
-    .unwrap();
-    let report = verify_bundle(
-        &out,
-        &VerifyOptions {
-            keys: None,
-            previous_checkpoint: None,
-            verbose: false,
-        },
-    )
-    .unwrap();
-    assert!(report.is_valid(), "{:?}", report.items);
+    let out = verified_bundle(tmp.path());
 
     let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
     let payloads = std::fs::read_to_string(out.join("payloads.jsonl")).unwrap_or_default();
@@ -78,14 +51,5 @@ async fn decisions_are_audited_and_the_bundle_verifies() {
     // An insider edits one record: verification fails.
     let edited = records.replacen("\"action\":\"block\"", "\"action\":\"allow\"", 1);
     std::fs::write(out.join("records.jsonl"), edited).unwrap();
-    let report = verify_bundle(
-        &out,
-        &VerifyOptions {
-            keys: None,
-            previous_checkpoint: None,
-            verbose: false,
-        },
-    )
-    .unwrap();
-    assert!(!report.is_valid());
+    assert!(!verify(&out).is_valid());
 }

@@ -29,6 +29,20 @@ fn with_policy(policy: &str) -> (tempfile::TempDir, String) {
     (bundle, cfg)
 }
 
+/// Sets a case's `column` (`created_at`, `decided_at`) to `secs` ago in the
+/// queue's database, as if that much time had passed.
+fn backdate(db: &rusqlite::Connection, column: &str, secs: i64, case: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    db.execute(
+        &format!("UPDATE review_cases SET {column} = ?1 WHERE id = ?2"),
+        rusqlite::params![now - secs, case],
+    )
+    .unwrap();
+}
+
 #[tokio::test]
 async fn review_decisions_are_held_and_decided_through_the_admin_api() {
     let up = Upstream::start().await;
@@ -279,20 +293,8 @@ async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
     assert_eq!(done, menshen_proxy::admin::Upkeep::default());
     // Two hours later for the first case, two days for the decided one.
     let db = rusqlite::Connection::open(tmp.path().join("review.sqlite")).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    db.execute(
-        "UPDATE review_cases SET created_at = ?1 WHERE id = ?2",
-        rusqlite::params![now - 7200, waiting],
-    )
-    .unwrap();
-    db.execute(
-        "UPDATE review_cases SET decided_at = ?1 WHERE id = ?2",
-        rusqlite::params![now - 2 * 86_400, decided],
-    )
-    .unwrap();
+    backdate(&db, "created_at", 7200, &waiting);
+    backdate(&db, "decided_at", 2 * 86_400, &decided);
     let done = menshen_proxy::admin::review_upkeep(&p.shared)
         .await
         .unwrap();
@@ -425,22 +427,14 @@ async fn an_outcome_whose_audit_failed_is_written_by_the_next_upkeep_once() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let db = rusqlite::Connection::open(tmp.path().join("review.sqlite")).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    db.execute(
+        "UPDATE review_cases SET status = 'approved', reviewer = 'bob', note = '' WHERE id = ?1",
+        [&lost],
+    )
+    .unwrap();
     // Both decided two days ago: past retention.
-    db.execute(
-        "UPDATE review_cases SET status = 'approved', reviewer = 'bob', note = '', decided_at = ?1
-         WHERE id = ?2",
-        rusqlite::params![now - 2 * 86_400, lost],
-    )
-    .unwrap();
-    db.execute(
-        "UPDATE review_cases SET decided_at = ?1 WHERE id = ?2",
-        rusqlite::params![now - 2 * 86_400, fine],
-    )
-    .unwrap();
+    backdate(&db, "decided_at", 2 * 86_400, &lost);
+    backdate(&db, "decided_at", 2 * 86_400, &fine);
 
     let done = menshen_proxy::admin::review_upkeep(&p.shared)
         .await

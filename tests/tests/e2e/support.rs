@@ -881,10 +881,24 @@ pub fn onnx_library() -> Option<PathBuf> {
     }
 }
 
-/// Exports the audit log under `dir`, verifies the bundle and returns its
-/// records.
-pub fn verified_records(dir: &Path) -> String {
-    use menshen_audit::{export, verify_bundle, ExportOptions, VerifyOptions};
+/// Verifies the bundle in `out` offline, with no pinned keys.
+pub fn verify(out: &Path) -> menshen_audit::VerifyReport {
+    use menshen_audit::{verify_bundle, VerifyOptions};
+    verify_bundle(
+        out,
+        &VerifyOptions {
+            keys: None,
+            previous_checkpoint: None,
+            verbose: false,
+        },
+    )
+    .unwrap()
+}
+
+/// Exports the whole audit log under `dir` (payloads included) into a new
+/// bundle directory, checks that it verifies, and returns the directory.
+pub fn verified_bundle(dir: &Path) -> PathBuf {
+    use menshen_audit::{export, ExportOptions};
     static N: AtomicUsize = AtomicUsize::new(0);
     let out = dir.join(format!("bundle-{}", N.fetch_add(1, Ordering::Relaxed)));
     export(
@@ -901,15 +915,13 @@ pub fn verified_records(dir: &Path) -> String {
         },
     )
     .unwrap();
-    let report = verify_bundle(
-        &out,
-        &VerifyOptions {
-            keys: None,
-            previous_checkpoint: None,
-            verbose: false,
-        },
-    )
-    .unwrap();
+    let report = verify(&out);
     assert!(report.is_valid(), "{:?}", report.items);
-    std::fs::read_to_string(out.join("records.jsonl")).unwrap()
+    out
+}
+
+/// Exports the audit log under `dir`, verifies the bundle and returns its
+/// records.
+pub fn verified_records(dir: &Path) -> String {
+    std::fs::read_to_string(verified_bundle(dir).join("records.jsonl")).unwrap()
 }

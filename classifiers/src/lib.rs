@@ -29,6 +29,7 @@ mod conversation;
 mod detector;
 pub mod eval;
 mod finding;
+pub mod images;
 pub mod keywords;
 pub mod markdown;
 pub mod normalize;

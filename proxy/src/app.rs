@@ -157,6 +157,7 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
                 output: o.output,
                 dir: None,
                 min_score: None,
+                image_hosts: None,
             };
             add(
                 det,
@@ -174,6 +175,10 @@ pub fn build_guards(settings: &Settings) -> Result<Guards, BuildError> {
             None => OutputRulesDetector::builtin(),
         }
         .map_err(|e| guard_err("rules.output")(&e))?;
+        let det = match &g.image_hosts {
+            Some(hosts) => det.with_image_hosts(hosts.clone()),
+            None => det,
+        };
         output = output.detector_with(
             Arc::new(det),
             DetectorSettings {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::Uri;
+use menshen_classifiers::images::ImageHosts;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -724,6 +725,10 @@ pub struct RawGuard {
     /// Minimum score to report (PII), `0..=1`.
     #[serde(default)]
     pub min_score: Option<f32>,
+    /// Hosts answers may show images from (`guards.output_rules` only):
+    /// names, IP addresses and `*.domain` patterns.
+    #[serde(default)]
+    pub image_hosts: Option<Spanned<Vec<String>>>,
 }
 
 impl Default for RawGuard {
@@ -735,6 +740,7 @@ impl Default for RawGuard {
             output: true,
             dir: None,
             min_score: None,
+            image_hosts: None,
         }
     }
 }
@@ -771,6 +777,8 @@ pub struct GuardSettings {
     pub dir: Option<PathBuf>,
     /// Minimum score.
     pub min_score: Option<f32>,
+    /// Hosts answers may show images from (the output rules only).
+    pub image_hosts: Option<ImageHosts>,
 }
 
 /// Validated redaction settings.
@@ -1324,6 +1332,21 @@ impl RawConfig {
                     ));
                 }
             }
+            let image_hosts = match &g.image_hosts {
+                None => None,
+                Some(v) if name == "output_rules" => {
+                    Some(ImageHosts::new(v.get_ref()).map_err(|e| {
+                        ConfigError::new(format!("guards.{name}.image_hosts"), e).at(&src, v.span())
+                    })?)
+                }
+                Some(v) => {
+                    return Err(ConfigError::new(
+                        format!("guards.{name}.image_hosts"),
+                        "only [guards.output_rules] takes image_hosts",
+                    )
+                    .at(&src, v.span()))
+                }
+            };
             Ok(Some(GuardSettings {
                 timeout: Duration::from_millis(g.timeout_ms),
                 on_error: fail_mode(
@@ -1334,6 +1357,7 @@ impl RawConfig {
                 output: g.output,
                 dir: g.dir.as_ref().map(PathBuf::from),
                 min_score: g.min_score,
+                image_hosts,
             }))
         };
         let rules = guard(&self.guards.rules, "rules")?;
@@ -1745,6 +1769,31 @@ mod tests {
         let err = Settings::from_toml("m.toml", &bad, &env(&[])).unwrap_err();
         assert_eq!(err.key(), "guards.output_rules.output");
         assert!(err.to_string().contains("enabled = false"), "{err}");
+    }
+
+    #[test]
+    fn image_hosts_belong_to_the_output_rules_and_are_checked() {
+        let base = "[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n[[routes]]\nname = \"r\"\nupstream = \"a\"\n";
+        let ok = format!(
+            "{base}[guards.output_rules]\nimage_hosts = [\"cdn.example.com\", \"*.example.org\"]\n"
+        );
+        let s = Settings::from_toml("m.toml", &ok, &env(&[])).unwrap();
+        let hosts = s.output_rules.unwrap().image_hosts.unwrap();
+        assert!(hosts.allows("cdn.example.com") && hosts.allows("a.example.org"));
+        assert!(!hosts.allows("evil.example"));
+        let bad = format!(
+            "{base}[guards.output_rules]\nimage_hosts = [\"cdn.example.com\", \"https://evil.example/\"]\n"
+        );
+        let err = Settings::from_toml("m.toml", &bad, &env(&[])).unwrap_err();
+        assert_eq!(err.key(), "guards.output_rules.image_hosts");
+        let text = err.to_string();
+        assert!(
+            text.contains("m.toml:8") && text.contains("not a URL"),
+            "{text}"
+        );
+        let elsewhere = format!("{base}[guards.pii]\nimage_hosts = [\"cdn.example.com\"]\n");
+        let err = Settings::from_toml("m.toml", &elsewhere, &env(&[])).unwrap_err();
+        assert_eq!(err.key(), "guards.pii.image_hosts");
     }
 
     #[test]

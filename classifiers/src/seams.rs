@@ -248,6 +248,7 @@ mod tests {
             kind: SegmentKind::Text,
             text,
             fence: None,
+            image_labels: None,
         }
     }
 

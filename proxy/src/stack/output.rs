@@ -23,6 +23,7 @@ use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
+use menshen_classifiers::images;
 use menshen_classifiers::markdown::FenceTracker;
 use menshen_classifiers::{
     Conversation, Finding, Message, Restorer, Role, Segment, Span, Vault, VaultKey,
@@ -415,6 +416,9 @@ struct Channel {
     /// The markdown fence state of the released text before `tail`, so a
     /// window that starts inside a code block is read as code.
     fence: FenceTracker,
+    /// Labels of the reference images seen so far, so that a definition
+    /// far below its image is read as an image source.
+    image_labels: std::collections::BTreeSet<String>,
 }
 
 /// What scanning a channel concluded.
@@ -503,9 +507,16 @@ impl StreamScanner {
             },
             text: &window,
             fence: ch.fence.open(),
+            image_labels: (!ch.image_labels.is_empty()).then_some(&ch.image_labels),
         };
         let started = std::time::Instant::now();
         let report = shared.guards.output.scan_segments_once(&[seg]).await;
+        if window.contains("![") && ch.image_labels.len() < images::MAX_CARRIED_LABELS {
+            ch.image_labels.extend(images::image_labels(&window));
+            while ch.image_labels.len() > images::MAX_CARRIED_LABELS {
+                ch.image_labels.pop_last();
+            }
+        }
         shared
             .metrics
             .guard_latency("output_stream", started.elapsed());

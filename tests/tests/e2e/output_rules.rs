@@ -135,6 +135,33 @@ async fn with_an_image_host_list_an_image_from_elsewhere_is_blocked_whole_or_str
         "{}",
         r.text()
     );
+    // A reference image whose definition comes long after it, out of the
+    // scan window the image was in.
+    let filler = "More details about the quarterly figures follow here. ".repeat(20);
+    let pieces = [
+        "Chart: ![q3][fig] ".to_owned(),
+        filler.clone(),
+        "\n\n[fig]: https://log.exa".to_owned(),
+        "mple/c.png?k=hunter2\n".to_owned(),
+    ];
+    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
+    let text = openai_stream_text(&r.text());
+    assert!(!text.contains("log.exa"), "{text}");
+    assert!(r.text().contains("blocked_by_policy"), "{}", r.text());
+    // The same with a link instead of an image is delivered.
+    let pieces = [
+        "Source: [q3][fig] ".to_owned(),
+        filler,
+        "\n\n[fig]: https://log.exa".to_owned(),
+        "mple/report\n".to_owned(),
+    ];
+    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
+    assert_eq!(
+        openai_stream_text(&r.text()),
+        pieces.concat(),
+        "{}",
+        r.text()
+    );
     assert_eq!(p.shared.metrics.unscanned_total(), 0);
 }
 

@@ -14,7 +14,11 @@
 //! checksum failure lowers confidence rather than hiding an obvious ID: a
 //! resident ID with a bad check digit next to "身份证" is still reported.
 //! Findings below [`PiiConfig::min_score`] are dropped. Cost is linear in the
-//! text.
+//! text. Spellings that hide a value from the recognizers are read too, with
+//! spans on the original: full-width forms and invisible characters (an
+//! NFKC view), and URL encoding (`jane%40example.com`, `c=4111+1111…`: each
+//! token with escapes, decoded), the form data takes in a tracking link or
+//! in an image URL an injected answer uses to send it away.
 //!
 //! Where it sits: an input guard (and, through
 //! [`crate::redact::StreamRedactor`], an output guard). It only annotates:
@@ -138,6 +142,28 @@ impl PiiDetector {
             .iter()
             .map(|d| finding(d, d.span))
             .collect();
+        if text.contains('%') || (text.contains('+') && text.contains('=')) {
+            // URL-encoded values (`jane%40example.com`, `4111%201111…`, a
+            // phone as `%2B1%20415…`) hide from the recognizers on the text
+            // as written: a tracking link, a form URL, or an image URL an
+            // injected answer uses to send data away. Each token with an
+            // escape is read decoded too; spans cover the encoded original.
+            for (decoded, map) in percent_decoded_tokens(text) {
+                for d in self.scanner.scan(&decoded, self.enabled, self.min_score) {
+                    let Some(span) = map.to_original(d.span) else {
+                        continue;
+                    };
+                    let overlaps = out
+                        .iter()
+                        .filter_map(|f| f.span)
+                        .any(|s| s.start < span.end && span.start < s.end);
+                    if !overlaps && span.start < span.end {
+                        out.push(finding(&d, span));
+                    }
+                }
+            }
+            out.sort_by_key(|f| f.span.map(|s| s.start));
+        }
         if !hides_characters(text) {
             return out;
         }
@@ -192,6 +218,80 @@ impl Detector for PiiDetector {
     fn max_match_bytes(&self) -> Option<usize> {
         Some(MAX_MATCH_BYTES)
     }
+}
+
+/// Most tokens decoded per text: a hostile text of escapes costs at most
+/// this many extra recognizer passes over short strings.
+const MAX_DECODED_TOKENS: usize = 256;
+
+/// Where the bytes of a decoded token came from: `starts[i]..ends[i]` in
+/// the original text for decoded byte `i`.
+struct DecodedMap {
+    starts: Vec<usize>,
+    ends: Vec<usize>,
+}
+
+impl DecodedMap {
+    /// The original span of a span of the decoded token.
+    fn to_original(&self, span: Span) -> Option<Span> {
+        let start = *self.starts.get(span.start)?;
+        let end = *self.ends.get(span.end.checked_sub(1)?)?;
+        Some(Span::new(start, end))
+    }
+}
+
+/// Every whitespace-delimited token of `text` with a `%XX` escape (or a
+/// query with `+` for spaces), decoded (`%XX` to its byte; `+`, `=`, `&`
+/// and `?` to spaces), with the map back to the text. Tokens that do not
+/// decode to UTF-8 are skipped.
+fn percent_decoded_tokens(text: &str) -> Vec<(String, DecodedMap)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < bytes.len() && out.len() < MAX_DECODED_TOKENS {
+        let len = bytes.get(pos..).map_or(0, |r| {
+            r.iter().take_while(|b| !b.is_ascii_whitespace()).count()
+        });
+        let token_end = pos.saturating_add(len);
+        let token = bytes.get(pos..token_end).unwrap_or(&[]);
+        let escaped = token
+            .windows(3)
+            .any(|w| matches!(w, [b'%', h, l] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit()))
+            || (token.contains(&b'=') && token.contains(&b'+'));
+        if escaped {
+            let mut decoded = Vec::with_capacity(token.len());
+            let mut map = DecodedMap {
+                starts: Vec::with_capacity(token.len()),
+                ends: Vec::with_capacity(token.len()),
+            };
+            let mut j = 0usize;
+            while let Some(&b) = token.get(j) {
+                let at = pos.saturating_add(j);
+                let hex = token
+                    .get(j.saturating_add(1)..j.saturating_add(3))
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .filter(|_| b == b'%')
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                // A query's separators read as spaces, so that a value
+                // stands alone as it would in prose (`c=4111…` is otherwise
+                // taken for arithmetic).
+                let (value, used) = match hex {
+                    Some(v) => (v, 3usize),
+                    None if matches!(b, b'+' | b'=' | b'&' | b'?') => (b' ', 1),
+                    None => (b, 1),
+                };
+                decoded.push(value);
+                map.starts.push(at);
+                map.ends.push(at.saturating_add(used));
+                j = j.saturating_add(used);
+            }
+            if let Ok(decoded) = String::from_utf8(decoded) {
+                out.push((decoded, map));
+            }
+        }
+        pos = token_end.saturating_add(1);
+    }
+    out
 }
 
 /// Whether `text` holds characters that can hide a value from the

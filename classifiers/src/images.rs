@@ -658,7 +658,9 @@ pub fn carries_encoded_text(url: &str) -> bool {
         .filter(|piece| piece.len() >= MIN_ENCODED_LEN)
         .any(|piece| {
             let piece = if piece.contains('%') {
-                std::borrow::Cow::Owned(percent_decode(piece))
+                std::borrow::Cow::Owned(
+                    String::from_utf8_lossy(&percent_decode_bytes(piece)).into_owned(),
+                )
             } else {
                 std::borrow::Cow::Borrowed(piece)
             };
@@ -668,18 +670,27 @@ pub fn carries_encoded_text(url: &str) -> bool {
         })
 }
 
-/// `%XX` escapes decoded (others kept as written), lossily.
-fn percent_decode(s: &str) -> String {
+/// The byte a `%XX` escape at `at` stands for (two hex digits, nothing
+/// else: `%+1` is not an escape).
+pub(crate) fn percent_escape(bytes: &[u8], at: usize) -> Option<u8> {
+    let digit = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    match bytes.get(at..at.checked_add(3)?)? {
+        [b'%', h, l] => digit(*h)?.checked_mul(16)?.checked_add(digit(*l)?),
+        _ => None,
+    }
+}
+
+/// `%XX` escapes decoded, other bytes kept as written.
+fn percent_decode_bytes(s: &str) -> Vec<u8> {
     let raw = s.as_bytes();
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0usize;
     while let Some(&b) = raw.get(i) {
-        let hex = raw
-            .get(i.saturating_add(1)..i.saturating_add(3))
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .filter(|_| b == b'%')
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match hex {
+        match percent_escape(raw, i) {
             Some(v) => {
                 out.push(v);
                 i = i.saturating_add(3);
@@ -690,7 +701,7 @@ fn percent_decode(s: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// What `piece` decodes to as hex and as base64 (either alphabet, padding
@@ -829,24 +840,7 @@ fn scheme_of(s: &str) -> Option<(&str, &str)> {
 /// Percent-decoded, lowercased, without a trailing dot; empty when it
 /// does not decode to clean ASCII.
 fn clean_host(host: &str) -> String {
-    let mut bytes = Vec::with_capacity(host.len());
-    let raw = host.as_bytes();
-    let mut i = 0usize;
-    while let Some(&b) = raw.get(i) {
-        if b == b'%' {
-            let hex = raw.get(i.saturating_add(1)..i.saturating_add(3));
-            if let Some(v) = hex
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                bytes.push(v);
-                i = i.saturating_add(3);
-                continue;
-            }
-        }
-        bytes.push(b);
-        i = i.saturating_add(1);
-    }
+    let bytes = percent_decode_bytes(host);
     let Ok(s) = String::from_utf8(bytes) else {
         return String::new();
     };
@@ -1017,6 +1011,10 @@ mod tests {
         // A host that does not read cleanly is empty: on no list.
         assert_eq!(hosts("![x](https://evil&bogus;.example/p.png)"), [""]);
         assert_eq!(hosts("![x](https://%ff.example/p.png)"), [""]);
+        // Only two hex digits make an escape.
+        assert_eq!(hosts("![x](https://evil%+65.example/p.png)"), [""]);
+        assert_eq!(percent_escape(b"%+1", 0), None);
+        assert_eq!(percent_escape(b"a%2F", 1), Some(b'/'));
     }
 
     #[test]

@@ -254,9 +254,7 @@ fn percent_decoded_tokens(text: &str) -> Vec<(String, DecodedMap)> {
         });
         let token_end = pos.saturating_add(len);
         let token = bytes.get(pos..token_end).unwrap_or(&[]);
-        let escaped = token
-            .windows(3)
-            .any(|w| matches!(w, [b'%', h, l] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit()))
+        let escaped = (0..token.len()).any(|k| crate::images::percent_escape(token, k).is_some())
             || (token.contains(&b'=') && token.contains(&b'+'));
         if escaped {
             let mut decoded = Vec::with_capacity(token.len());
@@ -267,11 +265,7 @@ fn percent_decoded_tokens(text: &str) -> Vec<(String, DecodedMap)> {
             let mut j = 0usize;
             while let Some(&b) = token.get(j) {
                 let at = pos.saturating_add(j);
-                let hex = token
-                    .get(j.saturating_add(1)..j.saturating_add(3))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .filter(|_| b == b'%')
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = crate::images::percent_escape(token, j);
                 // A query's separators read as spaces, so that a value
                 // stands alone as it would in prose (`c=4111…` is otherwise
                 // taken for arithmetic).

@@ -10,7 +10,8 @@
 //! call is not delivered).
 //!
 //! It reads only the model's own content (assistant text and tool-call
-//! arguments) and ignores everything else, so a user who asks what
+//! arguments; of its reasoning, only images: [`OutputRulesDetector::scan_reasoning`])
+//! and ignores everything else, so a user who asks what
 //! `<script>` does, or a history that quotes a command, is untouched. In
 //! answer text, markup inside fenced or inline code is shown, not rendered,
 //! and does not count ([`crate::markdown`]). Tool-call arguments are JSON:
@@ -370,41 +371,73 @@ impl OutputRulesDetector {
             Vec::new()
         };
         if imaged {
-            let image = |rule: &str, why: &str, span: Span| {
-                Finding::new(self.id.clone(), Category::SENSITIVE_INFO, IMAGE_WEIGHT)
-                    .with_rule(rule)
-                    .with_span(span)
-                    .with_evidence(format!("rule {rule} in answer text: {why}"))
-            };
-            let (mut untrusted, mut encoded) = (0usize, 0usize);
-            let sources = images::image_sources_after(text, labels.unwrap_or(&BTreeSet::new()));
-            for s in sources
-                .iter()
-                .filter(|s| !markdown::in_code(&code, s.span.start))
+            found.extend(self.image_findings(text, &code, labels, "answer text"));
+        }
+        found
+    }
+
+    /// The image rules alone, on the model's reasoning: chat UIs that show
+    /// a thinking block render it as markdown, images included (Open WebUI,
+    /// LibreChat), so an image there is fetched like one in the answer. The
+    /// markup rules stay off: a markdown renderer does not run a `<script>`
+    /// it shows, and reasoning about code is full of them.
+    pub fn scan_reasoning(
+        &self,
+        text: &str,
+        fence: Option<Fence>,
+        labels: Option<&BTreeSet<String>>,
+    ) -> Vec<Finding> {
+        if !images::may_load(text) {
+            return Vec::new();
+        }
+        let code = markdown::code_ranges(text, fence);
+        self.image_findings(text, &code, labels, "reasoning")
+    }
+
+    /// Findings of the two image rules for every image `text` loads outside
+    /// `code`.
+    fn image_findings(
+        &self,
+        text: &str,
+        code: &[(usize, usize)],
+        labels: Option<&BTreeSet<String>>,
+        place: &str,
+    ) -> Vec<Finding> {
+        let image = |rule: &str, why: &str, span: Span| {
+            Finding::new(self.id.clone(), Category::SENSITIVE_INFO, IMAGE_WEIGHT)
+                .with_rule(rule)
+                .with_span(span)
+                .with_evidence(format!("rule {rule} in {place}: {why}"))
+        };
+        let mut found = Vec::new();
+        let (mut untrusted, mut encoded) = (0usize, 0usize);
+        let sources = images::image_sources_after(text, labels.unwrap_or(&BTreeSet::new()));
+        for s in sources
+            .iter()
+            .filter(|s| !markdown::in_code(code, s.span.start))
+        {
+            let listed = self.image_hosts.as_ref().map(|h| h.allows(&s.host));
+            if untrusted < MAX_PER_RULE && listed == Some(false) {
+                untrusted = untrusted.saturating_add(1);
+                found.push(image(
+                    UNTRUSTED_IMAGE_RULE,
+                    "an image from a host not in image_hosts",
+                    s.span,
+                ));
+            }
+            // A listed host is trusted with what its URLs carry (a diagram
+            // service such as mermaid.ink takes the diagram's text in
+            // base64).
+            if encoded < MAX_PER_RULE
+                && listed != Some(true)
+                && images::carries_encoded_text(&s.url)
             {
-                let listed = self.image_hosts.as_ref().map(|h| h.allows(&s.host));
-                if untrusted < MAX_PER_RULE && listed == Some(false) {
-                    untrusted = untrusted.saturating_add(1);
-                    found.push(image(
-                        UNTRUSTED_IMAGE_RULE,
-                        "an image from a host not in image_hosts",
-                        s.span,
-                    ));
-                }
-                // A listed host is trusted with what its URLs carry (a
-                // diagram service such as mermaid.ink takes the diagram's
-                // text in base64).
-                if encoded < MAX_PER_RULE
-                    && listed != Some(true)
-                    && images::carries_encoded_text(&s.url)
-                {
-                    encoded = encoded.saturating_add(1);
-                    found.push(image(
-                        ENCODED_TEXT_IMAGE_RULE,
-                        "an image URL that carries encoded text",
-                        s.span,
-                    ));
-                }
+                encoded = encoded.saturating_add(1);
+                found.push(image(
+                    ENCODED_TEXT_IMAGE_RULE,
+                    "an image URL that carries encoded text",
+                    s.span,
+                ));
             }
         }
         found
@@ -469,6 +502,9 @@ impl Detector for OutputRulesDetector {
         let found = match (segment.role, segment.kind) {
             (Role::Assistant, SegmentKind::Text) => {
                 self.scan_answer_after(segment.text, segment.fence, segment.image_labels)
+            }
+            (Role::Assistant, SegmentKind::Reasoning) => {
+                self.scan_reasoning(segment.text, segment.fence, segment.image_labels)
             }
             (Role::Assistant, SegmentKind::ToolArguments) => self.scan_tool_arguments(segment.text),
             _ => Vec::new(),

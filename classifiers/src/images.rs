@@ -80,7 +80,7 @@ pub struct ImageSource {
     /// URL whose host does not read cleanly.
     pub host: String,
     /// The URL as a renderer reads it (references and escapes decoded), at
-    /// most [`MAX_URL_BYTES`].
+    /// most 2 KiB.
     pub url: String,
 }
 
@@ -177,7 +177,7 @@ pub fn may_load(text: &str) -> bool {
 }
 
 /// Every network image source in `text`, in order of position, at most
-/// [`MAX_SOURCES`]. Sources that load nothing from the network (relative
+/// 256. Sources that load nothing from the network (relative
 /// URLs, `data:`) are left out.
 pub fn image_sources(text: &str) -> Vec<ImageSource> {
     image_sources_after(text, &BTreeSet::new())

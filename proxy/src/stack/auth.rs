@@ -39,7 +39,7 @@ impl<S> Layer<S> for AuthLayer {
     }
 }
 
-/// See the [module docs](self).
+/// How it works is told in the docs of its module, `proxy/src/stack/auth.rs`.
 #[derive(Clone, Debug)]
 pub struct Auth<S> {
     inner: S,

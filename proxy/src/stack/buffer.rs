@@ -40,7 +40,7 @@ impl<S> Layer<S> for BufferLayer {
     }
 }
 
-/// See the [module docs](self).
+/// How it works is told in the docs of its module, `proxy/src/stack/buffer.rs`.
 #[derive(Clone, Debug)]
 pub struct Buffer<S> {
     inner: S,

@@ -44,7 +44,7 @@ impl<S> Layer<S> for DecodeLayer {
     }
 }
 
-/// See the [module docs](self).
+/// How it works is told in the docs of its module, `proxy/src/stack/decode.rs`.
 #[derive(Clone, Debug)]
 pub struct Decode<S> {
     inner: S,

@@ -39,7 +39,7 @@ impl<S> Layer<S> for InputGuardLayer {
     }
 }
 
-/// See the [module docs](self).
+/// How it works is told in the docs of its module, `proxy/src/stack/input.rs`.
 #[derive(Clone, Debug)]
 pub struct InputGuard<S> {
     inner: S,

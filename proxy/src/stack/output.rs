@@ -64,7 +64,7 @@ impl<S> Layer<S> for OutputGuardLayer {
     }
 }
 
-/// See the [module docs](self).
+/// How it works is told in the docs of its module, `proxy/src/stack/output.rs`.
 #[derive(Clone, Debug)]
 pub struct OutputGuard<S> {
     inner: S,

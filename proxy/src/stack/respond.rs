@@ -42,7 +42,7 @@ impl<S> Layer<S> for RespondLayer {
     }
 }
 
-/// See the [module docs](self).
+/// How it works is told in the docs of its module, `proxy/src/stack/respond.rs`.
 #[derive(Clone, Debug)]
 pub struct Respond<S> {
     inner: S,

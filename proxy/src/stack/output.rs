@@ -511,15 +511,17 @@ impl StreamScanner {
         };
         let started = std::time::Instant::now();
         let report = shared.guards.output.scan_segments_once(&[seg]).await;
+        shared
+            .metrics
+            .guard_latency("output_stream", started.elapsed());
+        // The labels of this window's reference images, for the windows
+        // after it (this one reads its own).
         if window.contains("![") && ch.image_labels.len() < images::MAX_CARRIED_LABELS {
             ch.image_labels.extend(images::image_labels(&window));
             while ch.image_labels.len() > images::MAX_CARRIED_LABELS {
                 ch.image_labels.pop_last();
             }
         }
-        shared
-            .metrics
-            .guard_latency("output_stream", started.elapsed());
         for f in &report.failures {
             shared.metrics.guard_failure(&f.detector, f.kind.as_str());
         }

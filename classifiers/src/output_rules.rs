@@ -377,8 +377,8 @@ impl OutputRulesDetector {
     }
 
     /// The image rules alone, on the model's reasoning: chat UIs that show
-    /// a thinking block render it as markdown, images included (Open WebUI,
-    /// LibreChat), so an image there is fetched like one in the answer. The
+    /// a thinking block render it as markdown (Open WebUI's reasoning block,
+    /// for one), so an image there can be fetched like one in the answer. The
     /// markup rules stay off: a markdown renderer does not run a `<script>`
     /// it shows, and reasoning about code is full of them.
     pub fn scan_reasoning(

@@ -201,16 +201,17 @@ pub fn image_sources_after(text: &str, labels: &BTreeSet<String>) -> Vec<ImageSo
 /// Matching square brackets, found in one pass (backslash-escaped ones do
 /// not count).
 struct Brackets {
-    /// `(open, close)` byte offsets, sorted by `close`.
-    pairs: Vec<(usize, usize)>,
-    /// The same, sorted by `open`.
+    /// `(close, open)` byte offsets, sorted by `close` (the order they are
+    /// found in).
+    by_close: Vec<(usize, usize)>,
+    /// `(open, close)`, sorted by `open`.
     by_open: Vec<(usize, usize)>,
 }
 
 impl Brackets {
     fn of(text: &str) -> Self {
         let mut stack: Vec<usize> = Vec::new();
-        let mut pairs = Vec::new();
+        let mut by_close = Vec::new();
         let mut escaped = false;
         for (i, b) in text.bytes().enumerate() {
             if escaped {
@@ -222,34 +223,36 @@ impl Brackets {
                 b'[' => stack.push(i),
                 b']' => {
                     if let Some(open) = stack.pop() {
-                        pairs.push((open, i));
+                        by_close.push((i, open));
                     }
                 }
                 _ => {}
             }
         }
-        let mut by_open = pairs.clone();
+        let mut by_open: Vec<(usize, usize)> = by_close.iter().map(|&(c, o)| (o, c)).collect();
         by_open.sort_unstable();
-        Brackets { pairs, by_open }
+        Brackets { by_close, by_open }
     }
 
     /// The `[` that the `]` at `close` ends.
     fn open_of(&self, close: usize) -> Option<usize> {
-        let k = self.pairs.partition_point(|&(_, c)| c < close);
-        self.pairs
-            .get(k)
-            .filter(|&&(_, c)| c == close)
-            .map(|&(o, _)| o)
+        partner(&self.by_close, close)
     }
 
     /// The `]` that ends the `[` at `open`.
     fn close_of(&self, open: usize) -> Option<usize> {
-        let k = self.by_open.partition_point(|&(o, _)| o < open);
-        self.by_open
-            .get(k)
-            .filter(|&&(o, _)| o == open)
-            .map(|&(_, c)| c)
+        partner(&self.by_open, open)
     }
+}
+
+/// The second offset of the pair whose first is `at`, in pairs sorted by
+/// their first.
+fn partner(pairs: &[(usize, usize)], at: usize) -> Option<usize> {
+    let k = pairs.partition_point(|&(first, _)| first < at);
+    pairs
+        .get(k)
+        .filter(|&&(first, _)| first == at)
+        .map(|&(_, second)| second)
 }
 
 /// Whether the byte before `at` is an unescaped `!`.
@@ -398,7 +401,7 @@ fn reference_images(
 /// Adds the labels that the reference images of `text` use.
 fn used_labels(text: &str, brackets: &Brackets, labels: &mut BTreeSet<String>) {
     let bytes = text.as_bytes();
-    for &(open, close) in &brackets.pairs {
+    for &(open, close) in &brackets.by_open {
         if !bang_before(bytes, open) {
             continue;
         }

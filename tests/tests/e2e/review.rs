@@ -76,29 +76,53 @@ async fn review_decisions_are_held_and_decided_through_the_admin_api() {
     assert_eq!(cases[0]["id"], case);
     assert!(!cases[0]["redacted_content"].as_str().unwrap().is_empty());
 
-    let r = send(
+    let r = decide(
         admin,
-        "POST",
-        &format!("/admin/reviews/{case}/approve"),
         &auth,
+        &case,
+        "approve",
         r#"{"reviewer":"alice","note":"ok"}"#,
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = send(
-        admin,
-        "POST",
-        &format!("/admin/reviews/{case}/reject"),
-        &auth,
-        r#"{"reviewer":"bob"}"#,
-    )
-    .await;
+    let r = decide(admin, &auth, &case, "reject", r#"{"reviewer":"bob"}"#).await;
     assert_eq!(r.status, 409, "outcomes are final: {}", r.text());
     let r = send(admin, "GET", "/admin/policy", &auth, "").await;
     assert_eq!(r.json()["engine"], "rego");
 }
 
 /// Starts the admin API for `p` on its own listener.
+/// Sends a request the policy holds and returns the review case it got.
+async fn held_case(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
+    post(addr, path, headers, body)
+        .await
+        .header("x-menshen-review-case")
+        .to_owned()
+}
+
+/// A reviewer's `verdict` (`approve` or `reject`) on `case`, with `body`.
+async fn decide(
+    admin: std::net::SocketAddr,
+    auth: &[(&str, &str)],
+    case: &str,
+    verdict: &str,
+    body: &str,
+) -> Reply {
+    send(
+        admin,
+        "POST",
+        &format!("/admin/reviews/{case}/{verdict}"),
+        auth,
+        body.to_owned(),
+    )
+    .await
+}
+
 async fn admin_api(p: &menshen_proxy::app::Running) -> std::net::SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = l.local_addr().unwrap();
@@ -134,11 +158,11 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
     let r = send(admin, "GET", "/admin/reviews", &auth, "").await;
     assert_eq!(r.json()["cases"].as_array().unwrap().len(), 1);
 
-    let r = send(
+    let r = decide(
         admin,
-        "POST",
-        &format!("/admin/reviews/{case}/approve"),
         &auth,
+        &case,
+        "approve",
         r#"{"reviewer":"alice","note":"customer called"}"#,
     )
     .await;
@@ -185,14 +209,7 @@ async fn an_approval_releases_the_held_request_once_and_only_that_request() {
     let second = held.replace("account X", "account Y");
     let r = post(p.addr, path, &[], &second).await;
     let rejected = r.header("x-menshen-review-case").to_owned();
-    let r = send(
-        admin,
-        "POST",
-        &format!("/admin/reviews/{rejected}/reject"),
-        &auth,
-        r#"{"reviewer":"bob"}"#,
-    )
-    .await;
+    let r = decide(admin, &auth, &rejected, "reject", r#"{"reviewer":"bob"}"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = post(
         p.addr,
@@ -263,28 +280,12 @@ async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
     let auth = [("authorization", "Bearer admin-key-0123456789")];
     let path = "/v1/chat/completions";
     let held = serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":"move 50000 EUR to account X"}]}).to_string();
-    let waiting = post(p.addr, path, &[], &held)
-        .await
-        .header("x-menshen-review-case")
-        .to_owned();
+    let waiting = held_case(p.addr, path, &[], &held).await;
     let other = held.replace("account X", "account Y");
-    let decided = post(p.addr, path, &[], &other)
-        .await
-        .header("x-menshen-review-case")
-        .to_owned();
-    let r = send(
-        admin,
-        "POST",
-        &format!("/admin/reviews/{decided}/reject"),
-        &auth,
-        r#"{"reviewer":"bob"}"#,
-    )
-    .await;
+    let decided = held_case(p.addr, path, &[], &other).await;
+    let r = decide(admin, &auth, &decided, "reject", r#"{"reviewer":"bob"}"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let fresh = post(p.addr, path, &[], &held.replace("50000", "70000"))
-        .await
-        .header("x-menshen-review-case")
-        .to_owned();
+    let fresh = held_case(p.addr, path, &[], &held.replace("50000", "70000")).await;
 
     // Nothing is old enough yet.
     let done = menshen_proxy::admin::review_upkeep(&p.shared)
@@ -331,14 +332,7 @@ async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
         "{}",
         r.text()
     );
-    let r = send(
-        admin,
-        "POST",
-        &format!("/admin/reviews/{waiting}/approve"),
-        &auth,
-        r#"{"reviewer":"late"}"#,
-    )
-    .await;
+    let r = decide(admin, &auth, &waiting, "approve", r#"{"reviewer":"late"}"#).await;
     assert_eq!(r.status, 409, "{}", r.text());
     let r = send(
         admin,
@@ -406,25 +400,12 @@ async fn an_outcome_whose_audit_failed_is_written_by_the_next_upkeep_once() {
         serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":format!("move 50000 EUR to account {to}")}]})
             .to_string()
     };
-    let lost = post(p.addr, "/v1/chat/completions", &[], &held("X"))
-        .await
-        .header("x-menshen-review-case")
-        .to_owned();
-    let fine = post(p.addr, "/v1/chat/completions", &[], &held("Y"))
-        .await
-        .header("x-menshen-review-case")
-        .to_owned();
+    let lost = held_case(p.addr, "/v1/chat/completions", &[], &held("X")).await;
+    let fine = held_case(p.addr, "/v1/chat/completions", &[], &held("Y")).await;
     // `fine` is approved and audited through the admin API; `lost` is left
     // as an approval whose audit write failed leaves it: decided, stored,
     // not marked as audited.
-    let r = send(
-        admin,
-        "POST",
-        &format!("/admin/reviews/{fine}/approve"),
-        &auth,
-        r#"{"reviewer":"ann"}"#,
-    )
-    .await;
+    let r = decide(admin, &auth, &fine, "approve", r#"{"reviewer":"ann"}"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let db = rusqlite::Connection::open(tmp.path().join("review.sqlite")).unwrap();
     db.execute(
@@ -486,10 +467,7 @@ async fn a_decision_the_queue_cannot_store_is_unavailable_not_a_conflict() {
     let admin = admin_api(&p).await;
     let auth = [("authorization", "Bearer admin-key-0123456789")];
     let body = serde_json::json!({"model":"bank-bot","messages":[{"role":"user","content":"move 50000 EUR"}]}).to_string();
-    let case = post(p.addr, "/v1/chat/completions", &[], &body)
-        .await
-        .header("x-menshen-review-case")
-        .to_owned();
+    let case = held_case(p.addr, "/v1/chat/completions", &[], &body).await;
     // Every write to the cases fails, as on a full disk; reads still work.
     let db = rusqlite::Connection::open(tmp.path().join("review.sqlite")).unwrap();
     db.execute_batch(
@@ -497,17 +475,16 @@ async fn a_decision_the_queue_cannot_store_is_unavailable_not_a_conflict() {
          BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
     )
     .unwrap();
-    let approve = format!("/admin/reviews/{case}/approve");
-    let r = send(admin, "POST", &approve, &auth, r#"{"reviewer":"ann"}"#).await;
+    let r = decide(admin, &auth, &case, "approve", r#"{"reviewer":"ann"}"#).await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "review_unavailable");
     let r = send(admin, "GET", &format!("/admin/reviews/{case}"), &auth, "").await;
     assert_eq!(r.json()["status"], "pending", "{}", r.text());
     db.execute_batch("DROP TRIGGER full_disk").unwrap();
-    let r = send(admin, "POST", &approve, &auth, r#"{"reviewer":"ann"}"#).await;
+    let r = decide(admin, &auth, &case, "approve", r#"{"reviewer":"ann"}"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
     // Deciding it again is the conflict.
-    let r = send(admin, "POST", &approve, &auth, r#"{"reviewer":"ann"}"#).await;
+    let r = decide(admin, &auth, &case, "approve", r#"{"reviewer":"ann"}"#).await;
     assert_eq!(r.status, 409, "{}", r.text());
     p.stop().await.unwrap();
     log.shutdown().await.unwrap();
@@ -566,14 +543,7 @@ async fn a_hold_can_carry_the_policys_status() {
     let case = r.header("x-menshen-review-case").to_owned();
     let admin = admin_api(&p).await;
     let auth = [("authorization", "Bearer admin-key-0123456789")];
-    let r = send(
-        admin,
-        "POST",
-        &format!("/admin/reviews/{case}/approve"),
-        &auth,
-        r#"{"reviewer":"alice"}"#,
-    )
-    .await;
+    let r = decide(admin, &auth, &case, "approve", r#"{"reviewer":"alice"}"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let named = [("x-menshen-review-case", case.as_str())];
     let r = post(p.addr, "/v1/chat/completions", &named, &held).await;

@@ -453,26 +453,22 @@ fn html_images(text: &str, out: &mut Vec<ImageSource>) {
         let mut pos = name_from.saturating_add(name_len);
         let limit = lt.saturating_add(MAX_TAG_BYTES).min(text.len());
         while let Some(attr) = next_attribute(text, &mut pos, limit) {
-            let Attribute {
-                name: attr_name,
-                value,
-                value_at,
-                closed,
-            } = attr;
-            let attr_name = attr_name.to_ascii_lowercase();
-            let decoded = decode_entities(value);
-            if media && MEDIA_ATTRS.contains(&attr_name.as_str()) {
-                if attr_name == "srcset" {
-                    srcset(out, text, lt, value_at, value, closed);
-                } else {
-                    let end = value_at.saturating_add(value.len());
-                    push_source(out, text, lt, end, &decoded, !closed);
-                }
-            } else if attr_name == "background" {
-                let end = value_at.saturating_add(value.len());
-                push_source(out, text, lt, end, &decoded, !closed);
-            } else if attr_name == "style" {
-                css_urls(out, text, lt, value_at, value, closed);
+            // Only the attributes that load something are decoded.
+            let name = attr.name.to_ascii_lowercase();
+            if media && name == "srcset" {
+                srcset(out, text, lt, &attr);
+            } else if (media && MEDIA_ATTRS.contains(&name.as_str())) || name == "background" {
+                let end = attr.value_at.saturating_add(attr.value.len());
+                push_source(
+                    out,
+                    text,
+                    lt,
+                    end,
+                    &decode_entities(attr.value),
+                    !attr.closed,
+                );
+            } else if name == "style" {
+                css_urls(out, text, lt, &attr);
             }
         }
     }
@@ -548,14 +544,13 @@ fn next_attribute<'a>(text: &'a str, pos: &mut usize, limit: usize) -> Option<At
 }
 
 /// Each candidate of a `srcset`: a URL, then an optional descriptor.
-fn srcset(
-    out: &mut Vec<ImageSource>,
-    text: &str,
-    start: usize,
-    value_at: usize,
-    value: &str,
-    closed: bool,
-) {
+fn srcset(out: &mut Vec<ImageSource>, text: &str, start: usize, attr: &Attribute<'_>) {
+    let Attribute {
+        value,
+        value_at,
+        closed,
+        ..
+    } = *attr;
     let mut offset = 0usize;
     for part in value.split(',') {
         let here = offset;
@@ -584,14 +579,13 @@ fn srcset(
 }
 
 /// `url(…)` in a style attribute.
-fn css_urls(
-    out: &mut Vec<ImageSource>,
-    text: &str,
-    start: usize,
-    value_at: usize,
-    value: &str,
-    closed: bool,
-) {
+fn css_urls(out: &mut Vec<ImageSource>, text: &str, start: usize, attr: &Attribute<'_>) {
+    let Attribute {
+        value,
+        value_at,
+        closed,
+        ..
+    } = *attr;
     let decoded = decode_entities(value);
     let lower = decoded.to_ascii_lowercase();
     for (at, _) in lower.match_indices("url(") {

@@ -123,6 +123,13 @@ async fn decide(
     .await
 }
 
+/// One pass of the review queue's upkeep (expiry, late audits, purge).
+async fn upkeep(p: &menshen_proxy::app::Running) -> menshen_proxy::admin::Upkeep {
+    menshen_proxy::admin::review_upkeep(&p.shared)
+        .await
+        .unwrap()
+}
+
 async fn admin_api(p: &menshen_proxy::app::Running) -> std::net::SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = l.local_addr().unwrap();
@@ -288,17 +295,13 @@ async fn unanswered_cases_expire_and_decided_ones_are_deleted() {
     let fresh = held_case(p.addr, path, &[], &held.replace("50000", "70000")).await;
 
     // Nothing is old enough yet.
-    let done = menshen_proxy::admin::review_upkeep(&p.shared)
-        .await
-        .unwrap();
+    let done = upkeep(&p).await;
     assert_eq!(done, menshen_proxy::admin::Upkeep::default());
     // Two hours later for the first case, two days for the decided one.
     let db = rusqlite::Connection::open(tmp.path().join("review.sqlite")).unwrap();
     backdate(&db, "created_at", 7200, &waiting);
     backdate(&db, "decided_at", 2 * 86_400, &decided);
-    let done = menshen_proxy::admin::review_upkeep(&p.shared)
-        .await
-        .unwrap();
+    let done = upkeep(&p).await;
     assert_eq!(
         done,
         menshen_proxy::admin::Upkeep {
@@ -417,9 +420,7 @@ async fn an_outcome_whose_audit_failed_is_written_by_the_next_upkeep_once() {
     backdate(&db, "decided_at", 2 * 86_400, &lost);
     backdate(&db, "decided_at", 2 * 86_400, &fine);
 
-    let done = menshen_proxy::admin::review_upkeep(&p.shared)
-        .await
-        .unwrap();
+    let done = upkeep(&p).await;
     // The missing record is written first (purging runs after the audit
     // pass), so both go; the next pass writes nothing again.
     assert_eq!(
@@ -430,9 +431,7 @@ async fn an_outcome_whose_audit_failed_is_written_by_the_next_upkeep_once() {
             audited_late: 1
         }
     );
-    let again = menshen_proxy::admin::review_upkeep(&p.shared)
-        .await
-        .unwrap();
+    let again = upkeep(&p).await;
     assert_eq!(again, menshen_proxy::admin::Upkeep::default());
     assert!(p
         .shared

@@ -1102,9 +1102,28 @@ fn is_token(c: char) -> bool {
     if c.is_ascii() {
         c.is_ascii_alphanumeric()
     } else {
-        // Han ideographs are letters; skip the table lookup for them.
-        (0x4E00..=0x9FFF).contains(&u32::from(c)) || c.is_alphanumeric()
+        // Han ideographs are letters, and the punctuation that Chinese and
+        // typographic English put between them is not: skip the table
+        // lookup (a binary search per call) for both.
+        let cp = u32::from(c);
+        (0x4E00..=0x9FFF).contains(&cp) || (!is_common_punctuation(cp) && c.is_alphanumeric())
     }
+}
+
+/// General punctuation (curly quotes, dashes, ellipsis), CJK punctuation and
+/// full-width ASCII punctuation: none of it is alphanumeric (the test
+/// `common_punctuation_is_not_alphanumeric` checks every code point).
+fn is_common_punctuation(cp: u32) -> bool {
+    matches!(
+        cp,
+        0x2000..=0x206F
+            | 0x3000..=0x3004
+            | 0x3008..=0x3020
+            | 0xFF01..=0xFF0F
+            | 0xFF1A..=0xFF20
+            | 0xFF3B..=0xFF40
+            | 0xFF5B..=0xFF65
+    )
 }
 
 /// Separators that spaced-out words use.

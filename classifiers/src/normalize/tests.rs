@@ -165,6 +165,24 @@ fn decodes_nested_encodings() {
     assert!(n.views().iter().all(|v| v.depth() <= 2));
 }
 
+#[test]
+fn common_punctuation_is_not_alphanumeric() {
+    let mut checked = 0;
+    for cp in 0x80..=0x10FFFFu32 {
+        if is_common_punctuation(cp) {
+            let c = char::from_u32(cp).unwrap();
+            assert!(!c.is_alphanumeric(), "U+{cp:04X}");
+            assert!(!is_token(c), "U+{cp:04X}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "{checked}");
+    // The fast path answers as the table does either side of each range.
+    for c in ['々', '〇', '〡', 'ｚ', 'Ａ', '０', 'ｦ', 'ⁱ', 'é'] {
+        assert!(is_token(c), "{c}");
+    }
+}
+
 fn view_of<'n>(n: &'n Normalized, kind: ViewKind, text: &str) -> Option<&'n View> {
     n.views()
         .iter()

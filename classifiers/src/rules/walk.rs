@@ -178,6 +178,58 @@ impl Walker {
         }
     }
 
+    /// Walks the four lanes of [`Walker::triggers`] in lockstep over their
+    /// common length and returns each lane's state at the end. `lanes` holds
+    /// each lane's offset in the view and the offset from which it reports.
+    ///
+    /// A function of its own, not inlined into the scan: the loop needs
+    /// about fifteen live values (four states, four cursors, the tables),
+    /// which fit in registers only without the caller's around them, and
+    /// an index loop bounded by the shortest lane lets the compiler drop the
+    /// per-byte bounds checks that a four-way `zip` kept.
+    #[inline(never)]
+    fn lockstep(
+        &self,
+        segs: [&[u8]; LANES],
+        lanes: [(usize, usize); LANES],
+        out: &mut Vec<(usize, Span)>,
+    ) -> [u32; LANES] {
+        let [g0, g1, g2, g3] = segs;
+        let n = g0.len().min(g1.len()).min(g2.len()).min(g3.len());
+        let first_match = self.first_match;
+        let mut s = [self.start; LANES];
+        for i in 0..n {
+            let at = |g: &[u8]| g.get(i).copied().unwrap_or(0);
+            s[0] = self.next(s[0], at(g0));
+            s[1] = self.next(s[1], at(g1));
+            s[2] = self.next(s[2], at(g2));
+            s[3] = self.next(s[3], at(g3));
+            if s[0].max(s[1]).max(s[2]).max(s[3]) >= first_match {
+                self.report_lanes(s, i, &lanes, out);
+            }
+        }
+        s
+    }
+
+    /// Reports the matches of the lanes whose state after step `i` of
+    /// [`Walker::lockstep`] matches. Out of line, so that the positions it
+    /// computes are not computed on every step of the walk.
+    #[cold]
+    #[inline(never)]
+    fn report_lanes(
+        &self,
+        s: [u32; LANES],
+        i: usize,
+        lanes: &[(usize, usize); LANES],
+        out: &mut Vec<(usize, Span)>,
+    ) {
+        for (&sid, &(at, from)) in s.iter().zip(lanes) {
+            if sid >= self.first_match {
+                self.report(sid, at.saturating_add(i).saturating_add(1), from, out);
+            }
+        }
+    }
+
     /// Every occurrence of every pattern in `bytes`, overlapping ones
     /// included, as `(pattern, span)`, in no particular order.
     ///
@@ -205,26 +257,18 @@ impl Walker {
             *at = from.saturating_sub(lead);
         }
         if lanes == LANES {
-            let [(_, a0, f0), (_, a1, f1), (_, a2, f2), (_, a3, f3)] = lane;
             let seg = |at: usize| bytes.get(at..at.saturating_add(piece)).unwrap_or(&[]);
-            let mut s = [self.start; LANES];
-            let steps = seg(a0).iter().zip(seg(a1)).zip(seg(a2)).zip(seg(a3));
-            for (i, (((&b0, &b1), &b2), &b3)) in steps.enumerate() {
-                s[0] = self.next(s[0], b0);
-                s[1] = self.next(s[1], b1);
-                s[2] = self.next(s[2], b2);
-                s[3] = self.next(s[3], b3);
-                if s[0].max(s[1]).max(s[2]).max(s[3]) >= self.first_match {
-                    let end = i.saturating_add(1);
-                    for (&sid, (at, from)) in s.iter().zip([(a0, f0), (a1, f1), (a2, f2), (a3, f3)])
-                    {
-                        if sid >= self.first_match {
-                            self.report(sid, at.saturating_add(end), from, &mut out);
-                        }
-                    }
-                }
-            }
-            for ((sid, at, _), s) in lane.iter_mut().zip(s) {
+            let ends = self.lockstep(
+                [
+                    seg(lane[0].1),
+                    seg(lane[1].1),
+                    seg(lane[2].1),
+                    seg(lane[3].1),
+                ],
+                lane.map(|(_, at, from)| (at, from)),
+                &mut out,
+            );
+            for ((sid, at, _), s) in lane.iter_mut().zip(ends) {
                 *sid = s;
                 *at = at.saturating_add(piece);
             }

@@ -158,11 +158,17 @@ impl Walker {
     }
 
     /// Reports the matches of state `sid`, reached by reading the byte
-    /// before `end`, when `end` is past `from` (a lane reports only the
-    /// matches that end in its own piece).
+    /// before `end`, when `end` lies in `(from, to]` (a lane reports only
+    /// the matches that end in its own piece).
     #[cold]
-    fn report(&self, sid: u32, end: usize, from: usize, out: &mut Vec<(usize, Span)>) {
-        if sid < self.first_match || end <= from {
+    fn report(
+        &self,
+        sid: u32,
+        end: usize,
+        (from, to): (usize, usize),
+        out: &mut Vec<(usize, Span)>,
+    ) {
+        if sid < self.first_match || end <= from || end > to {
             return;
         }
         let index = self
@@ -180,7 +186,7 @@ impl Walker {
 
     /// Walks the four lanes of [`Walker::triggers`] in lockstep over their
     /// common length and returns each lane's state at the end. `lanes` holds
-    /// each lane's offset in the view and the offset from which it reports.
+    /// each lane's offset in the view and the range in which it reports.
     ///
     /// A function of its own, not inlined into the scan: the loop needs
     /// about fifteen live values (four states, four cursors, the tables),
@@ -191,7 +197,7 @@ impl Walker {
     fn lockstep(
         &self,
         segs: [&[u8]; LANES],
-        lanes: [(usize, usize); LANES],
+        lanes: [(usize, (usize, usize)); LANES],
         out: &mut Vec<(usize, Span)>,
     ) -> [u32; LANES] {
         let [g0, g1, g2, g3] = segs;
@@ -220,12 +226,12 @@ impl Walker {
         &self,
         s: [u32; LANES],
         i: usize,
-        lanes: &[(usize, usize); LANES],
+        lanes: &[(usize, (usize, usize)); LANES],
         out: &mut Vec<(usize, Span)>,
     ) {
-        for (&sid, &(at, from)) in s.iter().zip(lanes) {
+        for (&sid, &(at, range)) in s.iter().zip(lanes) {
             if sid >= self.first_match {
-                self.report(sid, at.saturating_add(i).saturating_add(1), from, out);
+                self.report(sid, at.saturating_add(i).saturating_add(1), range, out);
             }
         }
     }
@@ -236,55 +242,44 @@ impl Walker {
     /// The walk is bound by the latency of one table lookup per byte, each
     /// depending on the last, so a long text is cut into [`LANES`] pieces
     /// walked in lockstep: independent chains that the CPU overlaps. Each
-    /// piece after the first starts `longest - 1` bytes early, so that it
-    /// has seen every pattern that ends in it, and reports only matches that
-    /// end in it. The lanes' states are checked for a match together, once
-    /// per step: on prose matches are rare.
+    /// lane reads its piece and the `longest - 1` bytes before it (so that
+    /// it has seen every pattern that ends in its piece) and reports only
+    /// matches that end in its piece; the first lane, which has no bytes
+    /// before it, reads as many past its piece instead, so that all four
+    /// walk the same length and nothing but the last few bytes of the text
+    /// is walked alone. The lanes' states are checked for a match together,
+    /// once per step: on prose matches are rare.
     pub(super) fn triggers(&self, bytes: &[u8]) -> Vec<(usize, Span)> {
-        let mut out = Vec::new();
-        let lanes = if bytes.len() >= LOCKSTEP_MIN_BYTES {
-            LANES
-        } else {
-            1
-        };
-        let piece = bytes.len().checked_div(lanes).unwrap_or(0);
-        let lead = self.longest.saturating_sub(1).min(piece);
-        // Lane k reports matches ending in (k * piece, (k + 1) * piece] (the
-        // last lane: up to the end) and starts walking `lead` bytes before.
-        let mut lane: [(u32, usize, usize); LANES] = [(self.start, 0, 0); LANES];
-        for (k, (_, at, from)) in lane.iter_mut().enumerate().take(lanes) {
-            *from = k.saturating_mul(piece);
-            *at = from.saturating_sub(lead);
-        }
-        if lanes == LANES {
-            let seg = |at: usize| bytes.get(at..at.saturating_add(piece)).unwrap_or(&[]);
-            let ends = self.lockstep(
-                [
-                    seg(lane[0].1),
-                    seg(lane[1].1),
-                    seg(lane[2].1),
-                    seg(lane[3].1),
-                ],
-                lane.map(|(_, at, from)| (at, from)),
-                &mut out,
-            );
-            for ((sid, at, _), s) in lane.iter_mut().zip(ends) {
-                *sid = s;
-                *at = at.saturating_add(piece);
+        // Prose triggers a few common words per 100 bytes.
+        let mut out = Vec::with_capacity((bytes.len() / 32).clamp(8, 512));
+        let mut sid = self.start;
+        let mut at = 0usize;
+        let mut range = (0, bytes.len());
+        let piece = bytes.len() / LANES;
+        let lead = self.longest.saturating_sub(1);
+        // A lane must be able to read a whole pattern's worth before its
+        // piece; texts too short for that are walked in one lane.
+        if bytes.len() >= LOCKSTEP_MIN_BYTES && lead <= piece {
+            let len = piece.saturating_add(lead);
+            // Lane k reports matches ending in (k * piece, (k + 1) * piece];
+            // the last lane goes on alone to the end of the text.
+            let lanes: [(usize, (usize, usize)); LANES] = std::array::from_fn(|k| {
+                let from = k.saturating_mul(piece);
+                let at = if k == 0 { 0 } else { from.saturating_sub(lead) };
+                (at, (from, from.saturating_add(piece)))
+            });
+            let seg = |at: usize| bytes.get(at..at.saturating_add(len)).unwrap_or(&[]);
+            let ends = self.lockstep(lanes.map(|(at, _)| seg(at)), lanes, &mut out);
+            if let (Some(&s), Some(&(a, (from, _)))) = (ends.last(), lanes.last()) {
+                sid = s;
+                at = a.saturating_add(len);
+                range = (from, bytes.len());
             }
         }
-        // The rest of each lane on its own.
-        for (k, &(mut sid, at, from)) in lane.iter().enumerate().take(lanes) {
-            let end = if k.saturating_add(1) == lanes {
-                bytes.len()
-            } else {
-                k.saturating_add(1).saturating_mul(piece)
-            };
-            for (pos, &b) in bytes.iter().enumerate().take(end).skip(at) {
-                sid = self.next(sid, b);
-                if sid >= self.first_match {
-                    self.report(sid, pos.saturating_add(1), from, &mut out);
-                }
+        for (pos, &b) in bytes.iter().enumerate().skip(at) {
+            sid = self.next(sid, b);
+            if sid >= self.first_match {
+                self.report(sid, pos.saturating_add(1), range, &mut out);
             }
         }
         out

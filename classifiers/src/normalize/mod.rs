@@ -269,12 +269,21 @@ impl Normalizer {
         let mut spaced = false;
         let mut spacing = Spacing::default();
         let mut i = 0usize;
+        // Where the last verbatim stretch stopped: the char there needs the
+        // per-char path, and a stretch tried there again would stop at once.
+        let mut stopped = usize::MAX;
         while i < bytes.len() {
             // Fastest path, outside spaced-out text: the longest stretch of
             // ASCII and Han characters that folding leaves as they are (bar
             // ASCII case) is found in one byte scan and copied in bulk.
-            if !spaced {
+            debug_assert!(
+                spaced
+                    || i != stopped
+                    || verbatim_stretch(text, i, prev1, prev2, out.last_alpha, cfg) == i
+            );
+            if !spaced && i != stopped {
                 let end = verbatim_stretch(text, i, prev1, prev2, out.last_alpha, cfg);
+                stopped = end;
                 if end > i {
                     let Some(run) = text.get(i..end) else {
                         break;
@@ -751,8 +760,8 @@ const fn ascii_classes() -> [u8; 128] {
 /// End of the stretch starting at `i` that folding copies verbatim (ASCII
 /// lowercased) when not inside spaced-out text: ASCII letters and
 /// punctuation, separators that cannot start a collapse (the char before
-/// them is not a lone token), leetspeak characters that touch no letter, and
-/// Han ideographs. Stops before anything that needs the per-char path, so
+/// them is not a lone token, or a word follows them: [`word_follows`]),
+/// leetspeak characters that touch no letter, and Han ideographs. Stops before anything that needs the per-char path, so
 /// the result is exactly what that path would produce.
 ///
 /// Eight ASCII bytes at a time where it can ([`ascii_block`]): prose is
@@ -782,10 +791,8 @@ fn verbatim_stretch(
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
             .map(u64::from_le_bytes);
         if let Some(w) = block.filter(|w| w & HI == 0) {
-            let next_alpha = bytes
-                .get(j.saturating_add(8))
-                .is_some_and(u8::is_ascii_alphabetic);
-            match ascii_block(w, &mut st, next_alpha, cfg) {
+            let after = bytes.get(j.saturating_add(8)..).unwrap_or(&[]);
+            match ascii_block(w, &mut st, after, cfg) {
                 Some(k) => return j.saturating_add(k),
                 None => {
                     j = j.saturating_add(8);
@@ -853,7 +860,8 @@ fn stretch_step(
         let class = ASCII_CLASS.get(usize::from(b)).copied().unwrap_or(0);
         let alpha = class & ALPHA != 0;
         let sep = class & SEP != 0;
-        if sep && cfg.collapse_spacing && st.p1_tok && st.p2_none_or_sep {
+        if sep && cfg.collapse_spacing && st.p1_tok && st.p2_none_or_sep && !word_follows(bytes, j)
+        {
             return None;
         }
         if class & LEET != 0 && cfg.leetspeak {
@@ -914,14 +922,15 @@ fn flag(on: bool, k: u32) -> u64 {
 /// [`verbatim_stretch`] over eight ASCII bytes `w` (high bits clear), with
 /// exactly the per-byte rules: the stretch stops at a separator after a lone
 /// token (one whose char before is a separator or absent) when collapsing
-/// spacing, and at a leetspeak char after or before a letter; `next_alpha`
-/// says whether the byte after the block is an ASCII letter. Returns the
-/// offset of the first stop in the block, or `None` after carrying the state
-/// over all eight bytes: after ASCII, it is a function of the last two.
+/// spacing, unless a word of two ASCII alphanumerics follows it (see
+/// [`word_follows`]), and at a leetspeak char after or before a letter;
+/// `after` is the text after the block. Returns the offset of the first stop
+/// in the block, or `None` after carrying the state over all eight bytes:
+/// after ASCII, it is a function of the last two.
 fn ascii_block(
     w: u64,
     st: &mut StretchState,
-    next_alpha: bool,
+    after: &[u8],
     cfg: &NormalizeConfig,
 ) -> Option<usize> {
     // Most blocks of prose hold neither a lone token between separators nor
@@ -949,16 +958,17 @@ fn ascii_block(
         st.written_alpha = last & ALPHA != 0;
         return None;
     }
-    exact_ascii_block(w, st, next_alpha, cfg)
+    exact_ascii_block(w, st, after, cfg)
 }
 
 /// [`ascii_block`] with exact masks.
 fn exact_ascii_block(
     w: u64,
     st: &mut StretchState,
-    next_alpha: bool,
+    after: &[u8],
     cfg: &NormalizeConfig,
 ) -> Option<usize> {
+    let next = |k: usize, f: fn(&u8) -> bool| after.get(k).is_some_and(f);
     let lower = w | LO.wrapping_mul(0x20);
     // b'{' is b'z' + 1, b':' is b'9' + 1.
     let alpha = ge_mask(lower, b'a') & !ge_mask(lower, b'{');
@@ -974,7 +984,12 @@ fn exact_ascii_block(
         let prev_tok = tok.wrapping_shl(8) | flag(st.p1_tok, 0);
         let prev2_sep =
             sep.wrapping_shl(16) | flag(st.p2_none_or_sep, 0) | flag(st.p1_none_or_sep, 1);
-        stop |= sep & prev_tok & prev2_sep;
+        // A word (two ASCII alphanumerics) right after the separator.
+        let word_next = (tok.wrapping_shr(8) | flag(next(0, u8::is_ascii_alphanumeric), 7))
+            & (tok.wrapping_shr(16)
+                | flag(next(0, u8::is_ascii_alphanumeric), 6)
+                | flag(next(1, u8::is_ascii_alphanumeric), 7));
+        stop |= sep & prev_tok & prev2_sep & !word_next;
     }
     if cfg.leetspeak {
         // Leet digits are 0, 1, 3, 4, 5 and 7.
@@ -984,7 +999,7 @@ fn exact_ascii_block(
         let near_alpha = alpha.wrapping_shl(8)
             | flag(st.written_alpha, 0)
             | alpha.wrapping_shr(8)
-            | flag(next_alpha, 7);
+            | flag(next(0, u8::is_ascii_alphabetic), 7);
         stop |= leet & near_alpha;
     }
     if stop != 0 {
@@ -1049,7 +1064,7 @@ fn verbatim_stretch_bytewise(
             let class = ASCII_CLASS.get(usize::from(b)).copied().unwrap_or(0);
             let alpha = class & ALPHA != 0;
             let sep = class & SEP != 0;
-            if sep && cfg.collapse_spacing && p1_tok && p2_none_or_sep {
+            if sep && cfg.collapse_spacing && p1_tok && p2_none_or_sep && !word_follows(bytes, j) {
                 break;
             }
             if class & LEET != 0 && cfg.leetspeak {
@@ -1129,6 +1144,21 @@ fn is_common_punctuation(cp: u32) -> bool {
 /// Separators that spaced-out words use.
 fn is_separator(c: char) -> bool {
     matches!(c, ' ' | '.' | '-' | '_' | '*')
+}
+
+/// Whether the two bytes after the separator at `pos` are ASCII
+/// alphanumerics: then the separator does not start spaced-out text
+/// (`a word`), whatever came before it. [`spacing_gap`] rejects this case
+/// first, so the verbatim stretch need not stop there: after the articles
+/// and pronouns of prose (`a`, `I`), stopping cost more than the rest of
+/// the fold.
+fn word_follows(bytes: &[u8], pos: usize) -> bool {
+    let at = |k: usize| {
+        bytes
+            .get(pos.saturating_add(k))
+            .is_some_and(u8::is_ascii_alphanumeric)
+    };
+    at(1) && at(2)
 }
 
 fn char_at(text: &str, pos: usize) -> Option<char> {
@@ -1279,14 +1309,8 @@ fn spacing_gap(
     let bytes = text.as_bytes();
     // Prose (`a word`): one separator, then a token of two ASCII
     // alphanumerics, is never spacing; rejected without measuring the gap.
-    let next2 = (
-        bytes.get(pos.saturating_add(1)),
-        bytes.get(pos.saturating_add(2)),
-    );
-    if let (Some(b1), Some(b2)) = next2 {
-        if b1.is_ascii_alphanumeric() && b2.is_ascii_alphanumeric() {
-            return None;
-        }
+    if word_follows(bytes, pos) {
+        return None;
     }
     let gap = Gap::at(bytes, pos)?;
     let t2_pos = pos.saturating_add(usize::from(gap.len));

@@ -464,6 +464,67 @@ fn lockstep_walk_finds_matches_across_piece_boundaries() {
     }
 }
 
+/// A detector with one phrase rule of `n` made-up phrases, mixing ASCII and
+/// Chinese bytes, so that its automaton's table has a chosen size.
+fn phrase_detector(n: usize) -> (RuleDetector, Vec<String>) {
+    let han = ['中', '文', '字', '词', '忽', '略'];
+    let phrases: Vec<String> = (0..n)
+        .map(|i| {
+            // Letters only: digits next to letters are read as leetspeak.
+            let mut k = i.wrapping_mul(7919) % 1_000_003;
+            let mut word = String::from("q");
+            while k > 0 {
+                word.push(char::from(b'a' + (k % 26) as u8));
+                k /= 26;
+            }
+            format!("{word}z{}{}", han[i % han.len()], han[(i / 6) % han.len()])
+        })
+        .collect();
+    let list: Vec<String> = phrases.iter().map(|p| format!("{p:?}")).collect();
+    let pack = format!(
+        "[pack]\nid = \"sizes\"\n[[rule]]\nid = \"sizes.phrase\"\n\
+         category = \"OWASP-LLM-2025:LLM01\"\nweight = 0.5\nphrases = [{}]\n",
+        list.join(", ")
+    );
+    let pack = RulePack::parse("sizes.toml", &pack).unwrap();
+    let d = RuleDetector::from_packs(&[pack], Normalizer::default()).unwrap();
+    (d, phrases)
+}
+
+#[test]
+fn lockstep_walk_is_exact_for_every_table_size() {
+    // 2^12, 2^15 and 2^18 entries are walked as arrays, anything larger as
+    // a slice: each gets texts with phrases at lane boundaries and spread
+    // through filler.
+    let mut sizes = Vec::new();
+    for n in [2, 60, 400, 1500] {
+        let (d, phrases) = phrase_detector(n);
+        let len = d.automaton.as_ref().unwrap().table_len();
+        sizes.push(len);
+        for text_len in [LOCKSTEP_MIN_BYTES, 1000, 5000] {
+            let mut text = String::new();
+            let mut i = 0usize;
+            while text.len() < text_len {
+                text.push_str(if i.is_multiple_of(3) {
+                    "filler qz 中 "
+                } else {
+                    &phrases[(i * 31) % phrases.len()]
+                });
+                i += 1;
+            }
+            let got = lockstep_triggers(&d, text.as_bytes());
+            assert_eq!(
+                got,
+                reference_triggers(&d, text.as_bytes()),
+                "{n} phrases, {text_len} bytes"
+            );
+            assert!(got.len() > text_len / 40, "{n} phrases: {} hits", got.len());
+        }
+    }
+    assert_eq!(&sizes[..3], &[1 << 12, 1 << 15, 1 << 18], "{sizes:?}");
+    assert!(sizes[3] > 1 << 18, "{sizes:?}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 

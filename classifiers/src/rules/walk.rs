@@ -25,13 +25,42 @@ use crate::Span;
 pub(super) const LANES: usize = 4;
 pub(super) const LOCKSTEP_MIN_BYTES: usize = 256;
 
+/// Table lengths that the walk knows at compile time (see [`Table`]).
+const TABLE_SIZES: [usize; 3] = [1 << 12, 1 << 15, 1 << 18];
+
+/// A transition table the lockstep walk reads: an array of one of the
+/// [`TABLE_SIZES`], read with a masked index that the compiler can see is
+/// in bounds, or any other slice, read with a checked one.
+trait Table {
+    /// The entry at `i` (0 past the end, which no row reaches).
+    fn at(&self, i: usize) -> u32;
+}
+
+impl<const N: usize> Table for [u32; N] {
+    #[inline(always)]
+    fn at(&self, i: usize) -> u32 {
+        // N is a power of two, and rows end before the padding, so the mask
+        // changes no index that the walk uses.
+        self.get(i & N.wrapping_sub(1)).copied().unwrap_or(0)
+    }
+}
+
+impl Table for [u32] {
+    #[inline(always)]
+    fn at(&self, i: usize) -> u32 {
+        self.get(i).copied().unwrap_or(0)
+    }
+}
+
 /// The DFA of all trigger patterns, as a dense premultiplied table.
 #[derive(Debug)]
 pub(super) struct Walker {
     /// Byte class of every byte.
     classes: [u8; 256],
     /// Per state, one entry per byte class: the next state's row offset
-    /// (state index times the number of classes).
+    /// (state index times the number of classes). Padded with zeros to one
+    /// of the [`Table`] sizes, so that the walk can view it as an array
+    /// whose length the compiler knows (rows never reach the padding).
     trans: Vec<u32>,
     /// Row offset of the (unanchored) start state.
     start: u32,
@@ -130,6 +159,9 @@ impl Walker {
                 match_ranges.push((from, u32::try_from(matches.len()).ok()?));
             }
         }
+        if let Some(size) = TABLE_SIZES.iter().find(|&&n| n >= trans.len()) {
+            trans.resize(*size, 0);
+        }
         let longest = (0..dfa.patterns_len())
             .filter_map(|p| aho_corasick::PatternID::new(p).ok())
             .map(|p| dfa.pattern_len(p))
@@ -145,6 +177,13 @@ impl Walker {
             matches,
             longest,
         })
+    }
+
+    /// Length of the padded transition table, for tests that check each
+    /// table size is walked.
+    #[cfg(test)]
+    pub(super) fn table_len(&self) -> usize {
+        self.trans.len()
     }
 
     /// The state after `sid` reads `b`.
@@ -188,14 +227,37 @@ impl Walker {
     /// common length and returns each lane's state at the end. `lanes` holds
     /// each lane's offset in the view and the range in which it reports.
     ///
+    /// The table is passed as an array of one of the [`TABLE_SIZES`] where
+    /// it has one, so that a masked index needs no bounds check.
+    fn lockstep(
+        &self,
+        segs: [&[u8]; LANES],
+        lanes: [(usize, (usize, usize)); LANES],
+        out: &mut Vec<(usize, Span)>,
+    ) -> [u32; LANES] {
+        let t = self.trans.as_slice();
+        if let Ok(t) = <&[u32; 1 << 12]>::try_from(t) {
+            self.lockstep_in(t, segs, lanes, out)
+        } else if let Ok(t) = <&[u32; 1 << 15]>::try_from(t) {
+            self.lockstep_in(t, segs, lanes, out)
+        } else if let Ok(t) = <&[u32; 1 << 18]>::try_from(t) {
+            self.lockstep_in(t, segs, lanes, out)
+        } else {
+            self.lockstep_in(t, segs, lanes, out)
+        }
+    }
+
+    /// [`Walker::lockstep`] over the table `trans`.
+    ///
     /// A function of its own, not inlined into the scan: the loop needs
     /// about fifteen live values (four states, four cursors, the tables),
     /// which fit in registers only without the caller's around them, and
     /// an index loop bounded by the shortest lane lets the compiler drop the
     /// per-byte bounds checks that a four-way `zip` kept.
     #[inline(never)]
-    fn lockstep(
+    fn lockstep_in<T: Table + ?Sized>(
         &self,
+        trans: &T,
         segs: [&[u8]; LANES],
         lanes: [(usize, (usize, usize)); LANES],
         out: &mut Vec<(usize, Span)>,
@@ -203,18 +265,23 @@ impl Walker {
         let [g0, g1, g2, g3] = segs;
         let n = g0.len().min(g1.len()).min(g2.len()).min(g3.len());
         let first_match = self.first_match;
-        let mut s = [self.start; LANES];
+        let classes = &self.classes;
+        let next = |sid: u32, b: u8| {
+            let class = classes.get(usize::from(b)).copied().unwrap_or(0);
+            trans.at((sid as usize).wrapping_add(usize::from(class)))
+        };
+        let [mut s0, mut s1, mut s2, mut s3] = [self.start; LANES];
         for i in 0..n {
             let at = |g: &[u8]| g.get(i).copied().unwrap_or(0);
-            s[0] = self.next(s[0], at(g0));
-            s[1] = self.next(s[1], at(g1));
-            s[2] = self.next(s[2], at(g2));
-            s[3] = self.next(s[3], at(g3));
-            if s[0].max(s[1]).max(s[2]).max(s[3]) >= first_match {
-                self.report_lanes(s, i, &lanes, out);
+            s0 = next(s0, at(g0));
+            s1 = next(s1, at(g1));
+            s2 = next(s2, at(g2));
+            s3 = next(s3, at(g3));
+            if s0.max(s1).max(s2).max(s3) >= first_match {
+                self.report_lanes([s0, s1, s2, s3], i, &lanes, out);
             }
         }
-        s
+        [s0, s1, s2, s3]
     }
 
     /// Reports the matches of the lanes whose state after step `i` of

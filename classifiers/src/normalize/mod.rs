@@ -874,15 +874,21 @@ fn stretch_step(
         }
         (class & TOKEN != 0, alpha, sep, 1usize)
     } else if (0xE4..=0xE9).contains(&b) {
-        // U+4E00..=U+9FFF (CJK Unified Ideographs) encode as E4..E9 lead bytes.
-        let cp = text
-            .get(j..)
-            .and_then(|s| s.chars().next())
-            .map_or(0, u32::from);
-        if !(0x4E00..=0x9FFF).contains(&cp) {
+        // A run of Han ideographs, which fold to themselves: only the last
+        // two matter to what follows, and all are tokens.
+        let end = han_run(bytes, j);
+        if end == j {
             return None;
         }
-        (true, false, false, 3usize)
+        st.p2_none_or_sep = if end.saturating_sub(j) >= 6 {
+            false
+        } else {
+            st.p1_none_or_sep
+        };
+        st.p1_tok = true;
+        st.p1_none_or_sep = false;
+        st.written_alpha = false;
+        return Some(end);
     } else {
         return None;
     };
@@ -891,6 +897,21 @@ fn stretch_step(
     st.p1_none_or_sep = sep;
     st.written_alpha = alpha;
     Some(j.saturating_add(len))
+}
+
+/// End of the run of CJK Unified Ideographs (U+4E00..=U+9FFF, three UTF-8
+/// bytes each, lead bytes E4..=E9) that starts at `j` of the UTF-8 text
+/// `bytes` (`j` when none).
+fn han_run(bytes: &[u8], j: usize) -> usize {
+    let mut k = j;
+    while let Some(&[b0, b1, b2]) = bytes.get(k..k.saturating_add(3)) {
+        let cp = (u32::from(b0 & 0x0F) << 12) | (u32::from(b1 & 0x3F) << 6) | u32::from(b2 & 0x3F);
+        if !(0xE4..=0xE9).contains(&b0) || !(0x4E00..=0x9FFF).contains(&cp) {
+            break;
+        }
+        k = k.saturating_add(3);
+    }
+    k
 }
 
 /// Bytes of a `u64` block, little-endian: byte `k` is bits `8k..8k+8`, so a
@@ -935,14 +956,15 @@ fn ascii_block(
 ) -> Option<usize> {
     // Most blocks of prose hold neither a lone token between separators nor
     // a leetspeak char: cheap supersets of both (any byte in 0x20..=0x2F or
-    // `_` for a separator, any byte in 0x30..=0x40 or `$` for leetspeak)
-    // clear them, and only then is the state taken from the last two bytes.
+    // `_` for a separator, a digit below 8, `@` or `$` for leetspeak; not
+    // `?`, `:` or `8`, common in prompts) clear them, and only then is the
+    // state taken from the last two bytes.
     // A block that fails them gets the exact masks below.
     let sepish = (ge_mask(w, 0x20) & !ge_mask(w, 0x30)) | eq_mask(w, b'_');
     let lone = sepish
         & ((sepish ^ HI).wrapping_shl(8) | flag(st.p1_tok, 0))
         & (sepish.wrapping_shl(16) | flag(st.p2_none_or_sep, 0) | flag(st.p1_none_or_sep, 1));
-    let leetish = (ge_mask(w, 0x30) & !ge_mask(w, 0x41)) | eq_mask(w, b'$');
+    let leetish = (ge_mask(w, 0x30) & !ge_mask(w, 0x38)) | eq_mask(w, b'@') | eq_mask(w, b'$');
     if (lone == 0 || !cfg.collapse_spacing) && (leetish == 0 || !cfg.leetspeak) {
         let class = |k: u32| {
             let b = w.wrapping_shr(k.wrapping_mul(8)) & 0x7F;

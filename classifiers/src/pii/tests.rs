@@ -392,3 +392,31 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The escape-led reading of URL-encoded tokens finds exactly the
+    /// tokens, decodings and maps of reading every token in turn.
+    #[test]
+    fn escape_led_tokens_equal_reading_every_token(
+        parts in prop::collection::vec(prop::sample::select(vec![
+            "%40", "%20", "%2b", "+", "=", "&", "%E4%B8%AD", "%ff", "中", "é", "a", "12.5%",
+            "%", "%4", "%%41", " ", "  ", "\n", "\t", "?q=", "x", "4111",
+        ]), 0..60)
+    ) {
+        let text: String = parts.concat();
+        prop_assert_eq!(percent_decoded_tokens(&text), percent_decoded_tokens_reference(&text));
+    }
+}
+
+#[test]
+fn escape_led_tokens_stop_at_the_cap_like_the_reference() {
+    let text = "a%20b ".repeat(MAX_DECODED_TOKENS + 10) + "x=1+2";
+    let got = percent_decoded_tokens(&text);
+    assert_eq!(got.len(), MAX_DECODED_TOKENS);
+    assert_eq!(got, percent_decoded_tokens_reference(&text));
+    // One token made of escapes is read once.
+    let long = "%41".repeat(50_000);
+    let got = percent_decoded_tokens(&long);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.len(), 50_000);
+}

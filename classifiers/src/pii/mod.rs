@@ -344,20 +344,21 @@ fn percent_decoded_tokens_reference(text: &str) -> Vec<(String, DecodedMap)> {
 /// characters). Chinese punctuation (`，：？`) is left out on purpose: it is in
 /// almost every Chinese text and hides nothing. Plain ASCII, the common case,
 /// is one SIMD pass, and other text only decodes the chars whose UTF-8 lead
-/// byte can start one of these (`C2`, `E2`, `EF`, `F3`): Chinese text is
-/// skipped a byte at a time without decoding.
+/// byte can start one of these (`C2`, `E2`, `EF`, `F3`), found with SIMD
+/// byte searches: the rest of a Chinese text is not read a byte at a time.
 fn hides_characters(text: &str) -> bool {
     if text.is_ascii() {
         return false;
     }
     let bytes = text.as_bytes();
-    bytes.iter().enumerate().any(|(i, b)| {
-        matches!(b, 0xC2 | 0xE2 | 0xEF | 0xF3)
-            && text
-                .get(i..)
-                .and_then(|s| s.chars().next())
-                .is_some_and(hides)
-    })
+    let hides_at = |i: usize| {
+        text.get(i..)
+            .and_then(|s| s.chars().next())
+            .is_some_and(hides)
+    };
+    // Bytes from C0 up are only ever lead bytes, so each hit is a char.
+    memchr::memchr3_iter(0xC2, 0xE2, 0xEF, bytes).any(hides_at)
+        || memchr::memchr_iter(0xF3, bytes).any(hides_at)
 }
 
 fn hides(c: char) -> bool {

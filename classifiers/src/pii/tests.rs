@@ -420,3 +420,37 @@ fn escape_led_tokens_stop_at_the_cap_like_the_reference() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0.len(), 50_000);
 }
+
+#[test]
+fn hiding_characters_are_found_anywhere_in_chinese_text() {
+    let hiding = [
+        '０',
+        'Ａ',
+        'ｚ',
+        '＠',
+        '＋',
+        '－',
+        '．',
+        '\u{AD}',
+        '\u{200B}',
+        '\u{202E}',
+        '\u{2060}',
+        '\u{FEFF}',
+        '\u{E0041}',
+    ];
+    for c in hiding {
+        for at in [0, 5, 40] {
+            let mut text: String = "请帮我把这段话翻译成英文，".repeat(4);
+            let byte = text.char_indices().nth(at).map_or(text.len(), |(i, _)| i);
+            text.insert(byte, c);
+            assert!(
+                hides_characters(&text),
+                "U+{:04X} at char {at}",
+                u32::from(c)
+            );
+        }
+    }
+    // Chinese punctuation and other non-ASCII hide nothing.
+    assert!(!hides_characters("请帮我，翻译：“英文”。é ü — ½"));
+    assert!(!hides_characters("plain ascii 12.5%"));
+}

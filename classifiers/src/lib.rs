@@ -44,6 +44,7 @@ mod risk;
 pub mod rules;
 mod seams;
 pub mod secrets;
+mod walk;
 
 pub use category::Category;
 pub use conversation::{

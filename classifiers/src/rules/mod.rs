@@ -46,7 +46,6 @@
 
 mod pack;
 mod prefilter;
-mod walk;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -60,11 +59,11 @@ use regex_automata::{Anchored as RegexAnchored, Input};
 use sha2::{Digest, Sha256};
 
 use crate::normalize::{Normalized, Normalizer, View, ViewKind};
+use crate::walk::Walker;
+#[cfg(test)]
+use crate::walk::{LANES, LOCKSTEP_MIN_BYTES};
 use crate::{Category, Detector, Finding, ScanFuture, Segment, Span, Trust};
 use prefilter::Gate;
-use walk::Walker;
-#[cfg(test)]
-use walk::{LANES, LOCKSTEP_MIN_BYTES};
 
 pub(crate) use pack::valid_category;
 pub use pack::{PackError, PackErrorKind, PackMeta, RulePack, RuleScope, RuleSpec};
@@ -458,7 +457,7 @@ impl RuleDetector {
     /// Every occurrence of every automaton pattern in `bytes`, overlapping
     /// ones included, as `(pattern, span)`, in no particular order.
     ///
-    /// A hand-written walk over a compact copy of the DFA (see [`walk`])
+    /// A hand-written walk over a compact copy of the DFA (see `walk.rs`)
     /// rather than aho-corasick's overlapping iterator, which keeps its
     /// position in a resumable state struct and returns once per match: on
     /// prose that cost about 5 ns per byte, over a third of a rule scan.

@@ -18,13 +18,14 @@
 
 use std::fmt;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{dfa, MatchKind};
 use base64::Engine as _;
 use futures::FutureExt;
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
 
 use crate::pii::validate_entropy as entropy;
+use crate::walk::Walker;
 use crate::{Category, Detector, Finding, ScanFuture, Segment, Span};
 
 /// Detector id used in findings.
@@ -240,6 +241,9 @@ pub enum SecretsBuildError {
     /// The literal gate did not build.
     #[error("secrets literal gate: {0}")]
     Gate(#[from] aho_corasick::BuildError),
+    /// The literal gate's automaton did not fit the walk's table.
+    #[error("secrets literal gate: automaton too large for its table")]
+    GateTable,
 }
 
 /// The secrets detector (id `secrets`).
@@ -247,8 +251,11 @@ pub enum SecretsBuildError {
 pub struct SecretsDetector {
     regex: Regex,
     /// [`GATE_LITERALS`] and [`FOLD_HAZARDS`]: without a hit, no pattern
-    /// can match and the regex pass is skipped.
-    gate: AhoCorasick,
+    /// can match and the regex pass is skipped. Walked with the rule
+    /// scanner's lockstep table walk, about twice as fast on prose as
+    /// aho-corasick's own search (which has no prefilter for
+    /// case-insensitive literals).
+    gate: Walker,
 }
 
 impl SecretsDetector {
@@ -258,10 +265,12 @@ impl SecretsDetector {
     /// Only if the built-in patterns fail to compile (a bug, caught by tests).
     pub fn new() -> Result<Self, SecretsBuildError> {
         let pats: Vec<&str> = PATTERNS.iter().map(|(_, p)| *p).collect();
-        let gate = AhoCorasickBuilder::new()
+        let dfa = dfa::Builder::new()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
             .build(GATE_LITERALS.iter().chain(FOLD_HAZARDS))?;
+        let gate = Walker::new(&dfa).ok_or(SecretsBuildError::GateTable)?;
         Ok(SecretsDetector {
             regex: Regex::new_many(&pats).map_err(Box::new)?,
             gate,
@@ -273,7 +282,7 @@ impl SecretsDetector {
         // Most prompts hold no secret-shaped literal at all: one literal
         // search then replaces the multi-pattern regex pass (whose
         // case-insensitive keywords leave it without a prefilter).
-        if !self.gate.is_match(text) {
+        if self.gate.triggers(text.as_bytes()).is_empty() {
             return Vec::new();
         }
         self.scan_candidates(text)

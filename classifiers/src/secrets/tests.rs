@@ -227,6 +227,32 @@ fn the_gate_never_changes_findings() {
     assert!(found > 100, "the corpus has findings: {found}");
 }
 
+#[test]
+fn the_gate_sees_a_secret_anywhere_in_a_long_text() {
+    // Past 256 bytes the gate is walked in four lanes; a secret at each
+    // lane's start, end and boundary must still open it.
+    let d = SecretsDetector::new().unwrap();
+    let filler = "Please summarise the meeting notes for the team. ";
+    let mut found = 0usize;
+    for secret in gate_corpus().iter().take(40) {
+        for len in [300usize, 1000, 4099] {
+            for at in [0, len / 4 - 3, len / 2, len - 1] {
+                let mut text = filler.repeat(len / filler.len() + 1);
+                text.truncate(len);
+                text.insert_str(at, secret);
+                let gated = d.scan_text(&text);
+                found += gated.len();
+                assert_eq!(
+                    gated,
+                    d.scan_candidates(&text),
+                    "{secret:?} at {at} of {len}"
+                );
+            }
+        }
+    }
+    assert!(found > 20, "the texts have findings: {found}");
+}
+
 proptest::proptest! {
     #[test]
     fn the_gate_never_changes_findings_on_mixed_text(

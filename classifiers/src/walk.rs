@@ -22,8 +22,8 @@ use crate::Span;
 
 /// How many pieces of a view are walked in lockstep, and the shortest view
 /// that is split (see [`Walker::triggers`]).
-pub(super) const LANES: usize = 4;
-pub(super) const LOCKSTEP_MIN_BYTES: usize = 256;
+pub(crate) const LANES: usize = 4;
+pub(crate) const LOCKSTEP_MIN_BYTES: usize = 256;
 
 /// Table lengths that the walk knows at compile time (see [`Table`]).
 const TABLE_SIZES: [usize; 3] = [1 << 12, 1 << 15, 1 << 18];
@@ -54,7 +54,7 @@ impl Table for [u32] {
 
 /// The DFA of all trigger patterns, as a dense premultiplied table.
 #[derive(Debug)]
-pub(super) struct Walker {
+pub(crate) struct Walker {
     /// Byte class of every byte.
     classes: [u8; 256],
     /// Per state, one entry per byte class: the next state's row offset
@@ -85,7 +85,7 @@ impl Walker {
     /// only special states are match states) into a compact table. `None`
     /// when the DFA has no unanchored start state or the table would not be
     /// addressable with `u32` offsets.
-    pub(super) fn new(dfa: &dfa::DFA) -> Option<Walker> {
+    pub(crate) fn new(dfa: &dfa::DFA) -> Option<Walker> {
         let start = dfa.start_state(Anchored::No).ok()?;
         // Every state reachable from the start, in breadth-first order, and
         // its successor (as an index into `order`) on every byte.
@@ -182,7 +182,7 @@ impl Walker {
     /// Length of the padded transition table, for tests that check each
     /// table size is walked.
     #[cfg(test)]
-    pub(super) fn table_len(&self) -> usize {
+    pub(crate) fn table_len(&self) -> usize {
         self.trans.len()
     }
 
@@ -316,7 +316,7 @@ impl Walker {
     /// walk the same length and nothing but the last few bytes of the text
     /// is walked alone. The lanes' states are checked for a match together,
     /// once per step: on prose matches are rare.
-    pub(super) fn triggers(&self, bytes: &[u8]) -> Vec<(usize, Span)> {
+    pub(crate) fn triggers(&self, bytes: &[u8]) -> Vec<(usize, Span)> {
         // Prose triggers a few common words per 100 bytes.
         let mut out = Vec::with_capacity((bytes.len() / 32).clamp(8, 512));
         let mut sid = self.start;

@@ -25,8 +25,12 @@ use crate::Span;
 pub(crate) const LANES: usize = 4;
 pub(crate) const LOCKSTEP_MIN_BYTES: usize = 256;
 
-/// Table lengths that the walk knows at compile time (see [`Table`]).
-const TABLE_SIZES: [usize; 3] = [1 << 12, 1 << 15, 1 << 18];
+/// Table lengths that the walk knows at compile time (see [`Table`]): the
+/// bundled rule packs need 201,936 entries, the secrets gate far fewer.
+const SMALL: usize = 1 << 12;
+const MEDIUM: usize = 1 << 15;
+const LARGE: usize = 1 << 18;
+const TABLE_SIZES: [usize; 3] = [SMALL, MEDIUM, LARGE];
 
 /// A transition table the lockstep walk reads: an array of one of the
 /// [`TABLE_SIZES`], read with a masked index that the compiler can see is
@@ -236,11 +240,11 @@ impl Walker {
         out: &mut Vec<(usize, Span)>,
     ) -> [u32; LANES] {
         let t = self.trans.as_slice();
-        if let Ok(t) = <&[u32; 1 << 12]>::try_from(t) {
+        if let Ok(t) = <&[u32; SMALL]>::try_from(t) {
             self.lockstep_in(t, segs, lanes, out)
-        } else if let Ok(t) = <&[u32; 1 << 15]>::try_from(t) {
+        } else if let Ok(t) = <&[u32; MEDIUM]>::try_from(t) {
             self.lockstep_in(t, segs, lanes, out)
-        } else if let Ok(t) = <&[u32; 1 << 18]>::try_from(t) {
+        } else if let Ok(t) = <&[u32; LARGE]>::try_from(t) {
             self.lockstep_in(t, segs, lanes, out)
         } else {
             self.lockstep_in(t, segs, lanes, out)

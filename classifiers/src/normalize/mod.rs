@@ -761,8 +761,9 @@ const fn ascii_classes() -> [u8; 128] {
 /// lowercased) when not inside spaced-out text: ASCII letters and
 /// punctuation, separators that cannot start a collapse (the char before
 /// them is not a lone token, or a word follows them: [`word_follows`]),
-/// leetspeak characters that touch no letter, and Han ideographs. Stops before anything that needs the per-char path, so
-/// the result is exactly what that path would produce.
+/// leetspeak characters that touch no letter, and Han ideographs. Stops
+/// before anything that needs the per-char path, so the result is exactly
+/// what that path would produce.
 ///
 /// Eight ASCII bytes at a time where it can ([`ascii_block`]): prose is
 /// mostly ASCII, and a byte at a time the scan mispredicted a branch at

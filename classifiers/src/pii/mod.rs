@@ -254,11 +254,17 @@ impl DecodedMap {
 /// stays linear on a text made of escapes.
 fn percent_decoded_tokens(text: &str) -> Vec<(String, DecodedMap)> {
     let bytes = text.as_bytes();
-    let mut marks: Vec<usize> = memchr::memchr_iter(b'%', bytes)
+    // Valid escapes and plus signs, merged in text order without collecting
+    // them (a body of `+` would otherwise cost eight bytes per byte).
+    let mut escapes = memchr::memchr_iter(b'%', bytes)
         .filter(|&p| crate::images::percent_escape(bytes, p).is_some())
-        .chain(memchr::memchr_iter(b'+', bytes))
-        .collect();
-    marks.sort_unstable();
+        .peekable();
+    let mut pluses = memchr::memchr_iter(b'+', bytes).peekable();
+    let marks = std::iter::from_fn(|| match (escapes.peek(), pluses.peek()) {
+        (Some(&e), Some(&p)) if p < e => pluses.next(),
+        (Some(_), _) => escapes.next(),
+        (None, _) => pluses.next(),
+    });
     let mut out = Vec::new();
     // Every token before this offset has been read.
     let mut next = 0usize;

@@ -1588,6 +1588,30 @@ impl Settings {
         Settings::from_toml(&name, &text, env)
     }
 
+    /// Loads a config file for the offline commands (`scan`, `eval`), which
+    /// run the guards and policies without calling an upstream: a file that
+    /// names no upstream and no route (a guards-only config, such as one that
+    /// turns the ONNX classifiers off for a rules-only evaluation) gets the
+    /// embedded defaults' upstream and route, as running without a file
+    /// does, instead of having to invent an upstream it will never call. A
+    /// file that names either is validated as written.
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_offline(path: &Path, env: &dyn Env) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new("config", format!("cannot read {}: {e}", path.display()))
+        })?;
+        let name = path.display().to_string();
+        let raw = RawConfig::parse(&name, &text)?;
+        if raw.upstreams.is_empty() && raw.routes.is_empty() {
+            // Appended, so that errors in the file keep their line numbers.
+            let text = format!("{text}\n{DEFAULT_CONFIG}");
+            return Settings::from_toml(&name, &text, env);
+        }
+        raw.validate(&name, &text, env)
+    }
+
     /// Parses and validates TOML text.
     ///
     /// # Errors
@@ -1707,6 +1731,38 @@ mod tests {
             Settings::embedded(&env(&[("MENSHEN_UPSTREAM", "http://127.0.0.1:11434")])).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.routes[0].name, "default");
+    }
+
+    #[test]
+    fn offline_load_lends_a_guards_only_file_the_default_upstream() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = env(&[("MENSHEN_UPSTREAM", "http://127.0.0.1:9")]);
+        let guards_only = dir.path().join("g.toml");
+        std::fs::write(&guards_only, "[guards.onnx]\nenabled = false\n").unwrap();
+        let s = Settings::load_offline(&guards_only, &e).unwrap();
+        assert_eq!(s.routes[0].name, "default");
+        assert!(s.onnx.is_none());
+        // Serving still needs an upstream.
+        assert_eq!(
+            Settings::load(&guards_only, &e).unwrap_err().key(),
+            "upstreams"
+        );
+        // An error in the file keeps its own line.
+        let bad = dir.path().join("b.toml");
+        std::fs::write(
+            &bad,
+            "[server]\nmax_json_depth = 0\n\n[guards.pii]\nbogus = 1\n",
+        )
+        .unwrap();
+        let err = Settings::load_offline(&bad, &e).unwrap_err().to_string();
+        assert!(err.contains("b.toml:5"), "{err}");
+        // A file that names an upstream is validated as written.
+        let half = dir.path().join("h.toml");
+        std::fs::write(&half, "[[upstreams]]\nname = \"a\"\nurl = \"http://x\"\n").unwrap();
+        assert_eq!(
+            Settings::load_offline(&half, &e).unwrap_err().key(),
+            "routes"
+        );
     }
 
     #[test]

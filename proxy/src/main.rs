@@ -124,6 +124,14 @@ fn load(config: Option<&PathBuf>, env: &dyn Env) -> anyhow::Result<Settings> {
     })
 }
 
+/// [`load`] for `scan` and `eval`: a guards-only file needs no upstream.
+fn load_offline(config: Option<&PathBuf>) -> anyhow::Result<Settings> {
+    Ok(match config {
+        Some(p) => Settings::load_offline(p, &ScanEnv)?,
+        None => Settings::embedded(&ScanEnv)?,
+    })
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MENSHEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -218,7 +226,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             config,
         } => {
             init_cli_tracing();
-            let mut settings = load(config.as_ref(), &ScanEnv)?;
+            let mut settings = load_offline(config.as_ref())?;
             if jsonl {
                 batch_timeouts(&mut settings);
             }
@@ -274,7 +282,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => {
             use menshen_classifiers::eval::{evaluate, load_jsonl, EvalConfig};
             init_cli_tracing();
-            let settings = load(config.as_ref(), &ScanEnv)?;
+            let settings = load_offline(config.as_ref())?;
             let guards = app::build_guards(&settings)?;
             let cfg = EvalConfig {
                 threshold,

@@ -1061,6 +1061,13 @@ upstream = "default"
 passthrough = ["/v1/models", "/v1/embeddings", "/api/tags", "/api/show", "/api/ps", "/api/version", "/api/embed", "/api/embeddings"]
 "#;
 
+/// A config file's name (for error locations) and text.
+fn read_config(path: &Path) -> Result<(String, String), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("config", format!("cannot read {}: {e}", path.display())))?;
+    Ok((path.display().to_string(), text))
+}
+
 impl RawConfig {
     /// Parses TOML text. `name` is used in error locations.
     ///
@@ -1581,10 +1588,7 @@ impl Settings {
     /// # Errors
     /// I/O, syntax or validation errors, naming the file, line and key.
     pub fn load(path: &Path, env: &dyn Env) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new("config", format!("cannot read {}: {e}", path.display()))
-        })?;
-        let name = path.display().to_string();
+        let (name, text) = read_config(path)?;
         Settings::from_toml(&name, &text, env)
     }
 
@@ -1599,10 +1603,7 @@ impl Settings {
     /// # Errors
     /// As [`Settings::load`].
     pub fn load_offline(path: &Path, env: &dyn Env) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new("config", format!("cannot read {}: {e}", path.display()))
-        })?;
-        let name = path.display().to_string();
+        let (name, text) = read_config(path)?;
         let raw = RawConfig::parse(&name, &text)?;
         if raw.upstreams.is_empty() && raw.routes.is_empty() {
             // Appended, so that errors in the file keep their line numbers.

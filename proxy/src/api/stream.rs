@@ -611,7 +611,30 @@ fn trim_json_ws(s: &str) -> &str {
 
 impl Reader<'_> {
     fn push(&mut self, key: DeltaKey, v: &Node<'_>, p: &Path<'_>, origin: Origin) {
-        let Some(Node::String(text)) = p.get(v) else {
+        if let Some(found) = p.get(v) {
+            self.push_found(key, found, p, origin);
+        }
+    }
+
+    /// [`Self::push`] for `field` of `parent`, the value at `at`: one lookup
+    /// in the parent instead of a walk from the event's root for each of the
+    /// optional fields of a chat delta (most are absent in any one event).
+    fn push_field(
+        &mut self,
+        key: DeltaKey,
+        parent: Option<&Node<'_>>,
+        at: &Path<'_>,
+        field: &'static str,
+        origin: Origin,
+    ) {
+        if let Some(found) = parent.and_then(|n| n.get(field)) {
+            self.push_found(key, found, &at.key(field), origin);
+        }
+    }
+
+    /// Records `found`, the value at `p`, when it is a string.
+    fn push_found(&mut self, key: DeltaKey, found: &Node<'_>, p: &Path<'_>, origin: Origin) {
+        let Node::String(text) = found else {
             return;
         };
         let raw = match text {
@@ -667,6 +690,7 @@ impl Reader<'_> {
             let index = u32_field(choice, "index", pos);
             let choice_p = cp.index(pos);
             let dp = choice_p.key("delta");
+            let delta = choice.get("delta");
             let key = |sub, kind| DeltaKey { index, sub, kind };
             // Each reasoning field is a stream of its own: a server may send
             // the same text under two names (`reasoning` and the older
@@ -678,10 +702,11 @@ impl Reader<'_> {
                 ("reasoning_content", 0, DeltaKind::Reasoning),
                 ("reasoning", 1, DeltaKind::Reasoning),
             ] {
-                self.push(
+                self.push_field(
                     key(sub, kind),
-                    v,
-                    &dp.key(field),
+                    delta,
+                    &dp,
+                    field,
                     Origin::ChatDelta { pos, field },
                 );
             }
@@ -722,10 +747,12 @@ impl Reader<'_> {
                     );
                 }
             }
-            self.push(
+            let fp = dp.key("function_call");
+            self.push_field(
                 key(0, DeltaKind::ToolArguments),
-                v,
-                &dp.key("function_call").key("arguments"),
+                delta.and_then(|d| d.get("function_call")),
+                &fp,
+                "arguments",
                 Origin::ChatFunctionCall { pos },
             );
             if choice.get("finish_reason").is_some_and(|f| !f.is_null()) {

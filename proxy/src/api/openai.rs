@@ -172,6 +172,7 @@ fn assistant_extras(
     if let Some(r) = opt_str(m, "refusal", p)? {
         b.text(mi, r, &p.key("refusal"));
     }
+    annotations(m, p, b, mi);
     for key in ["reasoning_content", "reasoning"] {
         // Only a string is reasoning text; another shape (an OpenAI request's
         // `reasoning` settings object) is not text to scan.
@@ -211,6 +212,18 @@ fn assistant_extras(
         tool_call(b, mi, None, obj(f, &fp)?, &fp, "arguments")?;
     }
     Ok(())
+}
+
+/// The `annotations` of a chat message or an `output_text` part: web
+/// search citations (`url_citation`: the page's title and URL), file
+/// citations (file names). Third-party text that reaches the client beside
+/// the answer, so every string is scanned as a document, as Anthropic's
+/// citations are; a redaction is written back in place.
+fn annotations(m: &Obj<'_>, p: &Path<'_>, b: &mut Builder, mi: usize) {
+    if let Some(a) = get(m, "annotations") {
+        let mut pointer = p.key("annotations").pointer();
+        b.tool_output_texts(mi, a, &mut pointer, &|text| Part::Document { text });
+    }
 }
 
 /// A tool call whose arguments are a JSON string at `f[args_key]`.
@@ -291,6 +304,7 @@ fn content_part(
         Some("text" | "input_text" | "output_text") => {
             let text = string(req(c, "text", p)?, &p.key("text"))?;
             b.part(mi, mk(text.to_owned()), Some(p.key("text").slot()));
+            annotations(c, p, b, mi);
         }
         Some("refusal") => {
             let text = string(req(c, "refusal", p)?, &p.key("refusal"))?;

@@ -755,6 +755,11 @@ impl Reader<'_> {
                 "arguments",
                 Origin::ChatFunctionCall { pos },
             );
+            // Web search citations (page titles), whole, usually in the
+            // last chunk: scanned as a whole answer's `annotations` are.
+            if delta.is_some_and(|d| d.get("annotations").is_some()) {
+                self.tool_output_snapshots(index, v, &dp.key("annotations"));
+            }
             if choice.get("finish_reason").is_some_and(|f| !f.is_null()) {
                 self.boundary = true;
             }
@@ -894,6 +899,9 @@ impl Reader<'_> {
                     &root.key("text"),
                     Origin::Snapshot,
                 );
+            }
+            "response.output_text.annotation.added" => {
+                self.tool_output_snapshots(output_index, v, &root.key("annotation"));
             }
             "response.content_part.added" | "response.content_part.done" => {
                 self.boundary |= ty.ends_with(".done");
@@ -1052,12 +1060,13 @@ impl Reader<'_> {
         }
     }
 
-    /// The texts of an Anthropic server tool result block (`p` is its
-    /// `content`): every string, field by field, as a whole response reads
-    /// it ([`super::json::Builder::tool_output_texts`], the same fields
-    /// left out), so that a result type newer than this proxy is scanned
-    /// too, not only the documented shapes.
-    fn anthropic_tool_result(&mut self, index: u32, v: &Node<'_>, p: &Path<'_>) {
+    /// Third-party texts that arrive whole (`p` is their container): an
+    /// Anthropic server tool result block's `content`, OpenAI citation
+    /// `annotations`. Every string, field by field, as a whole response
+    /// reads it ([`super::json::Builder::tool_output_texts`], the same
+    /// fields left out), so that a result type newer than this proxy is
+    /// scanned too, not only the documented shapes.
+    fn tool_output_snapshots(&mut self, index: u32, v: &Node<'_>, p: &Path<'_>) {
         let Some(content) = p.get(v) else {
             return;
         };
@@ -1111,6 +1120,9 @@ impl Reader<'_> {
         };
         let key = DeltaKey { index, sub, kind };
         self.push(key, v, &p.key(field), Origin::Snapshot);
+        if kind == DeltaKind::Text {
+            self.tool_output_snapshots(index, v, &p.key("annotations"));
+        }
     }
 
     fn anthropic(&mut self, v: &Node<'_>) {
@@ -1145,7 +1157,7 @@ impl Reader<'_> {
                         Origin::AnthropicStart,
                     ),
                     Some(ty) if ty.ends_with("_tool_result") => {
-                        self.anthropic_tool_result(index, v, &bp.key("content"));
+                        self.tool_output_snapshots(index, v, &bp.key("content"));
                     }
                     _ => {}
                 }

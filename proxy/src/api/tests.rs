@@ -1991,3 +1991,101 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+#[test]
+fn openai_citation_annotations_are_scanned_as_documents_and_written_back() {
+    let limits = DecodeLimits::default();
+    let chat = json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-search-preview",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": "Paris [1].",
+            "annotations": [{"type": "url_citation", "url_citation": {
+                "start_index": 6, "end_index": 9, "url": "https://a.example/x",
+                "title": "Contact jane@corp.example"}}]}}]
+    });
+    let mut d = decode_response(Api::OpenAiChat, chat.to_string().as_bytes(), &limits).unwrap();
+    // The title is third-party text; the URL and type are not read.
+    assert_eq!(
+        untrusted(&d),
+        vec![(
+            SegmentKind::Document,
+            "Contact jane@corp.example".to_owned()
+        )]
+    );
+    assert_slots_consistent(&d);
+    let at = d
+        .conversation
+        .segments()
+        .find(|s| s.kind == SegmentKind::Document)
+        .unwrap()
+        .location;
+    let mut edited = d.conversation.clone();
+    *edited.text_at_mut(at).unwrap() = "Contact [EMAIL]".into();
+    assert_eq!(d.apply(&edited).unwrap(), 1);
+    let ann = &d.value()["choices"][0]["message"]["annotations"][0]["url_citation"];
+    assert_eq!(ann["title"], "Contact [EMAIL]");
+    assert_eq!(ann["url"], "https://a.example/x");
+    assert_eq!(ann["start_index"], 6);
+
+    let resp = json!({
+        "id": "resp_1", "object": "response", "status": "completed",
+        "output": [{"type": "message", "id": "msg_1", "role": "assistant", "content": [
+            {"type": "output_text", "text": "See the file.", "annotations": [
+                {"type": "url_citation", "start_index": 0, "end_index": 3,
+                 "url": "https://b.example", "title": "Page title"},
+                {"type": "file_citation", "index": 4, "file_id": "file_1", "filename": "notes.txt"}]}]}]
+    });
+    let d = decode_response(Api::OpenAiResponses, resp.to_string().as_bytes(), &limits).unwrap();
+    assert_eq!(
+        untrusted(&d),
+        sorted(vec![
+            (SegmentKind::Document, "Page title".to_owned()),
+            (SegmentKind::Document, "notes.txt".to_owned()),
+        ])
+    );
+    assert_slots_consistent(&d);
+}
+
+#[test]
+fn streamed_citation_annotations_are_untrusted_snapshots() {
+    let chat = json!({"id": "c1", "choices": [{"index": 0, "delta": {"annotations": [
+        {"type": "url_citation", "url_citation": {"start_index": 0, "end_index": 5,
+         "url": "https://a.example", "title": "Title one"}}]}, "finish_reason": null}]});
+    let resp_added = json!({"type": "response.output_text.annotation.added", "output_index": 1,
+        "content_index": 0, "annotation_index": 0, "annotation": {"type": "url_citation",
+        "start_index": 0, "end_index": 5, "url": "https://b.example", "title": "Title two"}});
+    let resp_done = json!({"type": "response.content_part.done", "output_index": 1,
+        "content_index": 0, "part": {"type": "output_text", "text": "Hello", "annotations": [
+            {"type": "url_citation", "start_index": 0, "end_index": 5,
+             "url": "https://b.example", "title": "Title two"}]}});
+    let tool = |index| DeltaKey {
+        index,
+        sub: 0,
+        kind: DeltaKind::ToolResult,
+    };
+    let mut evs = parse_stream(Api::OpenAiChat, &format!("data: {chat}\n\n"));
+    assert_eq!(texts(&evs), [(tool(0), "Title one".to_owned(), true)]);
+    evs[0].set_text(0, "[X]").unwrap();
+    let out: Value = serde_json::from_str(&evs[0].clone().into_sse().data.unwrap()).unwrap();
+    assert_eq!(
+        out["choices"][0]["delta"]["annotations"][0]["url_citation"]["title"],
+        "[X]"
+    );
+    let evs = parse_stream(
+        Api::OpenAiResponses,
+        &format!("data: {resp_added}\n\ndata: {resp_done}\n\n"),
+    );
+    let text = DeltaKey {
+        index: 1,
+        sub: 0,
+        kind: DeltaKind::Text,
+    };
+    assert_eq!(
+        texts(&evs),
+        [
+            (tool(1), "Title two".to_owned(), true),
+            (text, "Hello".to_owned(), true),
+            (tool(1), "Title two".to_owned(), true),
+        ]
+    );
+}

@@ -162,6 +162,45 @@ async fn pii_quoted_in_a_citation_is_redacted_like_the_answer() {
     }
 }
 
+/// A web search citation's page title reaches the client beside the
+/// answer: it is read like the answer, whole or streamed, and its URL and
+/// offsets pass unchanged.
+#[tokio::test]
+async fn pii_in_a_web_citation_title_is_redacted_like_the_answer() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let answer = "The support lead is Jane.";
+    for (behavior, stream) in [("openai-cited", false), ("sse-openai-cited", true)] {
+        let body = if stream {
+            chat_stream("who leads support?")
+        } else {
+            chat("who leads support?")
+        };
+        let r = post(
+            p.addr,
+            "/v1/chat/completions",
+            &[("x-test-behavior", behavior), ("x-test-reply", answer)],
+            &body,
+        )
+        .await;
+        let text = r.text();
+        assert_eq!(r.status, 200, "{text}");
+        assert!(!text.contains("jane.roe"), "{behavior}: {text}");
+        assert!(
+            text.contains("Support lead: [EMAIL_1]"),
+            "{behavior}: {text}"
+        );
+        assert!(
+            text.contains("https://staff.example/list"),
+            "{behavior}: {text}"
+        );
+        assert!(text.contains(answer), "{behavior}: {text}");
+        if !stream {
+            assert_eq!(r.header("x-menshen-decision"), "redact", "{text}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn baseline_rego_policy_masks_email_and_blocks_injection() {
     let up = Upstream::start().await;

@@ -65,6 +65,13 @@ pub static CITATION: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLoc
         "document_index":0,"document_title":"Staff list","start_char_index":0,"end_char_index":34})
 });
 
+/// The web search citation the `openai-cited` behaviours attach to their
+/// answer (OpenAI's chat shape): a page title with an e-mail address in it.
+pub static URL_CITATION: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!({"type":"url_citation","url_citation":{"start_index":0,"end_index":3,
+        "url":"https://staff.example/list","title":"Support lead: jane.roe@example.com"}})
+});
+
 pub const THINKING_SIGNATURE: &str = "EqQBCkYIARgCKkD-mock-signature";
 
 /// SSE frames named after each event's `type`, as Anthropic and the
@@ -228,6 +235,13 @@ fn sse_frames(api: &str, pieces: &[&str]) -> Vec<String> {
                 serde_json::json!({"content":p})
             };
             frames.push(chat_chunk(delta, None));
+        }
+        if api == "openai-cited" {
+            // Search models send the citations whole, after the text.
+            frames.push(chat_chunk(
+                serde_json::json!({"annotations":[URL_CITATION.clone()]}),
+                None,
+            ));
         }
         let finish = if tool { "tool_calls" } else { "stop" };
         frames.push(chat_chunk(serde_json::json!({}), Some(finish)));
@@ -522,6 +536,19 @@ impl Upstream {
                 false,
                 live,
             ),
+            "sse-openai-cited" => stream(
+                sse_frames("openai-cited", &pieces_ref),
+                Duration::from_millis(5),
+                false,
+                live,
+            ),
+            // A chat answer (the reply text) with a web search citation.
+            "openai-cited" => {
+                let v = serde_json::json!({"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m",
+                    "choices":[{"index":0,"message":{"role":"assistant","content":pieces.concat(),
+                        "annotations":[URL_CITATION.clone()]},"finish_reason":"stop"}]});
+                json(StatusCode::OK, &v.to_string())
+            }
             // An answer (the reply text) with a citation of a document.
             "anthropic-cited" => {
                 let v = serde_json::json!({"id":"msg_1","type":"message","role":"assistant","model":"claude",

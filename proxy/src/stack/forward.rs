@@ -58,6 +58,7 @@ impl Service<Request<Bytes>> for Forward {
                 )
             })?;
             let (parts, body) = req.into_parts();
+            let client_version = parts.version;
             let opts = SendOptions {
                 timeout: route_timeout,
                 forward_client_credentials: shared.settings.clients.is_empty(),
@@ -90,6 +91,11 @@ impl Service<Request<Bytes>> for Forward {
             }
             let mut resp = resp;
             strip_hop_by_hop(resp.headers_mut());
+            // The protocol version is per connection too: an HTTP/1.0
+            // upstream's answer relayed as HTTP/1.0 made hyper close the
+            // client's keep-alive connection after it and send a stream
+            // unchunked, delimited by closing.
+            *resp.version_mut() = client_version;
             Ok(resp.map(|b| b.map_err(BoxError::from).boxed_unsync()))
         })
     }

@@ -159,6 +159,34 @@ async fn slow_clients_are_cut_off() {
     assert!(r.is_ok(), "slowloris connection was never closed");
 }
 
+/// The protocol version is the client connection's, not the upstream's:
+/// an HTTP/1.0 upstream answer must not end the client's keep-alive
+/// connection (hyper closes after an HTTP/1.0 response).
+#[tokio::test]
+async fn an_http10_upstream_answer_keeps_the_client_connection_alive() {
+    let up = Upstream::start().await;
+    let p = proxy(BASIC, &up).await;
+    let body = chat("x");
+    let request = |close: &str| {
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             x-test-behavior: http10\r\n{close}content-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    // Two requests on one connection; the second asks to close it after.
+    let both = request("") + &request("connection: close\r\n");
+    s.write_all(both.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(r.is_ok(), "connection never closed");
+    let text = String::from_utf8_lossy(&buf);
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{text}");
+    assert!(!text.contains("HTTP/1.0"), "{text}");
+    assert_eq!(up.requests().await.len(), 2);
+}
+
 #[tokio::test]
 async fn client_keys_map_to_tenants() {
     let up = Upstream::start().await;

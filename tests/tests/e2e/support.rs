@@ -477,6 +477,12 @@ impl Upstream {
                 json(StatusCode::OK, CHAT_REPLY)
             }
             "malformed" => json(StatusCode::OK, "{\"choices\": [ this is not json"),
+            // An HTTP/1.0 server's answer (some simple model servers).
+            "http10" => {
+                let mut r = json(StatusCode::OK, CHAT_REPLY);
+                *r.version_mut() = http::Version::HTTP_10;
+                r
+            }
             // Compresses although asked for identity (the bytes are a gzip
             // header and garbage: no test reads them).
             "encoded" => Response::builder()

@@ -92,9 +92,10 @@ impl Service<Request<Bytes>> for Forward {
             let mut resp = resp;
             strip_hop_by_hop(resp.headers_mut());
             // The protocol version is per connection too: an HTTP/1.0
-            // upstream's answer relayed as HTTP/1.0 made hyper close the
-            // client's keep-alive connection after it and send a stream
-            // unchunked, delimited by closing.
+            // upstream's answer relayed as HTTP/1.0 reached an HTTP/1.1
+            // client as `HTTP/1.0 200`, and hyper may not chunk an HTTP/1.0
+            // answer, so a stream of unknown length would have to end by
+            // closing the client's connection.
             *resp.version_mut() = client_version;
             Ok(resp.map(|b| b.map_err(BoxError::from).boxed_unsync()))
         })

@@ -160,10 +160,10 @@ async fn slow_clients_are_cut_off() {
 }
 
 /// The protocol version is the client connection's, not the upstream's:
-/// an HTTP/1.0 upstream answer must not end the client's keep-alive
-/// connection (hyper closes after an HTTP/1.0 response).
+/// an HTTP/1.0 upstream's answers reach an HTTP/1.1 client as HTTP/1.1, on
+/// the same kept-alive connection.
 #[tokio::test]
-async fn an_http10_upstream_answer_keeps_the_client_connection_alive() {
+async fn an_http10_upstream_answer_is_relayed_as_http11() {
     let up = Upstream::start().await;
     let p = proxy(BASIC, &up).await;
     let body = chat("x");

@@ -56,6 +56,15 @@ impl Table for [u32] {
     }
 }
 
+/// The state after the state at row offset `sid` reads `b`, in `trans`
+/// (the one step both the single-lane and the lockstep walks take). An
+/// index out of range, which no row reaches, reads 0 ([`Table::at`]).
+#[inline(always)]
+fn step<T: Table + ?Sized>(classes: &[u8; 256], trans: &T, sid: u32, b: u8) -> u32 {
+    let class = classes.get(usize::from(b)).copied().unwrap_or(0);
+    trans.at((sid as usize).wrapping_add(usize::from(class)))
+}
+
 /// The DFA of all trigger patterns, as a dense premultiplied table.
 #[derive(Debug)]
 pub(crate) struct Walker {
@@ -193,11 +202,7 @@ impl Walker {
     /// The state after `sid` reads `b`.
     #[inline(always)]
     fn next(&self, sid: u32, b: u8) -> u32 {
-        let class = self.classes.get(usize::from(b)).copied().unwrap_or(0);
-        self.trans
-            .get((sid as usize).wrapping_add(usize::from(class)))
-            .copied()
-            .unwrap_or(self.start)
+        step(&self.classes, self.trans.as_slice(), sid, b)
     }
 
     /// Reports the matches of state `sid`, reached by reading the byte
@@ -269,11 +274,7 @@ impl Walker {
         let [g0, g1, g2, g3] = segs;
         let n = g0.len().min(g1.len()).min(g2.len()).min(g3.len());
         let first_match = self.first_match;
-        let classes = &self.classes;
-        let next = |sid: u32, b: u8| {
-            let class = classes.get(usize::from(b)).copied().unwrap_or(0);
-            trans.at((sid as usize).wrapping_add(usize::from(class)))
-        };
+        let next = |sid: u32, b: u8| step(&self.classes, trans, sid, b);
         let [mut s0, mut s1, mut s2, mut s3] = [self.start; LANES];
         for i in 0..n {
             let at = |g: &[u8]| g.get(i).copied().unwrap_or(0);

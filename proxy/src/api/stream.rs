@@ -710,8 +710,7 @@ impl Reader<'_> {
                     Origin::ChatDelta { pos, field },
                 );
             }
-            if let Some(details) = choice
-                .get("delta")
+            if let Some(details) = delta
                 .and_then(|d| d.get("reasoning_details"))
                 .and_then(Node::as_array)
             {
@@ -729,8 +728,7 @@ impl Reader<'_> {
                     }
                 }
             }
-            if let Some(calls) = choice
-                .get("delta")
+            if let Some(calls) = delta
                 .and_then(|d| d.get("tool_calls"))
                 .and_then(Node::as_array)
             {

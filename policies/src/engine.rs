@@ -23,6 +23,7 @@ use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::{Program, RegoVM};
 use regorus::utils::limits::ExecutionTimerConfig;
 
+use crate::reads::Reads;
 use crate::{packs, Bundle, Decision, DecisionEngine, PolicyError, PolicyInput, SourceError};
 
 /// The rule every Menshen bundle defines.
@@ -56,6 +57,9 @@ pub struct RegoEngine {
     rvm: Option<Rvm>,
     /// Wall-clock budget of one evaluation (both paths).
     timeout: Duration,
+    /// The parts of the input the serving modules can read; only they are
+    /// converted for a decision.
+    reads: Arc<Reads>,
     version: String,
     revision: String,
     origin: String,
@@ -115,10 +119,18 @@ impl RegoEngine {
                 None
             }
         };
+        let reads = Reads::of_modules(
+            bundle
+                .modules()
+                .iter()
+                .filter(|m| !m.path.ends_with("_test.rego"))
+                .map(|m| (m.path.as_str(), m.contents.as_str())),
+        );
         let mut engine = RegoEngine {
             template,
             rvm,
             timeout: DEFAULT_EVAL_TIMEOUT,
+            reads: Arc::new(reads),
             version: bundle.version().to_owned(),
             revision: bundle.manifest().revision.clone(),
             origin: bundle.origin().to_owned(),
@@ -349,8 +361,10 @@ fn probe_inputs() -> Vec<(&'static str, regorus::Value)> {
 
 impl DecisionEngine for RegoEngine {
     fn decide(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
-        let value = crate::rego_value::to_value(input).map_err(|e| PolicyError::Evaluation {
-            reason: format!("input does not convert: {e}"),
+        let value = crate::rego_value::to_value_read(input, &self.reads).map_err(|e| {
+            PolicyError::Evaluation {
+                reason: format!("input does not convert: {e}"),
+            }
         })?;
         self.decide_value(value)
     }
@@ -426,4 +440,39 @@ fn timer(limit: Duration) -> ExecutionTimerConfig {
 
 fn default_input_json() -> String {
     serde_json::to_string(&PolicyInput::default()).unwrap_or_else(|_| "{}".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The baseline pack's decisions convert only the input paths it
+    /// names; a change that makes it read the whole document (a bare
+    /// `input`) shows up here, not as a slower proxy.
+    #[test]
+    fn the_baseline_converts_only_what_it_reads() {
+        let engine = RegoEngine::from_embedded_baseline().unwrap_or_else(|e| panic!("{e}"));
+        let mut input = PolicyInput::new();
+        input.context.time = "2026-12-02T03:04:05Z".to_owned();
+        input.llm.user = "u1".to_owned();
+        input.llm.model = "gpt-4o".to_owned();
+        input.attributes.request.http.size = 10;
+        input.subject.id = "u1".to_owned();
+        let v = crate::rego_value::to_value_read(&input, &engine.reads)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let json = serde_json::to_value(&v).unwrap_or_default();
+        let at = |p: &str| json.pointer(p).cloned().unwrap_or_default();
+        assert_eq!(at("/llm/model"), "gpt-4o");
+        assert_eq!(at("/attributes/request/http/size"), 10);
+        assert!(at("/findings").is_array());
+        for path in [
+            "/context/time",
+            "/llm/user",
+            "/subject",
+            "/attributes/request/http/headers",
+        ] {
+            let absent = at(path);
+            assert!(absent.is_null(), "{path} was converted: {json}");
+        }
+    }
 }

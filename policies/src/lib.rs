@@ -23,6 +23,7 @@ mod engine;
 mod error;
 mod input;
 pub mod packs;
+mod reads;
 mod rego_value;
 mod review;
 mod set;

@@ -19,6 +19,8 @@ use std::fmt;
 use regorus::Value;
 use serde::ser::{self, Serialize};
 
+use crate::reads::{Reads, ALL};
+
 /// Why a value could not be converted; only types that JSON cannot carry
 /// either (non-string map keys, byte strings are fine) end up here.
 #[derive(Debug)]
@@ -43,7 +45,20 @@ impl ser::Error for ToValueError {
 /// # Errors
 /// A map key that is not a string (JSON has no such object).
 pub(crate) fn to_value<T: Serialize + ?Sized>(v: &T) -> Result<Value, ToValueError> {
-    v.serialize(ValueSerializer)
+    v.serialize(ValueSerializer(&ALL))
+}
+
+/// Like [`to_value`], keeping of structs and maps only the members that
+/// `reads` names (see [`Reads`]): the value a policy that reads no more
+/// than that cannot tell from the whole one.
+///
+/// # Errors
+/// As for [`to_value`].
+pub(crate) fn to_value_read<T: Serialize + ?Sized>(
+    v: &T,
+    reads: &Reads,
+) -> Result<Value, ToValueError> {
+    v.serialize(ValueSerializer(reads))
 }
 
 fn float(f: f64) -> Value {
@@ -68,18 +83,19 @@ fn float32(f: f32) -> Value {
     }
 }
 
-struct ValueSerializer;
+/// Builds values, keeping what its [`Reads`] node names.
+struct ValueSerializer<'r>(&'r Reads);
 
-impl ser::Serializer for ValueSerializer {
+impl<'r> ser::Serializer for ValueSerializer<'r> {
     type Ok = Value;
     type Error = ToValueError;
     type SerializeSeq = SeqBuilder;
     type SerializeTuple = SeqBuilder;
     type SerializeTupleStruct = SeqBuilder;
     type SerializeTupleVariant = VariantBuilder<SeqBuilder>;
-    type SerializeMap = MapBuilder;
-    type SerializeStruct = MapBuilder;
-    type SerializeStructVariant = VariantBuilder<MapBuilder>;
+    type SerializeMap = MapBuilder<'r>;
+    type SerializeStruct = MapBuilder<'r>;
+    type SerializeStructVariant = VariantBuilder<MapBuilder<'static>>;
 
     fn serialize_bool(self, v: bool) -> Result<Value, ToValueError> {
         Ok(Value::from(v))
@@ -179,7 +195,10 @@ impl ser::Serializer for ValueSerializer {
         value: &T,
     ) -> Result<Value, ToValueError> {
         let mut m = BTreeMap::new();
-        m.insert(Value::from(variant), value.serialize(ValueSerializer)?);
+        m.insert(
+            Value::from(variant),
+            value.serialize(ValueSerializer(&ALL))?,
+        );
         Ok(Value::from(m))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder, ToValueError> {
@@ -207,11 +226,11 @@ impl ser::Serializer for ValueSerializer {
             inner: SeqBuilder(Vec::with_capacity(len)),
         })
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<MapBuilder, ToValueError> {
-        Ok(MapBuilder::default())
+    fn serialize_map(self, _: Option<usize>) -> Result<MapBuilder<'r>, ToValueError> {
+        Ok(MapBuilder::new(self.0))
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<MapBuilder, ToValueError> {
-        Ok(MapBuilder::default())
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<MapBuilder<'r>, ToValueError> {
+        Ok(MapBuilder::new(self.0))
     }
     fn serialize_struct_variant(
         self,
@@ -219,10 +238,10 @@ impl ser::Serializer for ValueSerializer {
         _: u32,
         variant: &'static str,
         _: usize,
-    ) -> Result<VariantBuilder<MapBuilder>, ToValueError> {
+    ) -> Result<VariantBuilder<MapBuilder<'static>>, ToValueError> {
         Ok(VariantBuilder {
             variant,
-            inner: MapBuilder::default(),
+            inner: MapBuilder::new(&ALL),
         })
     }
 }
@@ -231,7 +250,8 @@ struct SeqBuilder(Vec<Value>);
 
 impl SeqBuilder {
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
-        self.0.push(value.serialize(ValueSerializer)?);
+        // Paths stop at a bracket: an element is read whole or not at all.
+        self.0.push(value.serialize(ValueSerializer(&ALL))?);
         Ok(())
     }
 }
@@ -269,25 +289,41 @@ impl ser::SerializeTupleStruct for SeqBuilder {
     }
 }
 
-#[derive(Default)]
-struct MapBuilder {
+struct MapBuilder<'r> {
     map: BTreeMap<Value, Value>,
-    key: Option<Value>,
+    /// The pending map key, or `None` when it is not read (nor its value).
+    key: Option<(Value, &'r Reads)>,
+    reads: &'r Reads,
 }
 
-impl ser::SerializeMap for MapBuilder {
+impl<'r> MapBuilder<'r> {
+    fn new(reads: &'r Reads) -> Self {
+        MapBuilder {
+            map: BTreeMap::new(),
+            key: None,
+            reads,
+        }
+    }
+}
+
+impl ser::SerializeMap for MapBuilder<'_> {
     type Ok = Value;
     type Error = ToValueError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ToValueError> {
-        self.key = Some(key.serialize(KeySerializer)?);
+        let key = key.serialize(KeySerializer)?;
+        let below = match self.reads {
+            Reads::All => Some(&ALL),
+            fields => key.as_string().ok().and_then(|k| fields.member(k)),
+        };
+        self.key = below.map(|r| (key, r));
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
-        let key = self
-            .key
-            .take()
-            .ok_or_else(|| ToValueError("map value without a key".to_owned()))?;
-        self.map.insert(key, value.serialize(ValueSerializer)?);
+        // A key that is not read leaves no pending key: skip its value.
+        if let Some((key, reads)) = self.key.take() {
+            self.map
+                .insert(key, value.serialize(ValueSerializer(reads))?);
+        }
         Ok(())
     }
     fn end(self) -> Result<Value, ToValueError> {
@@ -295,7 +331,7 @@ impl ser::SerializeMap for MapBuilder {
     }
 }
 
-impl ser::SerializeStruct for MapBuilder {
+impl ser::SerializeStruct for MapBuilder<'_> {
     type Ok = Value;
     type Error = ToValueError;
     fn serialize_field<T: Serialize + ?Sized>(
@@ -303,8 +339,10 @@ impl ser::SerializeStruct for MapBuilder {
         key: &'static str,
         value: &T,
     ) -> Result<(), ToValueError> {
-        self.map
-            .insert(Value::from(key), value.serialize(ValueSerializer)?);
+        if let Some(reads) = self.reads.member(key) {
+            self.map
+                .insert(Value::from(key), value.serialize(ValueSerializer(reads))?);
+        }
         Ok(())
     }
     fn end(self) -> Result<Value, ToValueError> {
@@ -337,7 +375,7 @@ impl ser::SerializeTupleVariant for VariantBuilder<SeqBuilder> {
     }
 }
 
-impl ser::SerializeStructVariant for VariantBuilder<MapBuilder> {
+impl ser::SerializeStructVariant for VariantBuilder<MapBuilder<'static>> {
     type Ok = Value;
     type Error = ToValueError;
     fn serialize_field<T: Serialize + ?Sized>(

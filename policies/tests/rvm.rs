@@ -5,6 +5,10 @@
 //! random policy inputs (findings of every category the shipped packs reason
 //! about, entity types, directions, models, sizes, subjects) to both paths of
 //! every shipped pack and requires identical decisions, errors included.
+//!
+//! The same inputs check the input projection: a decision converts only
+//! the parts of the input its bundle's modules reference, and must decide
+//! exactly as on the whole document (`decide_json` converts all of it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -170,6 +174,34 @@ proptest! {
                 let fast = p.fast.decide(&input).map_err(|e| e.to_string());
                 let slow = p.slow.decide(&input).map_err(|e| e.to_string());
                 prop_assert_eq!(fast, slow, "pack {}", p.name);
+            }
+            Ok(())
+        })?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn the_projected_input_decides_like_the_whole_one(input in input()) {
+        thread_local! {
+            static PAIRS: Vec<Pair> = pairs();
+        }
+        let mut input = input;
+        input.context.time = "2026-12-02T03:04:05Z".to_owned();
+        input.attributes.request.http.method = "POST".to_owned();
+        input.attributes.request.http.path = "/v1/chat/completions".to_owned();
+        input.llm.api = "openai.chat".to_owned();
+        input.llm.user = "u1".to_owned();
+        let json = serde_json::to_string(&input).unwrap();
+        PAIRS.with(|pairs| {
+            for p in pairs {
+                for engine in [&p.fast, &p.slow] {
+                    let projected = engine.decide(&input).map_err(|e| e.to_string());
+                    let whole = engine.decide_json(&json).map_err(|e| e.to_string());
+                    prop_assert_eq!(projected, whole, "pack {}", p.name);
+                }
             }
             Ok(())
         })?;

@@ -304,7 +304,7 @@ async fn audit_review_outcome(
     ex.policy_version = case.policy_version.clone();
     ex.review_case = Some(ReviewRef::outcome(&case.id, outcome));
     ex.decision = Some(case.decision.clone());
-    audit.record(ex, Direction::Request).await.inspect_err(|e| {
+    audit.record(&ex, Direction::Request).await.inspect_err(|e| {
         shared.metrics.audit_failure();
         tracing::error!(error = %e, review.case = %case.id, review.outcome = outcome.as_str(), "review outcome not audited");
     })

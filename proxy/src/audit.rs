@@ -160,15 +160,12 @@ pub fn record_for(ex: &Exchange, direction: Direction) -> AuditRecord {
 impl AuditHook for AuditWriter {
     fn record(
         &self,
-        exchange: Exchange,
+        exchange: &Exchange,
         direction: Direction,
     ) -> BoxFuture<'static, Result<(), BoxError>> {
         let sink = self.sink.clone();
-        async move {
-            let rec = record_for(&exchange, direction);
-            sink.append(rec).await.map(|_| ()).map_err(BoxError::from)
-        }
-        .boxed()
+        let rec = record_for(exchange, direction);
+        async move { sink.append(rec).await.map(|_| ()).map_err(BoxError::from) }.boxed()
     }
 
     fn accepting(&self) -> bool {

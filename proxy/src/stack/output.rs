@@ -181,17 +181,19 @@ fn decide_output(
     if findings.is_empty() && handle.with(|e| e.output_failures.is_empty()) {
         return Ok(Decision::allow());
     }
-    let ex = handle.snapshot();
-    let input = policy_input(
-        &ex,
-        conv,
-        None,
-        Direction::Response,
-        findings,
-        &shared.guards,
-    );
+    let (input, on_error) = handle.with(|ex| {
+        let input = policy_input(
+            ex,
+            conv,
+            None,
+            Direction::Response,
+            findings,
+            &shared.guards,
+        );
+        (input, on_error(shared, ex))
+    });
     let risk = input.risk.clone();
-    let (decision, version) = run_policy(shared, &input, on_error(shared, &ex))?;
+    let (decision, version) = run_policy(shared, &input, on_error)?;
     handle.with(|e| e.policy_version = version);
     shared
         .metrics
@@ -208,7 +210,8 @@ fn decide_output(
 
 async fn audit_response(shared: &Shared, handle: &ExchangeHandle) -> Result<(), Reject> {
     if let Some(audit) = &shared.audit {
-        if let Err(e) = audit.record(handle.snapshot(), Direction::Response).await {
+        let written = handle.with(|ex| audit.record(ex, Direction::Response));
+        if let Err(e) = written.await {
             shared.metrics.audit_failure();
             tracing::error!(error = %e, "audit record for response not written");
             return Err(Reject::new(

@@ -113,13 +113,16 @@ where
                 }
             };
             // The request-direction record: written for every guarded request
-            // that reached a decision, and for every rejection. The exchange
-            // is copied only for it; everything else reads it under the lock.
+            // that reached a decision, and for every rejection, built under
+            // the exchange's lock like everything else that reads it.
             if let Some(audit) = &shared.audit {
-                if handle.with(|ex| ex.guarded || ex.reject_code.is_some()) {
-                    let ex = handle.snapshot();
-                    let (request_id, api) = (ex.request_id.clone(), ex.api);
-                    if let Err(e) = audit.record(ex, Direction::Request).await {
+                let pending = handle.with(|ex| {
+                    (ex.guarded || ex.reject_code.is_some())
+                        .then(|| (audit.record(ex, Direction::Request), ex.api))
+                });
+                if let Some((written, api)) = pending {
+                    if let Err(e) = written.await {
+                        let request_id = handle.with(|ex| ex.request_id.clone());
                         shared.metrics.audit_failure();
                         tracing::error!(request.id = %request_id, error = %e, "audit record not written");
                         let reject = Reject::new(

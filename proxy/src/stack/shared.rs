@@ -15,12 +15,15 @@ use crate::upstream::UpstreamClients;
 
 /// Writes audit records. Implemented over `menshen-audit` by the binary.
 pub trait AuditHook: Send + Sync + fmt::Debug {
-    /// Records the decision for `direction`. Resolves when the record is
-    /// committed (sync mode) or queued (async mode); an error means it was
-    /// not, and the caller fails the request rather than lose the record.
+    /// Records the decision for `direction`. The record is built from
+    /// `exchange` before this returns (callers pass it under the exchange's
+    /// lock, so nothing is copied but what the record holds); the future
+    /// resolves when it is committed (sync mode) or queued (async mode). An
+    /// error means it was not, and the caller fails the request rather than
+    /// lose the record.
     fn record(
         &self,
-        exchange: Exchange,
+        exchange: &Exchange,
         direction: Direction,
     ) -> BoxFuture<'static, Result<(), BoxError>>;
 

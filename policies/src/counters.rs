@@ -11,6 +11,7 @@
 //! "A day" is the trailing 24 hours rather than the calendar day, so the
 //! limit cannot be doubled by straddling midnight.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -60,7 +61,18 @@ impl Default for SuspensionRule {
 pub struct SubjectCounters {
     conn: Mutex<Connection>,
     rule: SuspensionRule,
+    /// Subjects read clean (no run of violations, none in the trailing 24
+    /// hours, not suspended), each with the time (unix seconds) of the
+    /// latest such read. Time alone only ages violations out, and every new violation
+    /// goes through [`SubjectCounters::record`], which drops the entry, so
+    /// the subject is still clean at any later time. Entries are added and
+    /// dropped under the connection's lock, in step with the database.
+    clean: Mutex<HashMap<String, i64>>,
 }
+
+/// Most subjects remembered clean; past it the memory starts over (a
+/// forgotten subject costs one database read, never a wrong answer).
+const CLEAN_CACHE_MAX: usize = 65_536;
 
 // === impl SubjectCounters ===
 
@@ -97,6 +109,7 @@ impl SubjectCounters {
         Ok(SubjectCounters {
             conn: Mutex::new(conn),
             rule: SuspensionRule::default(),
+            clean: Mutex::new(HashMap::new()),
         })
     }
 
@@ -116,7 +129,58 @@ impl SubjectCounters {
             return Ok(SubjectState::default());
         }
         let conn = self.conn.lock();
-        read_state(&conn, subject, now.unix_timestamp())
+        let now = now.unix_timestamp();
+        let state = read_state(&conn, subject, now)?;
+        self.remember(subject, &state, now);
+        Ok(state)
+    }
+
+    /// The subject's state at `now` when it is known without the database:
+    /// a subject read clean at or before `now` and not recorded in
+    /// violation since. The proxy asks this on its async workers and goes
+    /// to [`SubjectCounters::state`] (blocking) only on `None`.
+    pub fn cached_state(&self, subject: &str, now: OffsetDateTime) -> Option<SubjectState> {
+        if subject.is_empty() {
+            return Some(SubjectState::default());
+        }
+        let since = *self.clean.lock().get(subject)?;
+        (now.unix_timestamp() >= since).then(|| SubjectState {
+            id: subject.to_owned(),
+            ..SubjectState::default()
+        })
+    }
+
+    /// Whether [`SubjectCounters::observe`] with these arguments would
+    /// change nothing stored: a refusal that is not a violation (it only
+    /// reads), an anonymous subject, or a clean request from a subject
+    /// already known clean. The caller can then skip the call.
+    pub fn observe_is_noop(&self, subject: &str, decision: &Decision, now: OffsetDateTime) -> bool {
+        match (decision.violation, decision.action) {
+            (true, _) => subject.is_empty(),
+            (false, Action::Allow | Action::Redact | Action::Route) => {
+                self.cached_state(subject, now).is_some()
+            }
+            (false, Action::Block | Action::Review) => true,
+        }
+    }
+
+    /// Notes `subject` clean as of `now` when `state` says so; called with
+    /// the connection locked, right after the read.
+    fn remember(&self, subject: &str, state: &SubjectState, now: i64) {
+        let clean =
+            state.consecutive_violations == 0 && state.violations_24h == 0 && !state.suspended;
+        let mut known = self.clean.lock();
+        if !clean {
+            known.remove(subject);
+            return;
+        }
+        if known.len() >= CLEAN_CACHE_MAX && !known.contains_key(subject) {
+            known.clear();
+        }
+        // The latest clean read: "clean from then on" needs no assumption
+        // about reads at earlier times.
+        let since = known.entry(subject.to_owned()).or_insert(now);
+        *since = (*since).max(now);
     }
 
     /// Records one request's outcome: a violation, or a clean request (which
@@ -135,6 +199,10 @@ impl SubjectCounters {
         }
         let now = now.unix_timestamp();
         let mut conn = self.conn.lock();
+        if violation {
+            // Before the write: a failed write must not leave it cached clean.
+            self.clean.lock().remove(subject);
+        }
         let tx = conn.transaction()?;
         if violation {
             tx.execute(
@@ -173,6 +241,7 @@ impl SubjectCounters {
         }
         let state = read_state(&tx, subject, now)?;
         tx.commit()?;
+        self.remember(subject, &state, now);
         Ok(state)
     }
 
@@ -339,5 +408,55 @@ mod tests {
         c.lift("acme/u1").unwrap();
         assert_eq!(c.state("acme/u1", t0()).unwrap().consecutive_violations, 0);
         assert!(!c.state("acme/u1", t0()).unwrap().suspended);
+    }
+
+    #[test]
+    fn a_subject_read_clean_is_known_clean_until_its_next_violation() {
+        let c = SubjectCounters::open_in_memory().unwrap();
+        let now = t0();
+        assert_eq!(c.cached_state("u", now), None, "never read");
+        assert!(!c.observe_is_noop("u", &Decision::allow(), now));
+        let s = c.state("u", now).unwrap();
+        assert_eq!(c.cached_state("u", now), Some(s.clone()));
+        assert_eq!(c.cached_state("u", now + TDuration::hours(3)), Some(s));
+        assert_eq!(c.cached_state("u", now - TDuration::seconds(1)), None);
+        assert!(c.observe_is_noop("u", &Decision::allow(), now));
+        // A refusal that is not a violation only reads.
+        assert!(c.observe_is_noop("v", &Decision::block("request_too_large"), now));
+        let mut v = Decision::block("x");
+        v.violation = true;
+        assert!(!c.observe_is_noop("u", &v, now));
+        assert!(c.observe_is_noop("", &v, now), "anonymous: never counted");
+        c.observe("u", &v, now).unwrap();
+        assert_eq!(c.cached_state("u", now), None);
+        // Clean again once the day has passed and a clean request ended the run.
+        c.record("u", false, now + TDuration::hours(25)).unwrap();
+        assert!(c.cached_state("u", now + TDuration::hours(25)).is_some());
+    }
+
+    proptest::proptest! {
+        /// Whatever the sequence of violations, clean requests and reads
+        /// (at non-decreasing times), a cached answer is the database's.
+        #[test]
+        fn the_cached_state_is_the_stored_state(
+            steps in proptest::collection::vec((0u8..3, 0u8..3, 0i64..20_000), 1..60)
+        ) {
+            let c = SubjectCounters::open_in_memory().unwrap();
+            let mut now = t0();
+            for (op, who, dt) in steps {
+                now += TDuration::seconds(dt);
+                let subject = ["a", "b", "c"][usize::from(who)];
+                match op {
+                    0 => { c.record(subject, true, now).unwrap(); }
+                    1 => { c.record(subject, false, now).unwrap(); }
+                    _ => { c.state(subject, now).unwrap(); }
+                }
+                for s in ["a", "b", "c"] {
+                    if let Some(cached) = c.cached_state(s, now) {
+                        proptest::prop_assert_eq!(cached, c.state(s, now).unwrap());
+                    }
+                }
+            }
+        }
     }
 }

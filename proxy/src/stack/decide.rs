@@ -669,15 +669,19 @@ where
                     failure_reasons,
                 )
             });
-            // The subject's violation history (suspension rules), from SQLite
-            // off the async workers.
+            // The subject's violation history (suspension rules): a subject
+            // known clean is answered from memory; otherwise from SQLite, off
+            // the async workers.
             if let (Some(counters), Some(subject)) =
                 (shared.guards.counters.clone(), subject.clone())
             {
-                let state = tokio::task::spawn_blocking(move || {
-                    counters.state(&subject, time::OffsetDateTime::now_utc())
-                })
-                .await;
+                let now = time::OffsetDateTime::now_utc();
+                let state = match counters.cached_state(&subject, now) {
+                    Some(s) => Ok(Ok(s)),
+                    None => {
+                        tokio::task::spawn_blocking(move || counters.state(&subject, now)).await
+                    }
+                };
                 match state {
                     Ok(Ok(s)) => input.subject = s,
                     _ => tracing::warn!("subject counters unavailable; deciding without history"),
@@ -731,13 +735,17 @@ where
             shared.metrics.guard_latency("decision", started.elapsed());
             shared.metrics.decision("request", decision.action.as_str());
             if let (Some(counters), Some(subject)) = (shared.guards.counters.clone(), subject) {
-                let d = decision.clone();
-                let observed = tokio::task::spawn_blocking(move || {
-                    counters.observe(&subject, &d, time::OffsetDateTime::now_utc())
-                })
-                .await;
-                if !matches!(observed, Ok(Ok(_))) {
-                    tracing::error!("subject counters not updated");
+                // A clean request from a subject known clean changes nothing
+                // stored: no trip to SQLite.
+                let now = time::OffsetDateTime::now_utc();
+                if !counters.observe_is_noop(&subject, &decision, now) {
+                    let d = decision.clone();
+                    let observed =
+                        tokio::task::spawn_blocking(move || counters.observe(&subject, &d, now))
+                            .await;
+                    if !matches!(observed, Ok(Ok(_))) {
+                        tracing::error!("subject counters not updated");
+                    }
                 }
             }
             handle.with(|e| e.decision = Some(decision.clone()));

@@ -63,10 +63,11 @@ pub struct SubjectCounters {
     rule: SuspensionRule,
     /// Subjects read clean (no run of violations, none in the trailing 24
     /// hours, not suspended), each with the time (unix seconds) of the
-    /// latest such read. Time alone only ages violations out, and every new violation
-    /// goes through [`SubjectCounters::record`], which drops the entry, so
-    /// the subject is still clean at any later time. Entries are added and
-    /// dropped under the connection's lock, in step with the database.
+    /// latest such read. Time alone only ages violations out, and every new
+    /// violation goes through [`SubjectCounters::record`], which drops the
+    /// entry, so the subject is still clean at any later time. Entries are
+    /// added and dropped under the connection's lock, in step with the
+    /// database.
     clean: Mutex<HashMap<String, i64>>,
 }
 

@@ -98,10 +98,11 @@ NGINX
   "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" & PIDS+=($!)
 }
 
-write_bodies() { # $WORK/{clean,hostile}{,-stream}.lua: a ~1 KB chat request, one with PII and an injection attempt, and each with "stream": true
-  python3 - "$WORK" <<'PY'
+write_bodies() { # $WORK/{clean,hostile}{,-stream}.lua: a ~1 KB chat request, one with PII and an injection attempt, and each with "stream": true; BODY_USER=ID adds "user": ID (the end user's id, as OpenAI SDKs send it)
+  python3 - "$WORK" "${BODY_USER:-}" <<'PY'
 import json, sys
 work = sys.argv[1]
+end_user = sys.argv[2]
 ctx = ("You are a helpful assistant for a travel company. Answer briefly and cite sources. " * 8)[:700]
 users = {
     "clean": "What is the capital of France, and what should I see there in two days? Please keep it short.",
@@ -112,6 +113,8 @@ for name, user in users.items():
         body = {"model": "m", "messages": [{"role": "system", "content": ctx}, {"role": "user", "content": user}]}
         if stream:
             body["stream"] = True
+        if end_user:
+            body["user"] = end_user
         b = json.dumps(body)
         file = f"{name}-stream" if stream else name
         with open(f"{work}/{file}.lua", "w") as f:

@@ -11,6 +11,7 @@
 # Env: DUR (seconds per run, default 4), ROUNDS (default 3), CONNS (default 32),
 # STREAM=1 (the request asks for a stream and the upstream answers 15 SSE
 # events; nginx passes them through unbuffered).
+# BODY_USER=ID: the requests name an end user (OpenAI's "user").
 # phrase: the built-in phrase guard only; rpa: rules + Rego + async audit.
 set -euo pipefail
 OLD="$1"; NEW="$2"; CFG="${3:-phrase}"

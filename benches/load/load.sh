@@ -11,6 +11,9 @@
 # (same round) is the median, with the min-max of that ratio over the
 # rounds: on a shared machine one round can land on a burst of other work.
 #
+# BODY_USER=ID sends an OpenAI "user" in every body (the per-subject
+# counters are consulted then).
+#
 # Needs nginx and wrk (Debian packages; installed if missing and root).
 # Everything listens on 127.0.0.1 only and is stopped by PID at exit.
 set -euo pipefail

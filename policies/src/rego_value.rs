@@ -291,8 +291,9 @@ impl ser::SerializeTupleStruct for SeqBuilder {
 
 struct MapBuilder<'r> {
     map: BTreeMap<Value, Value>,
-    /// The pending map key, or `None` when it is not read (nor its value).
-    key: Option<(Value, &'r Reads)>,
+    /// The pending map key: `Some(None)` when it is not read (nor its
+    /// value), `None` between entries.
+    key: Option<Option<(Value, &'r Reads)>>,
     reads: &'r Reads,
 }
 
@@ -311,20 +312,21 @@ impl ser::SerializeMap for MapBuilder<'_> {
     type Error = ToValueError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ToValueError> {
         let key = key.serialize(KeySerializer)?;
-        let below = match self.reads {
-            Reads::All => Some(&ALL),
-            fields => key.as_string().ok().and_then(|k| fields.member(k)),
-        };
-        self.key = below.map(|r| (key, r));
+        let below = key.as_string().ok().and_then(|k| self.reads.member(k));
+        self.key = Some(below.map(|r| (key, r)));
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ToValueError> {
-        // A key that is not read leaves no pending key: skip its value.
-        if let Some((key, reads)) = self.key.take() {
-            self.map
-                .insert(key, value.serialize(ValueSerializer(reads))?);
+        match self.key.take() {
+            None => Err(ToValueError("map value without a key".to_owned())),
+            // A key that is not read: skip its value.
+            Some(None) => Ok(()),
+            Some(Some((key, reads))) => {
+                self.map
+                    .insert(key, value.serialize(ValueSerializer(reads))?);
+                Ok(())
+            }
         }
-        Ok(())
     }
     fn end(self) -> Result<Value, ToValueError> {
         Ok(Value::from(self.map))

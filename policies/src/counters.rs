@@ -156,12 +156,10 @@ impl SubjectCounters {
     /// reads), an anonymous subject, or a clean request from a subject
     /// already known clean. The caller can then skip the call.
     pub fn observe_is_noop(&self, subject: &str, decision: &Decision, now: OffsetDateTime) -> bool {
-        match (decision.violation, decision.action) {
-            (true, _) => subject.is_empty(),
-            (false, Action::Allow | Action::Redact | Action::Route) => {
-                self.cached_state(subject, now).is_some()
-            }
-            (false, Action::Block | Action::Review) => true,
+        match Outcome::of(decision) {
+            Outcome::Violation => subject.is_empty(),
+            Outcome::Clean => self.cached_state(subject, now).is_some(),
+            Outcome::Neutral => true,
         }
     }
 
@@ -259,12 +257,10 @@ impl SubjectCounters {
         decision: &Decision,
         now: OffsetDateTime,
     ) -> Result<SubjectState, StoreError> {
-        match (decision.violation, decision.action) {
-            (true, _) => self.record(subject, true, now),
-            (false, Action::Allow | Action::Redact | Action::Route) => {
-                self.record(subject, false, now)
-            }
-            (false, Action::Block | Action::Review) => self.state(subject, now),
+        match Outcome::of(decision) {
+            Outcome::Violation => self.record(subject, true, now),
+            Outcome::Clean => self.record(subject, false, now),
+            Outcome::Neutral => self.state(subject, now),
         }
     }
 
@@ -283,6 +279,26 @@ impl SubjectCounters {
         )?;
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// What a decision means for the counters (see [`SubjectCounters::observe`]).
+enum Outcome {
+    /// Marked `violation`: counts.
+    Violation,
+    /// Went through (allow, redact, route): ends a run of violations.
+    Clean,
+    /// Refused for another reason, or held for review: changes nothing.
+    Neutral,
+}
+
+impl Outcome {
+    fn of(decision: &Decision) -> Self {
+        match (decision.violation, decision.action) {
+            (true, _) => Outcome::Violation,
+            (false, Action::Allow | Action::Redact | Action::Route) => Outcome::Clean,
+            (false, Action::Block | Action::Review) => Outcome::Neutral,
+        }
     }
 }
 

@@ -161,14 +161,16 @@ fn every_shipped_pack_runs_on_the_rvm() {
     }
 }
 
+thread_local! {
+    /// Every shipped pack compiled once per test thread.
+    static PAIRS: Vec<Pair> = pairs();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
     fn rvm_and_interpreter_agree_on_every_pack(input in input()) {
-        thread_local! {
-            static PAIRS: Vec<Pair> = pairs();
-        }
         PAIRS.with(|pairs| {
             for p in pairs {
                 let fast = p.fast.decide(&input).map_err(|e| e.to_string());
@@ -178,16 +180,9 @@ proptest! {
             Ok(())
         })?;
     }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
     fn the_projected_input_decides_like_the_whole_one(input in input()) {
-        thread_local! {
-            static PAIRS: Vec<Pair> = pairs();
-        }
         let mut input = input;
         input.context.time = "2026-12-02T03:04:05Z".to_owned();
         input.attributes.request.http.method = "POST".to_owned();
